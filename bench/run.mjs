@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// npm run bench [NAME...] [--json] [--runs N] [--warmup N] [--list]
+// Runs the named benchmarks (all when none are named). The table goes to stderr; with --json, one JSON
+// line per result goes to stdout. Exit status: 0 when every declared target passed (or none was
+// measurable), 1 when a target was missed, 2 on a usage error or a benchmark that failed to run.
+import { readdir } from "node:fs/promises";
+import { basename } from "node:path";
+import { parseArgs } from "node:util";
+import { DEFAULT_RUNS, formatTable, MIN_RUNS, runBenchmark, WARMUP_RUNS } from "./harness.mjs";
+
+const NOT_BENCHMARKS = new Set(["run.mjs", "harness.mjs"]);
+const benchDir = new URL(".", import.meta.url);
+
+/** Every bench/*.mjs except the harness and this runner, by the name it exports. */
+async function discover() {
+  const found = new Map();
+  for (const file of (await readdir(benchDir)).filter((f) => f.endsWith(".mjs") && !NOT_BENCHMARKS.has(f)).sort()) {
+    const mod = await import(new URL(file, benchDir).href);
+    const bench = mod.default ?? mod;
+    if (typeof bench.subject !== "function" || typeof bench.anchorRun !== "function") continue;
+    found.set(bench.name ?? basename(file, ".mjs"), bench);
+  }
+  return found;
+}
+
+function usage(message) {
+  if (message) console.error(`bench: ${message}`);
+  console.error("usage: npm run bench [NAME...] [--json] [--runs N] [--warmup N] [--list]");
+  process.exit(2);
+}
+
+let parsed;
+try {
+  parsed = parseArgs({
+    allowPositionals: true,
+    options: {
+      json: { type: "boolean", default: false },
+      runs: { type: "string", default: String(DEFAULT_RUNS) },
+      warmup: { type: "string", default: String(WARMUP_RUNS) },
+      list: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+} catch (err) {
+  usage(err.message);
+}
+const { values, positionals } = parsed;
+if (values.help) usage();
+const runs = Number(values.runs);
+const warmup = Number(values.warmup);
+if (!Number.isInteger(runs) || runs < 1) usage(`--runs wants a positive integer, not ${values.runs}`);
+if (!Number.isInteger(warmup) || warmup < 0) usage(`--warmup wants a non-negative integer, not ${values.warmup}`);
+if (runs < MIN_RUNS) console.error(`bench: warning: ${runs} runs is below ${MIN_RUNS}; medians will be noisy`);
+
+const all = await discover();
+if (values.list) {
+  for (const [name, b] of all) console.error(`${name}\tvs ${b.anchor}`);
+  process.exit(0);
+}
+const unknown = positionals.filter((n) => !all.has(n));
+if (unknown.length > 0) usage(`unknown benchmark ${unknown.join(", ")}; known: ${[...all.keys()].join(", ")}`);
+const selected = positionals.length > 0 ? positionals : [...all.keys()];
+
+const results = [];
+let broken = false;
+for (const name of selected) {
+  console.error(`bench: ${name} (${runs} runs each, ${warmup} warm-up)...`);
+  try {
+    const result = await runBenchmark(all.get(name), { runs, warmup });
+    results.push(result);
+    if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  } catch (err) {
+    broken = true;
+    console.error(`bench: ${name} failed: ${err?.stack ?? err}`);
+  }
+}
+if (results.length > 0) console.error(`\n${formatTable(results)}`);
+process.exitCode = broken ? 2 : results.some((r) => r.pass === false) ? 1 : 0;
