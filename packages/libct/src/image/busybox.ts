@@ -111,11 +111,13 @@ const PROFILE = 'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
  * busybox init as PID 1 of a system container. The runtime already mounts /proc, /sys, /dev, /dev/pts,
  * /dev/shm and sets the hostname, so sysinit mounts nothing and leaves the hostname alone.
  * SIGTERM (runc kill) runs the shutdown actions, then init kills the rest and calls reboot(2),
- * which in a PID namespace ends the container.
+ * which in a PID namespace ends the container; busybox init's own pauses make that take about 3 s.
  */
 const INITTAB = `# busybox init for a berth system container: the runtime provides /proc, /sys, /dev and the hostname.
-::sysinit:/bin/mkdir -p /run/lock /var/log /tmp
-# A login shell on the console; init respawns it when it exits.
+# The root may be read-only: create what is missing where it can, quietly.
+::sysinit:/bin/sh -c 'mkdir -p /run/lock /var/log 2>/dev/null; true'
+# A login shell on the console; init respawns it when it exits. Without a console (terminal: false)
+# init skips this entry instead of spinning.
 console::respawn:-/bin/sh
 ::ctrlaltdel:/sbin/reboot
 ::restart:/sbin/init
@@ -231,7 +233,7 @@ export function defaultBusyboxCacheDir(): string {
 }
 
 /** Bumped whenever the rootfs or layout recipe changes, so old caches are rebuilt. */
-const RECIPE_VERSION = 1;
+const RECIPE_VERSION = 2;
 const REF = { name: "busybox", tag: "latest" } as const;
 
 interface ReadyFile {
