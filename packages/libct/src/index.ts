@@ -1,2 +1,14 @@
+export * from "./cgroups/index.js";
 export * from "./errors.js";
-export type * from "./model/host.js";
+export * from "./host/probe.js";
+export * from "./image/busybox.js";
+export * from "./image/layout.js";
+export * from "./lifecycle/libct.js";
+export * from "./model/index.js";
+export * from "./monitor/attach.js";
+export * from "./monitor/conmon.js";
+export * from "./runtime/runc.js";
+export type * from "./runtime/runtime.js";
+export * from "./spec/index.js";
+export * from "./system/command.js";
+export * from "./undo.js";

@@ -1,0 +1,740 @@
+/**
+ * libct's front door: a typed container description in, a running, isolated, limited container out.
+ * Drives the OCI runtime through conmon, keeps its own small on-disk record per container, and needs
+ * no daemon: any process (berthd, a test, the demo) can open the same root and find the containers.
+ */
+import { spawn } from "node:child_process";
+import { existsSync, watch } from "node:fs";
+import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type ContainerStats, cgroupExists, chownCgroup, readStats, removeCgroup } from "../cgroups/index.js";
+import { LibctError, ValidationError } from "../errors.js";
+import { chooseRuntime, probeHost } from "../host/probe.js";
+import type { ContainerDescription, NamespaceName } from "../model/description.js";
+import type { HostFacts } from "../model/host.js";
+import { defaultSystemIdMap, mappedRoot } from "../model/idmap.js";
+import { signalNumber } from "../model/signals.js";
+import { parseDescription } from "../model/validate.js";
+import { ConmonMonitor, type LogEntry, parseK8sLog } from "../monitor/conmon.js";
+import { RuncRuntime } from "../runtime/runc.js";
+import type { OciRuntime, RuntimeState } from "../runtime/runtime.js";
+import { type ResolvedInputs, specFromDescription } from "../spec/from-description.js";
+import type { OciProcess, OciResources, OciSpec } from "../spec/oci.js";
+import { type CommandRunner, ProcessRunner } from "../system/command.js";
+import { UndoStack } from "../undo.js";
+
+export type ContainerStatus = "created" | "running" | "paused" | "stopped";
+
+export interface ContainerState {
+  readonly id: string;
+  readonly status: ContainerStatus;
+  /** Host PID of the container's init while it runs. */
+  readonly pid?: number;
+  readonly createdAt: string;
+  readonly exitCode?: number;
+  readonly oomKilled?: boolean;
+  readonly description: ContainerDescription;
+}
+
+export interface ExitResult {
+  readonly exitCode: number;
+  readonly oomKilled: boolean;
+}
+
+export interface LibctOptions {
+  /** Persistent state: bundles, logs, descriptions. Default /var/lib/berth/libct. */
+  readonly root?: string;
+  /** Runtime state: runc state, exit files, attach sockets. Default /run/berth/libct. */
+  readonly runRoot?: string;
+  /** Force a runtime; by default crun on a pure cgroup v2 host, runc otherwise. */
+  readonly runtime?: "runc" | "crun";
+  /** Probed facts; probed once here when absent. */
+  readonly host?: HostFacts;
+  readonly cmd?: CommandRunner;
+  /** First host id of the ranges given to system containers (each gets `idRangeSize` ids). */
+  readonly idRangeBase?: number;
+  readonly idRangeSize?: number;
+  /** conmon's --log-size-max, in bytes. */
+  readonly logSizeMax?: number;
+}
+
+export interface CreateRequest {
+  readonly id: string;
+  readonly description: ContainerDescription | unknown;
+  /** Keep stdin open so a client can attach and type (`-i`). */
+  readonly stdin?: boolean;
+}
+
+export interface ExecRequest {
+  readonly args: readonly string[];
+  readonly env?: readonly string[];
+  readonly cwd?: string;
+  readonly user?: { uid: number; gid: number; additionalGids?: number[] };
+  readonly stdin?: string | Buffer;
+  readonly timeoutMs?: number;
+}
+
+export interface ExecResult {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+interface StoredRecord {
+  readonly id: string;
+  readonly createdAt: string;
+  readonly description: ContainerDescription;
+  readonly cgroupsPath: string;
+  readonly runtime: "runc" | "crun";
+  readonly stdin?: boolean;
+}
+
+const ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Libct {
+  readonly host: HostFacts;
+  readonly runtime: OciRuntime;
+  readonly root: string;
+  readonly runRoot: string;
+  private readonly monitor: ConmonMonitor;
+  private readonly cmd: CommandRunner;
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly idRangeBase: number;
+  private readonly idRangeSize: number;
+  private readonly logSizeMax: number | undefined;
+
+  private constructor(host: HostFacts, runtime: OciRuntime, opts: LibctOptions, root: string, runRoot: string) {
+    this.host = host;
+    this.runtime = runtime;
+    this.root = root;
+    this.runRoot = runRoot;
+    this.cmd = opts.cmd ?? new ProcessRunner();
+    if (!host.conmon) throw new LibctError("unavailable", "conmon is not installed; run scripts/setup.sh");
+    this.monitor = new ConmonMonitor(host.conmon.path);
+    this.idRangeBase = opts.idRangeBase ?? 1_000_000;
+    this.idRangeSize = opts.idRangeSize ?? 65_536;
+    this.logSizeMax = opts.logSizeMax;
+  }
+
+  static async open(opts: LibctOptions = {}): Promise<Libct> {
+    const host = opts.host ?? (await probeHost({ ...(opts.cmd ? { runner: opts.cmd } : {}) }));
+    const info = chooseRuntime(host, opts.runtime);
+    if (!info) throw new LibctError("unavailable", "no OCI runtime found (runc or crun); run scripts/setup.sh");
+    if (info.unusableReason)
+      throw new LibctError("unavailable", `${info.name} cannot run here: ${info.unusableReason}`);
+    const root = opts.root ?? "/var/lib/berth/libct";
+    const runRoot = opts.runRoot ?? "/run/berth/libct";
+    for (const d of [join(root, "containers"), join(runRoot, info.name), join(runRoot, "exits"), join(runRoot, "s")]) {
+      await mkdir(d, { recursive: true, mode: 0o711 });
+    }
+    const runtime = new RuncRuntime({
+      name: info.name,
+      binary: info.path,
+      stateRoot: join(runRoot, info.name),
+      cmd: opts.cmd ?? new ProcessRunner(),
+    });
+    return new Libct(host, runtime, opts, root, runRoot);
+  }
+
+  // ---- paths and records ----
+
+  private dir(id: string): string {
+    return join(this.root, "containers", id);
+  }
+  private exitFile(id: string): string {
+    return join(this.runRoot, "exits", id);
+  }
+  /** The conmon log of a container: k8s-file format. */
+  logPath(id: string): string {
+    return join(this.dir(id), "ctr.log");
+  }
+  /** The bundle directory, where conmon serves `attach` and `ctl`. */
+  bundlePath(id: string): string {
+    return this.dir(id);
+  }
+
+  private async record(id: string): Promise<StoredRecord> {
+    assertId(id);
+    try {
+      return JSON.parse(await readFile(join(this.dir(id), "berth.json"), "utf8")) as StoredRecord;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT")
+        throw new LibctError("not-found", `no such container '${id}'`);
+      throw err;
+    }
+  }
+
+  /** Serializes operations on one container; different containers proceed in parallel. */
+  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => {});
+    this.locks.set(id, tail);
+    try {
+      return await next;
+    } finally {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    }
+  }
+
+  // ---- create ----
+
+  /** Creates a container (runtime `create` under conmon); it is not running until `start`. */
+  async create(req: CreateRequest): Promise<ContainerHandle> {
+    assertId(req.id);
+    return this.locked(req.id, async () => {
+      let desc = parseDescription(req.description, this.host);
+      if (existsSync(this.dir(req.id)))
+        throw new LibctError("conflict", `container '${req.id}' already exists; pick another id or delete it first`);
+      desc = await this.withIdMap(req.id, desc);
+      await this.checkHostInputs(desc);
+      const cgroupsPath = `/berth/${req.id}`;
+      if (cgroupExists(this.host, cgroupsPath)) {
+        // A leftover from a container that died with its host process: nothing runs in it.
+        await removeCgroup(this.host, cgroupsPath).catch(() => {});
+      }
+      const resolved: ResolvedInputs = {
+        cgroupsPath,
+        namespacePaths: await this.resolveJoins(desc),
+        volumeSources: await this.resolveVolumes(desc),
+        devices: await this.resolveDevices(desc),
+        annotations: { "org.berth.id": req.id },
+      };
+      const spec = specFromDescription(this.host, desc, resolved);
+
+      await using undo = new UndoStack();
+      const dir = this.dir(req.id);
+      await mkdir(dir, { recursive: false, mode: 0o711 });
+      undo.push(() => rm(dir, { recursive: true, force: true }));
+      await writeFile(join(dir, "config.json"), JSON.stringify(spec, null, 2));
+      const record: StoredRecord = {
+        id: req.id,
+        createdAt: new Date().toISOString(),
+        description: desc,
+        cgroupsPath,
+        runtime: this.runtime.name,
+        ...(req.stdin ? { stdin: true } : {}),
+      };
+      await rm(this.exitFile(req.id), { force: true });
+      undo.push(() => this.runtime.delete(req.id, { force: true }).catch(() => {}));
+      undo.push(() => removeCgroup(this.host, cgroupsPath).catch(() => {}));
+      await this.monitor.start({
+        id: req.id,
+        runtime: this.runtime,
+        paths: this.conmonPaths(req.id),
+        terminal: desc.process.terminal === true,
+        stdin: req.stdin === true || desc.process.terminal === true,
+        ...(this.logSizeMax ? { logSizeMax: this.logSizeMax } : {}),
+      });
+      const owner = mappedRoot(desc);
+      if (owner && this.host.cgroup.mode !== "v2") {
+        // On v1 the container's cgroups must belong to its root for systemd to manage them (as LXC does).
+        await chownCgroup(this.host, cgroupsPath, owner.uid, owner.gid);
+      }
+      await writeFile(join(dir, "berth.json"), JSON.stringify(record, null, 2));
+      undo.release();
+      return new ContainerHandle(this, req.id);
+    });
+  }
+
+  private conmonPaths(id: string) {
+    const dir = this.dir(id);
+    return {
+      bundle: dir,
+      logFile: join(dir, "ctr.log"),
+      pidFile: join(dir, "pidfile"),
+      conmonPidFile: join(dir, "conmon.pid"),
+      exitDir: join(this.runRoot, "exits"),
+      socketDir: join(this.runRoot, "s"),
+    };
+  }
+
+  /** System containers get an isolated id range of their own unless the description brings one. */
+  private async withIdMap(id: string, desc: ContainerDescription): Promise<ContainerDescription> {
+    if (desc.kind !== "system" || desc.privileged || desc.idMap || desc.namespaces?.user === "host") return desc;
+    const used = new Set<number>();
+    for (const c of await this.listRecords()) {
+      const root = mappedRoot(c.description);
+      if (root) used.add(root.uid);
+    }
+    let base = this.idRangeBase;
+    while (used.has(base)) base += this.idRangeSize;
+    void id;
+    return { ...desc, idMap: defaultSystemIdMap(base, this.idRangeSize) };
+  }
+
+  private async checkHostInputs(desc: ContainerDescription): Promise<void> {
+    const issues: { field: string; message: string }[] = [];
+    const st = await stat(desc.rootfs.path).catch(() => undefined);
+    if (!st)
+      issues.push({
+        field: "rootfs.path",
+        message: `${desc.rootfs.path} does not exist; unpack an image there or point at an existing root filesystem`,
+      });
+    else if (!st.isDirectory())
+      issues.push({
+        field: "rootfs.path",
+        message: `${desc.rootfs.path} is not a directory; give the directory that holds the root filesystem`,
+      });
+    for (const [i, m] of (desc.mounts ?? []).entries()) {
+      if (m.type === "bind" && !(await stat(m.source).catch(() => undefined))) {
+        issues.push({
+          field: `mounts[${i}].source`,
+          message: `${m.source} does not exist on the host; create it first or fix the path`,
+        });
+      }
+    }
+    if (issues.length) throw new ValidationError(issues);
+  }
+
+  private async resolveJoins(desc: ContainerDescription): Promise<Partial<globalThis.Record<NamespaceName, string>>> {
+    const out: Partial<globalThis.Record<NamespaceName, string>> = {};
+    const nsFile: globalThis.Record<string, string> = {
+      network: "net",
+      ipc: "ipc",
+      pid: "pid",
+      uts: "uts",
+      mount: "mnt",
+      cgroup: "cgroup",
+      user: "user",
+    };
+    for (const [ns, mode] of Object.entries(desc.namespaces ?? {})) {
+      if (typeof mode !== "object" || mode === null) continue;
+      const other = (mode as { container: string }).container;
+      const st = await this.state(other).catch(() => undefined);
+      if (!st || st.status !== "running" || !st.pid) {
+        throw new ValidationError([
+          {
+            field: `namespaces.${ns}`,
+            message: `container '${other}' is not running; start it before joining its ${ns} namespace`,
+          },
+        ]);
+      }
+      out[ns as NamespaceName] = `/proc/${st.pid}/ns/${nsFile[ns]}`;
+    }
+    return out;
+  }
+
+  private async resolveVolumes(desc: ContainerDescription): Promise<{ [name: string]: string }> {
+    const out: { [name: string]: string } = {};
+    for (const m of desc.mounts ?? []) {
+      if (m.type !== "volume") continue;
+      const dir = join(this.root, "volumes", m.name, "_data");
+      await mkdir(dir, { recursive: true });
+      const owner = mappedRoot(desc);
+      if (owner) await chmod(dir, 0o777).catch(() => {});
+      out[m.name] = dir;
+    }
+    return out;
+  }
+
+  private async resolveDevices(desc: ContainerDescription): Promise<NonNullable<ResolvedInputs["devices"]>> {
+    const out: NonNullable<ResolvedInputs["devices"]> = [];
+    for (const [i, d] of (desc.devices ?? []).entries()) {
+      const st = await stat(d.path).catch(() => undefined);
+      if (!st || !(st.isCharacterDevice() || st.isBlockDevice())) {
+        throw new ValidationError([
+          {
+            field: `devices[${i}].path`,
+            message: `${d.path} is not a device node on this host; check the path (e.g. /dev/fuse)`,
+          },
+        ]);
+      }
+      const rdev = Number(st.rdev);
+      out.push({
+        path: d.path,
+        type: st.isCharacterDevice() ? "c" : "b",
+        major: (rdev >> 8) & 0xfff,
+        minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00),
+        fileMode: st.mode & 0o777,
+        uid: 0,
+        gid: 0,
+      });
+    }
+    return out;
+  }
+
+  // ---- lifecycle ----
+
+  async start(id: string): Promise<void> {
+    await this.locked(id, async () => {
+      const st = await this.state(id);
+      if (st.status !== "created") {
+        throw new LibctError(
+          "precondition",
+          `container '${id}' is ${st.status}; only a created container can be started`,
+        );
+      }
+      await this.runtime.start(id);
+    });
+  }
+
+  /** Waits for the container to exit and returns its exit code (128+N when killed by signal N). */
+  async wait(id: string, opts: { signal?: AbortSignal } = {}): Promise<ExitResult> {
+    const rec = await this.record(id);
+    const file = this.exitFile(id);
+    for (;;) {
+      const text = await readFile(file, "utf8").catch(() => undefined);
+      if (text !== undefined && text.trim() !== "") {
+        return { exitCode: Number.parseInt(text.trim(), 10), oomKilled: await this.wasOomKilled(rec) };
+      }
+      // conmon died without writing (killed, or the host rebooted): the container is gone too.
+      const rs = await this.runtime.state(id);
+      if (!rs || (rs.status === "stopped" && !(await this.conmonAlive(id)))) {
+        const again = await readFile(file, "utf8").catch(() => "");
+        if (again.trim() !== "") continue;
+        return { exitCode: 255, oomKilled: false };
+      }
+      if (opts.signal?.aborted) throw new LibctError("unavailable", "wait aborted");
+      await waitForFile(join(this.runRoot, "exits"), id, 1000, opts.signal);
+    }
+  }
+
+  private async wasOomKilled(rec: StoredRecord): Promise<boolean> {
+    if (existsSync(join(this.dir(rec.id), "oom"))) return true;
+    const stats = await readStats(this.host, rec.cgroupsPath).catch(() => undefined);
+    return (stats?.memory?.oomKills ?? 0n) > 0n;
+  }
+
+  private async conmonAlive(id: string): Promise<boolean> {
+    const pid = Number.parseInt(await readFile(join(this.dir(id), "conmon.pid"), "utf8").catch(() => ""), 10);
+    if (!pid) return false;
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Sends a signal (name like "SIGTERM" / "TERM" / "SIGRTMIN+3", or a number) to the container's init. */
+  async kill(id: string, signal: string | number = "SIGKILL", opts: { all?: boolean } = {}): Promise<void> {
+    const num = typeof signal === "number" ? signal : signalNumber(signal.startsWith("SIG") ? signal : `SIG${signal}`);
+    if (num === undefined)
+      throw new LibctError("invalid", `unknown signal '${signal}'; use a name such as SIGTERM or a number`);
+    const st = await this.state(id);
+    if (st.status !== "running" && st.status !== "paused" && st.status !== "created") {
+      throw new LibctError("precondition", `container '${id}' is ${st.status}; start it before sending signals`);
+    }
+    await this.runtime.kill(id, num, opts);
+  }
+
+  /**
+   * Stops gracefully: the stop signal (the description's, SIGRTMIN+3 for systemd, else SIGTERM), then
+   * SIGKILL after `timeoutMs`. Returns the exit result; a stopped container is left as it is.
+   */
+  async stop(id: string, opts: { timeoutMs?: number; signal?: string } = {}): Promise<ExitResult | undefined> {
+    return this.locked(id, async () => {
+      const rec = await this.record(id);
+      let st = await this.state(id);
+      if (st.status === "stopped") return undefined;
+      if (st.status === "paused") await this.runtime.resume(id);
+      if (st.status === "created") {
+        await this.runtime.kill(id, 9).catch(() => {});
+        return this.wait(id);
+      }
+      const sigName = opts.signal ?? rec.description.stopSignal ?? "SIGTERM";
+      const sig = signalNumber(sigName) ?? 15;
+      await this.runtime.kill(id, sig).catch(ignoreGone);
+      const timeout = new AbortController();
+      const timer = setTimeout(() => timeout.abort(), opts.timeoutMs ?? 10_000);
+      try {
+        return await this.wait(id, { signal: timeout.signal });
+      } catch {
+        st = await this.state(id);
+        if (st.status !== "stopped") await this.runtime.kill(id, 9, { all: true }).catch(ignoreGone);
+        return await this.wait(id);
+      } finally {
+        clearTimeout(timer);
+      }
+    });
+  }
+
+  async pause(id: string): Promise<void> {
+    await this.locked(id, async () => {
+      const st = await this.state(id);
+      if (st.status !== "running")
+        throw new LibctError(
+          "precondition",
+          `container '${id}' is ${st.status}; only a running container can be paused`,
+        );
+      await this.runtime.pause(id);
+    });
+  }
+
+  async resume(id: string): Promise<void> {
+    await this.locked(id, async () => {
+      const st = await this.state(id);
+      if (st.status !== "paused")
+        throw new LibctError(
+          "precondition",
+          `container '${id}' is ${st.status}; only a paused container can be resumed`,
+        );
+      await this.runtime.resume(id);
+    });
+  }
+
+  /** Removes the container: runtime state, cgroups, bundle, log, exit file. `force` kills it first. */
+  async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    await this.locked(id, async () => {
+      const rec = await this.record(id);
+      const st = await this.state(id);
+      if ((st.status === "running" || st.status === "paused") && !opts.force) {
+        throw new LibctError("precondition", `container '${id}' is ${st.status}; stop it first or delete with force`);
+      }
+      if (st.status !== "stopped") {
+        if (st.status === "paused") await this.runtime.resume(id).catch(() => {});
+        await this.runtime.kill(id, 9, { all: true }).catch(() => {});
+        await this.wait(id).catch(() => {});
+      }
+      await this.runtime.delete(id, { force: true }).catch(ignoreGone);
+      await removeCgroup(this.host, rec.cgroupsPath).catch(async () => {
+        await sleep(100);
+        await removeCgroup(this.host, rec.cgroupsPath);
+      });
+      await rm(this.dir(id), { recursive: true, force: true });
+      await rm(this.exitFile(id), { force: true });
+    });
+  }
+
+  // ---- inspection ----
+
+  async state(id: string): Promise<ContainerState> {
+    const rec = await this.record(id);
+    const rs: RuntimeState | undefined = await this.runtime.state(id).catch(() => undefined);
+    const exitText = await readFile(this.exitFile(id), "utf8").catch(() => "");
+    let status: ContainerStatus;
+    if (!rs) status = "stopped";
+    else if (rs.status === "creating") status = "created";
+    else status = rs.status;
+    if (exitText.trim() !== "") status = "stopped";
+    const base = { id, status, createdAt: rec.createdAt, description: rec.description };
+    if (status === "stopped") {
+      const exitCode = exitText.trim() === "" ? undefined : Number.parseInt(exitText, 10);
+      return { ...base, ...(exitCode !== undefined ? { exitCode, oomKilled: await this.wasOomKilled(rec) } : {}) };
+    }
+    return { ...base, ...(rs?.pid ? { pid: rs.pid } : {}) };
+  }
+
+  private async listRecords(): Promise<StoredRecord[]> {
+    const ids = await readdir(join(this.root, "containers")).catch(() => [] as string[]);
+    const out: StoredRecord[] = [];
+    for (const id of ids) {
+      const rec = await this.record(id).catch(() => undefined);
+      if (rec) out.push(rec);
+    }
+    return out;
+  }
+
+  async list(): Promise<ContainerState[]> {
+    const out: ContainerState[] = [];
+    for (const rec of await this.listRecords()) {
+      const st = await this.state(rec.id).catch(() => undefined);
+      if (st) out.push(st);
+    }
+    return out;
+  }
+
+  async stats(id: string): Promise<ContainerStats> {
+    const rec = await this.record(id);
+    return readStats(this.host, rec.cgroupsPath);
+  }
+
+  async logs(id: string): Promise<LogEntry[]> {
+    await this.record(id);
+    return parseK8sLog(await readFile(this.logPath(id), "utf8").catch(() => ""));
+  }
+
+  /** The OCI spec the container was created from. */
+  async spec(id: string): Promise<OciSpec> {
+    await this.record(id);
+    return JSON.parse(await readFile(join(this.dir(id), "config.json"), "utf8")) as OciSpec;
+  }
+
+  /** Changes resource limits of a running container (memory, CPU, pids, block IO). */
+  async update(id: string, resources: OciResources): Promise<void> {
+    await this.locked(id, async () => {
+      const st = await this.state(id);
+      if (st.status === "stopped")
+        throw new LibctError("precondition", `container '${id}' is stopped; start it before changing its limits`);
+      await this.runtime.update(id, resources);
+    });
+  }
+
+  /** Runs a process in a running container without a TTY and collects its output. */
+  async exec(id: string, req: ExecRequest): Promise<ExecResult> {
+    const file = await this.writeProcessFile(id, req, false);
+    try {
+      return await new Promise<ExecResult>((resolve, reject) => {
+        const child = spawn(this.runtime.binary, this.runtime.execArgs(id, { processFile: file }), {
+          stdio: ["pipe", "pipe", "pipe"],
+        });
+        const out: Buffer[] = [];
+        const err: Buffer[] = [];
+        child.stdout.on("data", (b: Buffer) => out.push(b));
+        child.stderr.on("data", (b: Buffer) => err.push(b));
+        const timer = req.timeoutMs ? setTimeout(() => child.kill("SIGKILL"), req.timeoutMs) : undefined;
+        child.on("error", (e) =>
+          reject(new LibctError("unavailable", `cannot run ${this.runtime.binary}: ${e.message}`)),
+        );
+        child.on("close", (code, signal) => {
+          clearTimeout(timer);
+          resolve({
+            exitCode: code ?? 128 + (signalNumber(signal ?? "SIGKILL") ?? 9),
+            stdout: Buffer.concat(out).toString("utf8"),
+            stderr: Buffer.concat(err).toString("utf8"),
+          });
+        });
+        child.stdin.on("error", () => {});
+        child.stdin.end(req.stdin ?? "");
+      });
+    } finally {
+      await rm(file, { force: true });
+    }
+  }
+
+  /**
+   * Starts an exec session under its own conmon (TTY or not) and returns its bundle directory, where
+   * `attach()` connects; the session's exit code lands in `<runRoot>/exits/<sessionId>`.
+   */
+  async execDetached(
+    id: string,
+    req: ExecRequest & { terminal?: boolean; stdin?: boolean },
+  ): Promise<{ sessionId: string; bundle: string; pid: number }> {
+    const st = await this.state(id);
+    if (st.status !== "running")
+      throw new LibctError("precondition", `container '${id}' is ${st.status}; start it before exec`);
+    const sessionId = `${id}-exec-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+    const bundle = join(this.dir(id), "exec", sessionId);
+    await mkdir(bundle, { recursive: true });
+    const file = await this.writeProcessFile(id, req, req.terminal === true, join(bundle, "process.json"));
+    const { pid } = await this.monitor.start({
+      id,
+      runtime: this.runtime,
+      paths: {
+        bundle,
+        logFile: join(bundle, "exec.log"),
+        pidFile: join(bundle, "pidfile"),
+        conmonPidFile: join(bundle, "conmon.pid"),
+        exitDir: bundle,
+        socketDir: join(this.runRoot, "s"),
+      },
+      terminal: req.terminal === true,
+      stdin: req.stdin === true || req.terminal === true,
+      execProcessFile: file,
+    });
+    return { sessionId, bundle, pid };
+  }
+
+  private async writeProcessFile(id: string, req: ExecRequest, terminal: boolean, path?: string): Promise<string> {
+    if (req.args.length === 0) throw new LibctError("invalid", "exec needs a command; give at least one argument");
+    const st = await this.state(id);
+    if (st.status !== "running")
+      throw new LibctError("precondition", `container '${id}' is ${st.status}; start it before exec`);
+    const spec = await this.spec(id);
+    const base = spec.process as OciProcess;
+    const proc: OciProcess = {
+      ...base,
+      terminal,
+      args: [...req.args],
+      env: [...(base.env ?? []), ...(req.env ?? [])],
+      cwd: req.cwd ?? base.cwd ?? "/",
+      ...(req.user
+        ? {
+            user: {
+              uid: req.user.uid,
+              gid: req.user.gid,
+              ...(req.user.additionalGids ? { additionalGids: req.user.additionalGids } : {}),
+            },
+          }
+        : {}),
+    };
+    const file =
+      path ?? join(this.dir(id), `exec-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
+    await writeFile(file, JSON.stringify(proc));
+    return file;
+  }
+
+  /** Creates, starts and waits for a container, then deletes it; returns the exit result. */
+  async run(req: CreateRequest): Promise<ExitResult> {
+    await this.create(req);
+    try {
+      await this.start(req.id);
+      return await this.wait(req.id);
+    } finally {
+      await this.delete(req.id, { force: true }).catch(() => {});
+    }
+  }
+}
+
+/** A handle on one container of a Libct: the same operations, with the id bound. */
+export class ContainerHandle {
+  constructor(
+    readonly lib: Libct,
+    readonly id: string,
+  ) {}
+  start(): Promise<void> {
+    return this.lib.start(this.id);
+  }
+  wait(): Promise<ExitResult> {
+    return this.lib.wait(this.id);
+  }
+  stop(opts?: { timeoutMs?: number; signal?: string }): Promise<ExitResult | undefined> {
+    return this.lib.stop(this.id, opts);
+  }
+  kill(signal?: string | number): Promise<void> {
+    return this.lib.kill(this.id, signal);
+  }
+  state(): Promise<ContainerState> {
+    return this.lib.state(this.id);
+  }
+  delete(opts?: { force?: boolean }): Promise<void> {
+    return this.lib.delete(this.id, opts);
+  }
+}
+
+function assertId(id: string): void {
+  if (typeof id !== "string" || !ID_RE.test(id)) {
+    throw new ValidationError([
+      {
+        field: "id",
+        message: `'${String(id)}' is not a valid container id; use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit`,
+      },
+    ]);
+  }
+}
+
+function ignoreGone(err: unknown): void {
+  if (err instanceof LibctError && err.kind === "not-found") return;
+  if (
+    err instanceof Error &&
+    /not running|container not running|process already finished|no such process/i.test(err.message)
+  )
+    return;
+  throw err;
+}
+
+/** Resolves when `dir/name` appears (or after `ms`), without polling in a tight loop. */
+function waitForFile(dir: string, name: string, ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      watcher?.close();
+      signal?.removeEventListener("abort", finish);
+      resolve();
+    };
+    const timer = setTimeout(finish, ms);
+    let watcher: ReturnType<typeof watch> | undefined;
+    try {
+      watcher = watch(dir, (_event, file) => {
+        if (file === name) finish();
+      });
+    } catch {}
+    signal?.addEventListener("abort", finish);
+    if (existsSync(join(dir, name))) finish();
+  });
+}

@@ -1,0 +1,185 @@
+/**
+ * conmon as the per-container monitor: one detached conmon per container holds its stdio, writes the
+ * log (k8s-file: timestamp, stream, tag, text), records the exit code and OOM, and serves the attach
+ * socket. The container outlives whoever started it, berthd included.
+ */
+import { spawn } from "node:child_process";
+import type { Readable } from "node:stream";
+import { LibctError } from "../errors.js";
+import type { OciRuntime } from "../runtime/runtime.js";
+
+export interface ConmonPaths {
+  /** The bundle; conmon also puts attach, ctl, winsz, exit and oom files here (its persist dir). */
+  readonly bundle: string;
+  readonly logFile: string;
+  readonly pidFile: string;
+  readonly conmonPidFile: string;
+  /** conmon writes `<exitDir>/<id>` holding the exit code when the container exits. */
+  readonly exitDir: string;
+  /** Short directory for the attach socket symlinks (unix socket paths are limited to 107 bytes). */
+  readonly socketDir: string;
+}
+
+export interface ConmonStartOptions {
+  readonly id: string;
+  readonly name?: string;
+  readonly runtime: OciRuntime;
+  readonly paths: ConmonPaths;
+  readonly terminal?: boolean;
+  /** Keep stdin open for attach (`-i`). */
+  readonly stdin?: boolean;
+  readonly logSizeMax?: number;
+  /** For exec sessions: the process spec file; conmon runs `runtime exec` instead of `create`. */
+  readonly execProcessFile?: string;
+  /** Restore from a checkpoint directory instead of creating (CRIU). */
+  readonly restoreFrom?: string;
+  readonly runtimeOpts?: readonly string[];
+  readonly exitCommand?: { readonly path: string; readonly args: readonly string[] };
+  readonly timeoutMs?: number;
+}
+
+export interface ConmonResult {
+  /** PID of the container's init (or exec'd process) on the host. */
+  readonly pid: number;
+}
+
+/** Reads one JSON line from conmon's sync pipe: {"data": pid} on success, {"data": -1, "message": ...} on failure. */
+function readSyncLine(stream: Readable, timeoutMs: number): Promise<{ data: number; message?: string }> {
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    const finish = (fn: () => void) => {
+      clearTimeout(timer);
+      stream.removeAllListeners("data");
+      stream.destroy(); // the daemonized conmon keeps its end open; we are done with it
+      fn();
+    };
+    const timer = setTimeout(
+      () => finish(() => reject(new LibctError("internal", `conmon did not report within ${timeoutMs} ms`))),
+      timeoutMs,
+    );
+    stream.on("data", (chunk: Buffer) => {
+      buf += chunk.toString("utf8");
+      const nl = buf.indexOf("\n");
+      if (nl < 0) return;
+      const line = buf.slice(0, nl);
+      finish(() => {
+        try {
+          resolve(JSON.parse(line) as { data: number; message?: string });
+        } catch {
+          reject(new LibctError("internal", `conmon sent an unreadable sync message: ${line}`));
+        }
+      });
+    });
+    stream.on("end", () => finish(() => reject(new LibctError("internal", "conmon exited without reporting a pid"))));
+    stream.on("error", (err) => finish(() => reject(new LibctError("internal", `conmon sync pipe: ${err.message}`))));
+  });
+}
+
+export class ConmonMonitor {
+  constructor(private readonly binary: string) {}
+
+  /** Starts a detached conmon that runs `runtime create` (or exec/restore) and returns the container pid. */
+  async start(opts: ConmonStartOptions): Promise<ConmonResult> {
+    const { paths, runtime, id } = opts;
+    const args = [
+      "--api-version", "1",
+      "-c", id,
+      "-u", opts.execProcessFile ? `${id}-exec-${process.hrtime.bigint()}` : id,
+      "-n", opts.name ?? id,
+      "-r", runtime.binary,
+      "-b", paths.bundle,
+      "-p", paths.pidFile,
+      "-P", paths.conmonPidFile,
+      "-l", `k8s-file:${paths.logFile}`,
+      "--exit-dir", paths.exitDir,
+      "--persist-dir", paths.bundle,
+      "--socket-dir-path", paths.socketDir,
+      "--log-level", "warning",
+      "--full-attach",
+    ]; // biome-ignore format: flag/value pairs
+    for (const a of runtime.globalArgs()) args.push("--runtime-arg", a);
+    if (opts.terminal) args.push("-t");
+    if (opts.stdin) args.push("-i");
+    if (opts.logSizeMax) args.push("--log-size-max", String(opts.logSizeMax));
+    if (opts.execProcessFile) args.push("-e", "--exec-process-spec", opts.execProcessFile);
+    if (opts.restoreFrom) args.push("--restore", opts.restoreFrom);
+    for (const o of opts.runtimeOpts ?? []) args.push("--runtime-opt", o);
+    if (opts.exitCommand) {
+      args.push("--exit-command", opts.exitCommand.path);
+      for (const a of opts.exitCommand.args) args.push("--exit-command-arg", a);
+    }
+    const child = spawn(this.binary, args, {
+      stdio: ["ignore", "ignore", "pipe", "pipe"],
+      env: { ...process.env, _OCI_SYNCPIPE: "3" },
+      detached: true,
+      cwd: paths.bundle,
+    });
+    let stderr = "";
+    child.stderr?.on("data", (b: Buffer) => {
+      stderr += b.toString("utf8");
+    });
+    const spawnError = new Promise<never>((_, reject) =>
+      child.on("error", (err) =>
+        reject(
+          new LibctError("unavailable", `cannot start conmon (${this.binary}): ${err.message}; run scripts/setup.sh`),
+        ),
+      ),
+    );
+    child.unref();
+    const sync = child.stdio[3] as Readable;
+    let msg: { data: number; message?: string };
+    try {
+      msg = await Promise.race([readSyncLine(sync, opts.timeoutMs ?? 30_000), spawnError]);
+    } catch (err) {
+      if (stderr) throw new LibctError("internal", `conmon failed: ${stderr.trim()}`, { cause: err });
+      throw err;
+    }
+    if (msg.data < 0 || msg.message) {
+      const why = (msg.message ?? stderr).trim().replace(/\s+/g, " ");
+      throw new LibctError(
+        "internal",
+        `${runtime.name} could not ${opts.restoreFrom ? "restore" : opts.execProcessFile ? "exec" : "create"} container ${id}: ${why}`,
+      );
+    }
+    return { pid: msg.data };
+  }
+}
+
+export interface LogEntry {
+  readonly time: string;
+  readonly stream: "stdout" | "stderr";
+  readonly text: string;
+}
+
+/**
+ * Parses conmon's k8s-file log: `<RFC3339Nano> <stream> <P|F> <text>`. Partial (P) lines are joined
+ * with the line that completes them. Pure, for tests and for `logs`.
+ */
+export function parseK8sLog(text: string): LogEntry[] {
+  const out: LogEntry[] = [];
+  const pending: Partial<Record<"stdout" | "stderr", { time: string; text: string }>> = {};
+  for (const line of text.split("\n")) {
+    if (!line) continue;
+    const a = line.indexOf(" ");
+    const b = line.indexOf(" ", a + 1);
+    const c = line.indexOf(" ", b + 1);
+    if (a < 0 || b < 0) continue;
+    const time = line.slice(0, a);
+    const stream = line.slice(a + 1, b);
+    if (stream !== "stdout" && stream !== "stderr") continue;
+    const tag = c < 0 ? line.slice(b + 1) : line.slice(b + 1, c);
+    const body = c < 0 ? "" : line.slice(c + 1);
+    const prev = pending[stream];
+    if (tag === "P") {
+      pending[stream] = { time: prev?.time ?? time, text: (prev?.text ?? "") + body };
+      continue;
+    }
+    out.push({ time: prev?.time ?? time, stream, text: (prev?.text ?? "") + body });
+    delete pending[stream];
+  }
+  for (const stream of ["stdout", "stderr"] as const) {
+    const p = pending[stream];
+    if (p) out.push({ time: p.time, stream, text: p.text });
+  }
+  return out;
+}

@@ -1,0 +1,42 @@
+import type { OciResources } from "../spec/oci.js";
+
+/** What the runtime's `state` command reports (OCI runtime state plus runc's extras). */
+export interface RuntimeState {
+  readonly id: string;
+  readonly pid: number;
+  readonly status: "creating" | "created" | "running" | "paused" | "stopped";
+  readonly bundle: string;
+  readonly created?: string;
+}
+
+export interface ExecOptions {
+  /** Path of a JSON file holding an OCI `process` object. */
+  readonly processFile: string;
+  readonly tty?: boolean;
+  readonly detach?: boolean;
+  readonly pidFile?: string;
+}
+
+/**
+ * An OCI runtime with runc's command line (runc, crun). Creation normally goes through the monitor
+ * (conmon), which calls `create` itself with `globalArgs()`; `create` here is for tools and tests.
+ */
+export interface OciRuntime {
+  readonly name: "runc" | "crun";
+  readonly binary: string;
+  /** Global arguments every call needs (the state root); conmon gets them as --runtime-arg. */
+  globalArgs(): string[];
+  create(id: string, bundle: string, opts?: { pidFile?: string }): Promise<void>;
+  start(id: string): Promise<void>;
+  /** Sends a signal (name without SIG, or number) to init, or to every process with `all`. */
+  kill(id: string, signal: string | number, opts?: { all?: boolean }): Promise<void>;
+  pause(id: string): Promise<void>;
+  resume(id: string): Promise<void>;
+  delete(id: string, opts?: { force?: boolean }): Promise<void>;
+  /** Undefined when the runtime does not know the container. */
+  state(id: string): Promise<RuntimeState | undefined>;
+  list(): Promise<RuntimeState[]>;
+  /** The argv (after the binary) that runs `exec`, for callers that spawn it with their own stdio. */
+  execArgs(id: string, opts: ExecOptions): string[];
+  update(id: string, resources: OciResources): Promise<void>;
+}
