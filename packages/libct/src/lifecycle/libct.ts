@@ -184,10 +184,9 @@ export class Libct {
   async create(req: CreateRequest): Promise<ContainerHandle> {
     assertId(req.id);
     return this.locked(req.id, async () => {
-      let desc = parseDescription(req.description, this.host);
+      const desc = parseDescription(await this.withIdMap(req.description), this.host);
       if (existsSync(this.dir(req.id)))
         throw new LibctError("conflict", `container '${req.id}' already exists; pick another id or delete it first`);
-      desc = await this.withIdMap(req.id, desc);
       await this.checkHostInputs(desc);
       const cgroupsPath = `/berth/${req.id}`;
       if (cgroupExists(this.host, cgroupsPath)) {
@@ -251,8 +250,10 @@ export class Libct {
   }
 
   /** System containers get an isolated id range of their own unless the description brings one. */
-  private async withIdMap(id: string, desc: ContainerDescription): Promise<ContainerDescription> {
-    if (desc.kind !== "system" || desc.privileged || desc.idMap || desc.namespaces?.user === "host") return desc;
+  private async withIdMap(input: unknown): Promise<unknown> {
+    if (typeof input !== "object" || input === null) return input;
+    const desc = input as Partial<ContainerDescription>;
+    if (desc.kind !== "system" || desc.privileged || desc.idMap || desc.namespaces?.user === "host") return input;
     const used = new Set<number>();
     for (const c of await this.listRecords()) {
       const root = mappedRoot(c.description);
@@ -260,7 +261,6 @@ export class Libct {
     }
     let base = this.idRangeBase;
     while (used.has(base)) base += this.idRangeSize;
-    void id;
     return { ...desc, idMap: defaultSystemIdMap(base, this.idRangeSize) };
   }
 
