@@ -1,3 +1,6 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { LibctError } from "../errors.js";
 import type { OciResources } from "../spec/oci.js";
 import { CommandFailedError, type CommandRunner } from "../system/command.js";
@@ -31,9 +34,10 @@ export class RuncRuntime implements OciRuntime {
     return ["--root", this.stateRoot];
   }
 
-  private async call(args: string[], what: string, id?: string): Promise<string> {
+  private async call(args: string[], what: string, id?: string, stdin?: string): Promise<string> {
     try {
-      return (await this.cmd.run(this.binary, [...this.globalArgs(), ...args])).stdout;
+      const argv = [...this.globalArgs(), ...args];
+      return (await this.cmd.run(this.binary, argv, stdin === undefined ? undefined : { stdin })).stdout;
     } catch (err) {
       if (err instanceof CommandFailedError) {
         if (id && NOT_FOUND.test(err.stderr))
@@ -45,11 +49,36 @@ export class RuncRuntime implements OciRuntime {
     }
   }
 
+  /**
+   * runc hands its own stdio to the container's init (no terminal), so with the runner's pipes the call would
+   * not return until the container exits. The runtime therefore runs with stdio on /dev/null and reports errors
+   * through `--log` (JSON lines), which both runc and crun write before exiting non-zero.
+   */
   async create(id: string, bundle: string, opts: { pidFile?: string } = {}): Promise<void> {
-    await this.call(
-      ["create", "--bundle", bundle, ...(opts.pidFile ? ["--pid-file", opts.pidFile] : []), id],
+    const dir = await mkdtemp(join(tmpdir(), `berth-${this.name}-create-`));
+    const log = join(dir, "log.json");
+    const argv = [
+      this.binary,
+      ...this.globalArgs(),
+      `--log=${log}`,
+      "--log-format=json",
       "create",
-    );
+      "--bundle",
+      bundle,
+      ...(opts.pidFile ? ["--pid-file", opts.pidFile] : []),
+      id,
+    ];
+    try {
+      await this.cmd.run("/bin/sh", ["-c", 'exec "$@" </dev/null >/dev/null 2>&1', "sh", ...argv]);
+    } catch (err) {
+      if (!(err instanceof CommandFailedError)) throw err;
+      const why = lastLogError(await readFile(log, "utf8").catch(() => "")) || err.stderr.trim() || err.message;
+      if (/already exists/i.test(why))
+        throw new LibctError("conflict", `${this.name} already has a container '${id}'`, { cause: err });
+      throw new LibctError("internal", `${this.name} create failed: ${why}`, { cause: err });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
   async start(id: string): Promise<void> {
     await this.call(["start", id], "start", id);
@@ -91,8 +120,21 @@ export class RuncRuntime implements OciRuntime {
     ];
   }
   async update(id: string, resources: OciResources): Promise<void> {
-    await this.cmd.run(this.binary, [...this.globalArgs(), "update", "--resources", "-", id], {
-      stdin: JSON.stringify(resources),
-    });
+    await this.call(["update", "--resources", "-", id], "update", id, JSON.stringify(resources));
   }
+}
+
+/** The message of the last error in a runtime's JSON log (`{"level":"error","msg":...}` per line). */
+export function lastLogError(text: string): string {
+  let msg = "";
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    try {
+      const entry = JSON.parse(line) as { level?: string; msg?: string };
+      if (entry.level === "error" && entry.msg) msg = entry.msg;
+    } catch {
+      msg = line.trim();
+    }
+  }
+  return msg;
 }
