@@ -7,7 +7,14 @@ import { spawn } from "node:child_process";
 import { existsSync, watch } from "node:fs";
 import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type ContainerStats, cgroupExists, chownCgroup, readStats, removeCgroup } from "../cgroups/index.js";
+import {
+  type ContainerStats,
+  cgroupExists,
+  cgroupRelPath,
+  chownCgroup,
+  readStats,
+  removeCgroup,
+} from "../cgroups/index.js";
 import { LibctError, ValidationError } from "../errors.js";
 import { chooseRuntime, probeHost } from "../host/probe.js";
 import type { ContainerDescription, NamespaceName } from "../model/description.js";
@@ -18,7 +25,7 @@ import { parseDescription } from "../model/validate.js";
 import { ConmonMonitor, type LogEntry, parseK8sLog } from "../monitor/conmon.js";
 import { RuncRuntime } from "../runtime/runc.js";
 import type { OciRuntime, RuntimeState } from "../runtime/runtime.js";
-import { type ResolvedInputs, specFromDescription } from "../spec/from-description.js";
+import { type ResolvedInputs, STOP_SIGNAL_ANNOTATION, specFromDescription } from "../spec/from-description.js";
 import type { OciProcess, OciResources, OciSpec } from "../spec/oci.js";
 import { type CommandRunner, ProcessRunner } from "../system/command.js";
 import { UndoStack } from "../undo.js";
@@ -216,8 +223,9 @@ export class Libct {
         ...(req.stdin ? { stdin: true } : {}),
       };
       await rm(this.exitFile(req.id), { force: true });
+      // Undo runs last-pushed first: the runtime must kill and delete the container before its cgroup can go.
+      undo.push(() => removeCgroupSoon(this.host, cgroupsPath).catch(() => {}));
       undo.push(() => this.runtime.delete(req.id, { force: true }).catch(() => {}));
-      undo.push(() => removeCgroup(this.host, cgroupsPath).catch(() => {}));
       await this.monitor.start({
         id: req.id,
         runtime: this.runtime,
@@ -427,6 +435,12 @@ export class Libct {
   async stop(id: string, opts: { timeoutMs?: number; signal?: string } = {}): Promise<ExitResult | undefined> {
     return this.locked(id, async () => {
       const rec = await this.record(id);
+      // The spec records the kind's default (SIGRTMIN+3 for system containers) when the description has none.
+      const annotated = (await this.spec(id).catch(() => undefined))?.annotations?.[STOP_SIGNAL_ANNOTATION];
+      const sigName = opts.signal ?? rec.description.stopSignal ?? annotated ?? "SIGTERM";
+      const sig = signalNumber(sigName);
+      if (sig === undefined)
+        throw new LibctError("invalid", `unknown stop signal '${sigName}'; use a name such as SIGTERM or a number`);
       let st = await this.state(id);
       if (st.status === "stopped") return undefined;
       if (st.status === "paused") await this.runtime.resume(id);
@@ -434,8 +448,6 @@ export class Libct {
         await this.runtime.kill(id, 9).catch(() => {});
         return this.wait(id);
       }
-      const sigName = opts.signal ?? rec.description.stopSignal ?? "SIGTERM";
-      const sig = signalNumber(sigName) ?? 15;
       await this.runtime.kill(id, sig).catch(ignoreGone);
       const timeout = new AbortController();
       const timer = setTimeout(() => timeout.abort(), opts.timeoutMs ?? 10_000);
@@ -489,10 +501,7 @@ export class Libct {
         await this.wait(id).catch(() => {});
       }
       await this.runtime.delete(id, { force: true }).catch(ignoreGone);
-      await removeCgroup(this.host, rec.cgroupsPath).catch(async () => {
-        await sleep(100);
-        await removeCgroup(this.host, rec.cgroupsPath);
-      });
+      await removeCgroupSoon(this.host, rec.cgroupsPath);
       await rm(this.dir(id), { recursive: true, force: true });
       await rm(this.exitFile(id), { force: true });
     });
@@ -558,8 +567,30 @@ export class Libct {
       const st = await this.state(id);
       if (st.status === "stopped")
         throw new LibctError("precondition", `container '${id}' is stopped; start it before changing its limits`);
+      await this.checkMemoryUpdate(await this.record(id), resources);
       await this.runtime.update(id, resources);
     });
+  }
+
+  /**
+   * On cgroup v1 the kernel refuses a memory limit above the memory+swap limit (EINVAL from runc). A container
+   * created with `swapBytes` (e.g. equal to the limit: no swap) therefore cannot raise its memory alone; say so
+   * as Docker does instead of passing runc's "invalid argument" on.
+   */
+  private async checkMemoryUpdate(rec: StoredRecord, resources: OciResources): Promise<void> {
+    const mem = resources.memory;
+    if (this.host.cgroup.mode === "v2" || mem?.limit === undefined || mem.swap !== undefined || mem.limit < 0) return;
+    const file = join(this.host.cgroup.root, "memory", cgroupRelPath(rec.cgroupsPath), "memory.memsw.limit_in_bytes");
+    const text = (await readFile(file, "utf8").catch(() => "")).trim();
+    if (!/^\d+$/.test(text)) return; // no swap accounting: nothing to conflict with
+    const memsw = BigInt(text);
+    if (BigInt(mem.limit) > memsw) {
+      throw new LibctError(
+        "invalid",
+        `memory.limit ${mem.limit} exceeds the container's memory+swap limit ${memsw}; ` +
+          `update memory.swap at the same time (equal to memory.limit for no swap, -1 for unlimited)`,
+      );
+    }
   }
 
   /** Runs a process in a running container without a TTY and collects its output. */
@@ -702,6 +733,18 @@ function assertId(id: string): void {
         message: `'${String(id)}' is not a valid container id; use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit`,
       },
     ]);
+  }
+}
+
+/** Removes a cgroup whose processes were just killed: the kernel may need a moment to release them. */
+async function removeCgroupSoon(host: HostFacts, cgroupsPath: string, attempts = 10): Promise<void> {
+  for (let i = 1; ; i++) {
+    try {
+      return await removeCgroup(host, cgroupsPath);
+    } catch (err) {
+      if (i >= attempts || !(err instanceof LibctError && err.kind === "precondition")) throw err;
+      await sleep(50 * i);
+    }
   }
 }
 
