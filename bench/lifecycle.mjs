@@ -2,7 +2,7 @@
 // the same rootfs (runc run = create + start + wait + delete in one process). Target: berth adds at most
 // 15 ms to the median.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { busyboxImage, loadLibct } from "./lib/berth.mjs";
 

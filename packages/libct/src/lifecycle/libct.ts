@@ -12,6 +12,7 @@ import {
   cgroupExists,
   cgroupRelPath,
   chownCgroup,
+  readOomKills,
   readStats,
   removeCgroup,
 } from "../cgroups/index.js";
@@ -213,7 +214,6 @@ export class Libct {
       const dir = this.dir(req.id);
       await mkdir(dir, { recursive: false, mode: 0o711 });
       undo.push(() => rm(dir, { recursive: true, force: true }));
-      await writeFile(join(dir, "config.json"), JSON.stringify(spec, null, 2));
       const record: StoredRecord = {
         id: req.id,
         createdAt: new Date().toISOString(),
@@ -222,7 +222,11 @@ export class Libct {
         runtime: this.runtime.name,
         ...(req.stdin ? { stdin: true } : {}),
       };
-      await rm(this.exitFile(req.id), { force: true });
+      await Promise.all([
+        writeFile(join(dir, "config.json"), JSON.stringify(spec)),
+        writeFile(join(dir, "berth.json"), JSON.stringify(record, null, 2)),
+        rm(this.exitFile(req.id), { force: true }),
+      ]);
       // Undo runs last-pushed first: the runtime must kill and delete the container before its cgroup can go.
       undo.push(() => removeCgroupSoon(this.host, cgroupsPath).catch(() => {}));
       undo.push(() => this.runtime.delete(req.id, { force: true }).catch(() => {}));
@@ -239,7 +243,6 @@ export class Libct {
         // On v1 the container's cgroups must belong to its root for systemd to manage them (as LXC does).
         await chownCgroup(this.host, cgroupsPath, owner.uid, owner.gid);
       }
-      await writeFile(join(dir, "berth.json"), JSON.stringify(record, null, 2));
       undo.release();
       return new ContainerHandle(this, req.id);
     });
@@ -311,7 +314,7 @@ export class Libct {
       if (typeof mode !== "object" || mode === null) continue;
       const other = (mode as { container: string }).container;
       const st = await this.state(other).catch(() => undefined);
-      if (!st || st.status !== "running" || !st.pid) {
+      if (st?.status !== "running" || !st.pid) {
         throw new ValidationError([
           {
             field: `namespaces.${ns}`,
@@ -367,42 +370,53 @@ export class Libct {
 
   async start(id: string): Promise<void> {
     await this.locked(id, async () => {
-      const st = await this.state(id);
-      if (st.status !== "created") {
+      await this.record(id);
+      // One runtime call on the hot path: runc itself refuses a container that is not "created".
+      if (await this.exitCode(id)) {
+        throw new LibctError("precondition", `container '${id}' has exited; only a created container can be started`);
+      }
+      try {
+        await this.runtime.start(id);
+      } catch (err) {
+        const why = /already running|not in created state|paused|stopped/i.exec((err as Error).message);
+        if (!why) throw err;
+        const st = await this.state(id);
         throw new LibctError(
           "precondition",
           `container '${id}' is ${st.status}; only a created container can be started`,
+          { cause: err },
         );
       }
-      await this.runtime.start(id);
     });
   }
 
   /** Waits for the container to exit and returns its exit code (128+N when killed by signal N). */
   async wait(id: string, opts: { signal?: AbortSignal } = {}): Promise<ExitResult> {
     const rec = await this.record(id);
-    const file = this.exitFile(id);
     for (;;) {
-      const text = await readFile(file, "utf8").catch(() => undefined);
-      if (text !== undefined && text.trim() !== "") {
-        return { exitCode: Number.parseInt(text.trim(), 10), oomKilled: await this.wasOomKilled(rec) };
-      }
-      // conmon died without writing (killed, or the host rebooted): the container is gone too.
-      const rs = await this.runtime.state(id);
-      if (!rs || (rs.status === "stopped" && !(await this.conmonAlive(id)))) {
-        const again = await readFile(file, "utf8").catch(() => "");
-        if (again.trim() !== "") continue;
-        return { exitCode: 255, oomKilled: false };
+      const code = await this.exitCode(id);
+      if (code !== undefined) return { exitCode: code, oomKilled: await this.wasOomKilled(rec) };
+      // conmon writes the exit file; if conmon is gone without writing it (killed, host rebooted),
+      // ask the runtime once whether the container still exists.
+      if (!(await this.conmonAlive(id))) {
+        if ((await this.exitCode(id)) !== undefined) continue;
+        const rs = await this.runtime.state(id).catch(() => undefined);
+        if (!rs || rs.status === "stopped") return { exitCode: 255, oomKilled: false };
       }
       if (opts.signal?.aborted) throw new LibctError("unavailable", "wait aborted");
       await waitForFile(join(this.runRoot, "exits"), id, 1000, opts.signal);
     }
   }
 
+  /** The exit code conmon recorded, or undefined while the container has not exited. */
+  private async exitCode(id: string): Promise<number | undefined> {
+    const text = (await readFile(this.exitFile(id), "utf8").catch(() => "")).trim();
+    return text === "" ? undefined : Number.parseInt(text, 10);
+  }
+
   private async wasOomKilled(rec: StoredRecord): Promise<boolean> {
     if (existsSync(join(this.dir(rec.id), "oom"))) return true;
-    const stats = await readStats(this.host, rec.cgroupsPath).catch(() => undefined);
-    return (stats?.memory?.oomKills ?? 0n) > 0n;
+    return ((await readOomKills(this.host, rec.cgroupsPath).catch(() => undefined)) ?? 0n) > 0n;
   }
 
   private async conmonAlive(id: string): Promise<boolean> {
@@ -500,7 +514,13 @@ export class Libct {
         await this.runtime.kill(id, 9, { all: true }).catch(() => {});
         await this.wait(id).catch(() => {});
       }
-      await this.runtime.delete(id, { force: true }).catch(ignoreGone);
+      // Init exited in its own PID namespace, so the kernel has killed everything else in it: the
+      // runtime's record and the cgroups are all that is left (no hooks), and removing them directly
+      // saves spawning the runtime. Otherwise the runtime deletes.
+      const privatePid = rec.description.namespaces?.pid === undefined || rec.description.namespaces.pid === "private";
+      const forgotten =
+        st.status === "stopped" && st.exitCode !== undefined && privatePid && (await this.runtime.forgetExited(id));
+      if (!forgotten) await this.runtime.delete(id, { force: true }).catch(ignoreGone);
       await removeCgroupSoon(this.host, rec.cgroupsPath);
       await rm(this.dir(id), { recursive: true, force: true });
       await rm(this.exitFile(id), { force: true });
@@ -511,19 +531,15 @@ export class Libct {
 
   async state(id: string): Promise<ContainerState> {
     const rec = await this.record(id);
-    const rs: RuntimeState | undefined = await this.runtime.state(id).catch(() => undefined);
-    const exitText = await readFile(this.exitFile(id), "utf8").catch(() => "");
-    let status: ContainerStatus;
-    if (!rs) status = "stopped";
-    else if (rs.status === "creating") status = "created";
-    else status = rs.status;
-    if (exitText.trim() !== "") status = "stopped";
-    const base = { id, status, createdAt: rec.createdAt, description: rec.description };
-    if (status === "stopped") {
-      const exitCode = exitText.trim() === "" ? undefined : Number.parseInt(exitText, 10);
-      return { ...base, ...(exitCode !== undefined ? { exitCode, oomKilled: await this.wasOomKilled(rec) } : {}) };
+    const base = { id, createdAt: rec.createdAt, description: rec.description };
+    const exitCode = await this.exitCode(id);
+    if (exitCode !== undefined) {
+      return { ...base, status: "stopped", exitCode, oomKilled: await this.wasOomKilled(rec) };
     }
-    return { ...base, ...(rs?.pid ? { pid: rs.pid } : {}) };
+    const rs: RuntimeState | undefined = await this.runtime.state(id).catch(() => undefined);
+    if (!rs || rs.status === "stopped") return { ...base, status: "stopped" };
+    const status: ContainerStatus = rs.status === "creating" ? "created" : rs.status;
+    return { ...base, status, ...(rs.pid ? { pid: rs.pid } : {}) };
   }
 
   private async listRecords(): Promise<StoredRecord[]> {
@@ -627,7 +643,7 @@ export class Libct {
 
   /**
    * Starts an exec session under its own conmon (TTY or not) and returns its bundle directory, where
-   * `attach()` connects; the session's exit code lands in `<runRoot>/exits/<sessionId>`.
+   * `attach()` connects; `waitExec(id, sessionId)` returns the session's exit code.
    */
   async execDetached(
     id: string,
@@ -654,8 +670,32 @@ export class Libct {
       terminal: req.terminal === true,
       stdin: req.stdin === true || req.terminal === true,
       execProcessFile: file,
+      sessionId,
     });
     return { sessionId, bundle, pid };
+  }
+
+  /**
+   * Waits for an exec session started by `execDetached` and returns its exit code. conmon writes it to
+   * `<session bundle>/<container id>`; a session whose conmon died without writing it reports 255.
+   */
+  async waitExec(id: string, sessionId: string, opts: { signal?: AbortSignal } = {}): Promise<number> {
+    await this.record(id);
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(sessionId))
+      throw new LibctError("invalid", `'${sessionId}' is not an exec session id`);
+    const bundle = join(this.dir(id), "exec", sessionId);
+    if (!existsSync(bundle)) throw new LibctError("not-found", `no exec session '${sessionId}' in container '${id}'`);
+    for (;;) {
+      const text = (await readFile(join(bundle, id), "utf8").catch(() => "")).trim();
+      if (text !== "") return Number.parseInt(text, 10);
+      const conmonPid = Number.parseInt(await readFile(join(bundle, "conmon.pid"), "utf8").catch(() => ""), 10);
+      if (!conmonPid || !processAlive(conmonPid)) {
+        const again = (await readFile(join(bundle, id), "utf8").catch(() => "")).trim();
+        return again === "" ? 255 : Number.parseInt(again, 10);
+      }
+      if (opts.signal?.aborted) throw new LibctError("unavailable", "wait aborted");
+      await waitForFile(bundle, id, 1000, opts.signal);
+    }
   }
 
   private async writeProcessFile(id: string, req: ExecRequest, terminal: boolean, path?: string): Promise<string> {
@@ -756,6 +796,15 @@ function ignoreGone(err: unknown): void {
   )
     return;
   throw err;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Resolves when `dir/name` appears (or after `ms`), without polling in a tight loop. */

@@ -29,6 +29,8 @@ export interface ConmonStartOptions {
   /** Keep stdin open for attach (`-i`). */
   readonly stdin?: boolean;
   readonly logSizeMax?: number;
+  /** conmon's --cuuid: the exec session id for exec sessions (defaults to the container id). */
+  readonly sessionId?: string;
   /** For exec sessions: the process spec file; conmon runs `runtime exec` instead of `create`. */
   readonly execProcessFile?: string;
   /** Restore from a checkpoint directory instead of creating (CRIU). */
@@ -84,7 +86,7 @@ export class ConmonMonitor {
     const args = [
       "--api-version", "1",
       "-c", id,
-      "-u", opts.execProcessFile ? `${id}-exec-${process.hrtime.bigint()}` : id,
+      "-u", opts.sessionId ?? (opts.execProcessFile ? `${id}-exec-${process.hrtime.bigint()}` : id),
       "-n", opts.name ?? id,
       "-r", runtime.binary,
       "-b", paths.bundle,

@@ -85,6 +85,7 @@ describe("exec in a running container", { skip: needsRoot.skip, timeout: 60_000 
       return text.trim() === "" ? undefined : Number(text.trim());
     });
     assert.equal(code, 5, `files in the session bundle: ${(await readdir(bundle)).join(", ")}`);
+    assert.equal(await lib.waitExec(id, sessionId), 5, "waitExec reads the same exit code");
     assert.ok(!existsSync(join(bundle, sessionId)), "no exit file named after the session");
     assert.equal((await lib.state(id)).status, "running", "the container outlives the exec session");
   });

@@ -33,6 +33,12 @@ export interface OciRuntime {
   pause(id: string): Promise<void>;
   resume(id: string): Promise<void>;
   delete(id: string, opts?: { force?: boolean }): Promise<void>;
+  /**
+   * Drops the runtime's record of a container whose init has exited and whose processes are all gone
+   * (a private PID namespace guarantees it), without spawning the runtime: its state is one directory.
+   * The caller removes the cgroups. Returns false when it cannot, and the caller uses `delete`.
+   */
+  forgetExited(id: string): Promise<boolean>;
   /** Undefined when the runtime does not know the container. */
   state(id: string): Promise<RuntimeState | undefined>;
   list(): Promise<RuntimeState[]>;
