@@ -85,14 +85,12 @@ async function which(name: string, path: string): Promise<string | undefined> {
 const firstVersion = (text: string): string => /(\d+\.\d+(?:\.\d+)?[^\s]*)/.exec(text)?.[1] ?? "unknown";
 
 async function probeCgroups(root: string): Promise<HostFacts["cgroup"]> {
-  const CGROUP2_MAGIC = 0x63677270n;
   let isV2 = false;
   try {
-    // statfs is not in node:fs; cgroup.controllers exists only at the root of a cgroup2 mount.
+    // cgroup.controllers exists only at the root of a cgroup2 mount.
     await access(`${root}/cgroup.controllers`);
     isV2 = true;
   } catch {}
-  void CGROUP2_MAGIC;
   if (isV2) {
     const controllers = (await readFile(`${root}/cgroup.controllers`, "utf8")).trim().split(/\s+/).filter(Boolean);
     return { mode: "v2", controllers, root };

@@ -155,6 +155,24 @@ export const runtimeSuite = (name: string, open: (stateRoot: string) => Promise<
       assert.ok(!(await runtime.list()).some((s) => s.id === id));
     });
 
+    it("start runs the user process, twice in a row is refused", async () => {
+      const { id } = await running(["/bin/sh", "-c", "echo started > /dev/null; exec sleep 100"]);
+      const st = await runtime.state(id);
+      assert.equal(st?.status, "running");
+      assert.match(await readFile(`/proc/${st?.pid}/cmdline`, "utf8"), /sleep/, "init exec'd the user process");
+      await assert.rejects(runtime.start(id), (err: Error) => /running|created|not/i.test(err.message));
+    });
+
+    it("forgetExited drops an exited container's record without the runtime; a created one is refused", async () => {
+      const { id } = await running(["/bin/true"]);
+      await until("stopped", async () => ((await status(id)) === "stopped" ? true : undefined));
+      assert.equal(await runtime.forgetExited(id), true);
+      assert.equal(await runtime.state(id), undefined);
+      const c = await created();
+      assert.equal(await runtime.forgetExited(c.id), false, "a created container still has an init waiting");
+      assert.equal(await status(c.id), "created");
+    });
+
     it("delete --force removes a running container", async () => {
       const { id } = await running();
       const pid = (await runtime.state(id))?.pid ?? 0;

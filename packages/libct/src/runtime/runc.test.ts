@@ -122,14 +122,13 @@ describe("RuncRuntime command lines", () => {
     const cmd = new RecordingRunner();
     await open(cmd).create("web-1", "/b/web-1", { pidFile: "/b/pid" });
     const [[file, args]] = cmd.calls as [[string, string[]]];
-    assert.equal(file, "/bin/sh");
-    assert.deepEqual(args.slice(0, 3), ["-c", 'exec "$@" </dev/null >/dev/null 2>&1', "sh"]);
-    const argv = args.slice(3);
-    assert.match(argv[3] ?? "", /^--log=.*\/log\.json$/);
+    assert.equal(file, "runc");
+    assert.equal(cmd.options[0]?.nullStdio, true);
+    const argv = args;
+    assert.match(argv[2] ?? "", /^--log=.*\/log\.json$/);
     assert.deepEqual(
-      [...argv.slice(0, 3), ...argv.slice(4)],
+      [...argv.slice(0, 2), ...argv.slice(3)],
       [
-        "runc",
         "--root",
         "/run/berth/runc",
         "--log-format=json",

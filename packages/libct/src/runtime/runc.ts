@@ -59,7 +59,6 @@ export class RuncRuntime implements OciRuntime {
     const dir = await mkdtemp(join(tmpdir(), `berth-${this.name}-create-`));
     const log = join(dir, "log.json");
     const argv = [
-      this.binary,
       ...this.globalArgs(),
       `--log=${log}`,
       "--log-format=json",
@@ -70,7 +69,7 @@ export class RuncRuntime implements OciRuntime {
       id,
     ];
     try {
-      await this.cmd.run("/bin/sh", ["-c", 'exec "$@" </dev/null >/dev/null 2>&1', "sh", ...argv]);
+      await this.cmd.run(this.binary, argv, { nullStdio: true });
     } catch (err) {
       if (!(err instanceof CommandFailedError)) throw err;
       const why = lastLogError(await readFile(log, "utf8").catch(() => "")) || err.stderr.trim() || err.message;

@@ -6,6 +6,12 @@ export interface RunOptions {
   readonly signal?: AbortSignal;
   readonly env?: Readonly<Record<string, string>>;
   readonly cwd?: string;
+  /**
+   * stdin, stdout and stderr on /dev/null, for children that hand their stdio to long-lived
+   * descendants (`runc create` gives it to the container's init): with pipes the call would only
+   * return when those descendants exit. Such children report errors some other way (a log file).
+   */
+  readonly nullStdio?: boolean;
   /** Milliseconds before the child is killed with SIGKILL and the call rejects. */
   readonly timeoutMs?: number;
 }
@@ -39,15 +45,15 @@ export class ProcessRunner implements CommandRunner {
   run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     return new Promise((resolve, reject) => {
       const child = spawn(file, args, {
-        stdio: ["pipe", "pipe", "pipe"],
+        stdio: opts.nullStdio ? "ignore" : ["pipe", "pipe", "pipe"],
         env: opts.env ? { ...process.env, ...opts.env } : process.env,
         cwd: opts.cwd,
         signal: opts.signal,
       });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
-      child.stdout.on("data", (b: Buffer) => out.push(b));
-      child.stderr.on("data", (b: Buffer) => err.push(b));
+      child.stdout?.on("data", (b: Buffer) => out.push(b));
+      child.stderr?.on("data", (b: Buffer) => err.push(b));
       const timer = opts.timeoutMs ? setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs) : undefined;
       child.on("error", (e) => {
         clearTimeout(timer);
@@ -65,8 +71,8 @@ export class ProcessRunner implements CommandRunner {
         if (code === 0) resolve({ stdout, stderr });
         else reject(new CommandFailedError(file, args, code, stderr || stdout, signal));
       });
-      child.stdin.on("error", () => {}); // a child that exits without reading stdin is not our error
-      child.stdin.end(opts.stdin ?? "");
+      child.stdin?.on("error", () => {}); // a child that exits without reading stdin is not our error
+      child.stdin?.end(opts.stdin ?? "");
     });
   }
 }
@@ -74,11 +80,13 @@ export class ProcessRunner implements CommandRunner {
 /** For unit tests: records calls and answers from a table instead of spawning. */
 export class RecordingRunner implements CommandRunner {
   readonly calls: [string, string[]][] = [];
+  readonly options: (RunOptions | undefined)[] = [];
   constructor(
     private readonly answer: (file: string, args: readonly string[]) => RunResult = () => ({ stdout: "", stderr: "" }),
   ) {}
-  async run(file: string, args: readonly string[]): Promise<RunResult> {
+  async run(file: string, args: readonly string[], opts?: RunOptions): Promise<RunResult> {
     this.calls.push([file, [...args]]);
+    this.options.push(opts);
     return this.answer(file, args);
   }
 }
