@@ -146,6 +146,13 @@ if [ -z "${BERTH_SETUP_SKIP_NPM:-}" ]; then
   command -v npm >/dev/null || die "npm is missing: apt-get install nodejs npm (Node >= 20)"
   node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' ||
     die "Node $(node --version) is too old: berth needs Node >= 20"
+  # Native addons (better-sqlite3) are compiled against Node's own headers: no download of headers or
+  # prebuilt binaries is needed (or possible on a closed network). Debian's nodejs has them in libnode-dev.
+  if [ ! -f /usr/include/node/node.h ] && [ "$(command -v node)" = /usr/bin/node ]; then
+    apt_update
+    apt-get install -y -qq --no-install-recommends libnode-dev >/dev/null || true
+  fi
+  [ -f /usr/include/node/node.h ] && export npm_config_nodedir=/usr
   cd "$repo"
   lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
   if [ ! -d node_modules ] || [ "$(cat node_modules/.berth-lock 2>/dev/null)" != "$lock_sum" ]; then

@@ -10,5 +10,7 @@ export * from "./monitor/conmon.js";
 export * from "./runtime/runc.js";
 export type * from "./runtime/runtime.js";
 export * from "./spec/index.js";
+export * from "./storage/index.js";
 export * from "./system/command.js";
+export * from "./system/mount.js";
 export * from "./undo.js";

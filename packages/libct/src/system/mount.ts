@@ -1,0 +1,72 @@
+/**
+ * The one place that performs mounts. Drivers describe mounts as data (`Mount`); this module turns
+ * them into mount(8)/umount(8) calls (Node has no mount(2)).
+ */
+import { readFile } from "node:fs/promises";
+import { LibctError } from "../errors.js";
+import type { CommandRunner } from "./command.js";
+
+/** A mount(2) call written down as data: storage drivers emit these, `mountAll` performs them. */
+export interface Mount {
+  readonly type: string;
+  readonly source: string;
+  readonly options: readonly string[];
+}
+
+export const overlayMount = (
+  lowers: readonly string[],
+  upper: string,
+  work: string,
+  extra: readonly string[] = [],
+): Mount => ({
+  type: "overlay",
+  source: "overlay",
+  options: [`lowerdir=${lowers.join(":")}`, `upperdir=${upper}`, `workdir=${work}`, ...extra],
+});
+
+export const bindMount = (source: string, readonly = false): Mount => ({
+  type: "bind",
+  source,
+  options: ["rbind", ...(readonly ? ["ro"] : ["rw"])],
+});
+
+/** Mounts `mounts` in order on `target` (all on the same target, as containerd's rootfs mounts). */
+export async function mountAll(cmd: CommandRunner, mounts: readonly Mount[], target: string): Promise<void> {
+  for (const m of mounts) {
+    const opts = m.options.join(",");
+    if (opts.length > 4000) {
+      throw new LibctError(
+        "invalid",
+        `mount options for ${target} are ${opts.length} bytes; the kernel takes at most one page (4096): use fewer layers`,
+      );
+    }
+    const args =
+      m.type === "bind"
+        ? ["--bind", ...(m.options.includes("ro") ? ["-o", "ro"] : []), m.source, target]
+        : ["-t", m.type, "-o", opts, m.source, target];
+    await cmd.run("mount", args);
+    if (m.type === "bind" && m.options.includes("ro")) await cmd.run("mount", ["-o", "remount,bind,ro", target]);
+  }
+}
+
+/** Unmounts `target` (lazily when busy); a target that is not mounted is fine. */
+export async function unmount(cmd: CommandRunner, target: string): Promise<void> {
+  if (!(await isMountPoint(target))) return;
+  try {
+    await cmd.run("umount", [target]);
+  } catch {
+    await cmd.run("umount", ["-l", target]);
+  }
+}
+
+/** True when `path` is a mount point, from /proc/self/mountinfo (field 5 is the mount point, octal-escaped). */
+export async function isMountPoint(path: string): Promise<boolean> {
+  const info = await readFile("/proc/self/mountinfo", "utf8");
+  const want = path.replace(/\/+$/, "");
+  for (const line of info.split("\n")) {
+    const mp = line.split(" ")[4];
+    if (mp && mp.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))) === want)
+      return true;
+  }
+  return false;
+}
