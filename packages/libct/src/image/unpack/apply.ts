@@ -383,7 +383,8 @@ export async function applyLayer(target: string, layer: LayerSource, opts: Apply
     if (isCode(err, "ENOENT") || isCode(err, "EEXIST") || isCode(err, "ENOTDIR")) {
       throw hostile(current, (err as Error).message, err);
     }
-    if (cause instanceof Error && !("code" in cause)) {
+    if (cause instanceof Error && !("syscall" in cause)) {
+      // not a file system call: the tar parser or the entry stream gave up on the data
       throw new LibctError("invalid", `layer is not a valid tar: ${cause.message}`, { cause });
     }
     throw new LibctError("internal", `applying layer entry '${current}': ${(cause as Error).message}`, { cause });

@@ -10,7 +10,7 @@ import { createGunzip } from "node:zlib";
 import { LibctError } from "../../errors.js";
 
 export type LayerCompression = "gzip" | "zstd" | "none";
-export type LayerSource = Readable | AsyncIterable<Uint8Array>;
+export type LayerSource = Readable | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 export const toReadable = (layer: LayerSource): Readable =>
   layer instanceof Readable ? layer : Readable.from(layer, { objectMode: false });
