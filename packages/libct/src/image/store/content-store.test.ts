@@ -307,6 +307,15 @@ describe("ContentStore index", () => {
     assert.deepEqual(await listDir(store.root), ["blobs", "index.json", "ingest", "oci-layout"]);
   });
 
+  it("takes over an index lock left by a dead process", async () => {
+    const store = await freshStore();
+    const img = await putImage(store, [bytes(10, 41)], "stale");
+    await writeFile(join(store.root, "index.json.lock"), `${deadPid()} crashed\n`);
+    await store.tag("r/after-crash:1", img.manifest);
+    assert.equal((await store.resolve("r/after-crash:1")).digest, img.manifest.digest);
+    assert.deepEqual(await listDir(store.root), ["blobs", "index.json", "ingest", "oci-layout"]);
+  });
+
   it("writes documents that validate, canonically, and picks the host platform from an index", async () => {
     const check = await loadValidator();
     const store = await freshStore();
@@ -390,7 +399,15 @@ describe("ContentStore garbage collection and disk use", () => {
     assert.equal(after.totalBytes, sizeOf([kept.manifest, kept.config, ...kept.layers, container.layers[0]!]));
     assert.equal(after.images[0]!.sharedSize, 0);
     inUse = [];
-    assert.deepEqual((await store.prune()).removedBlobs, [container.layers[0]!.digest]);
+    {
+      using lease = store.lease();
+      const pulling = await store.writeBlob(undefined, [bytes(64, 26)], { lease });
+      const json = await store.putJson({ pulling: true }, MT.ociConfig, { lease });
+      assert.deepEqual((await store.prune()).removedBlobs, [container.layers[0]!.digest]);
+      assert.ok((await store.hasBlob(pulling.digest)) && (await store.hasBlob(json.digest)), "leased blobs kept");
+      assert.equal(lease.digests.size, 2);
+    }
+    assert.equal((await store.prune()).removedBlobs.length, 2, "released lease: blobs go");
   });
 });
 

@@ -49,6 +49,19 @@ export interface WriteBlobOptions {
    */
   readonly resumeFrom?: number;
   readonly signal?: AbortSignal;
+  /** Protects the blob from `prune` until the lease is released (a pull holds one until it tags). */
+  readonly lease?: Lease;
+}
+
+/**
+ * Digests `prune` must keep although nothing tags them yet: a pull or a build takes a lease, writes its blobs
+ * with `{ lease }`, tags, then releases (`using lease = store.lease()`). In-process only: a pull in another
+ * process is not seen (pass `minAgeMs` to prune, or run prune in the process that pulls).
+ */
+export interface Lease extends Disposable {
+  readonly digests: ReadonlySet<string>;
+  add(digest: string): void;
+  release(): void;
 }
 
 export interface ContentStoreOptions {
@@ -119,6 +132,8 @@ const MAX_JSON = 4 * 1024 * 1024;
 const inflight = new Map<string, Promise<number>>();
 /** One index mutex per store root in this process. */
 const indexMutexes = new Map<string, Mutex>();
+/** Active leases, by store root. */
+const leases = new Map<string, Set<Set<string>>>();
 
 const isCode = (err: unknown, ...codes: string[]) => codes.includes((err as NodeJS.ErrnoException).code ?? "");
 
@@ -257,6 +272,33 @@ export class ContentStore {
    *   their own ingest file and the renames are idempotent.
    */
   async writeBlob(expected: string | undefined, source: BlobSource, opts: WriteBlobOptions = {}): Promise<Descriptor> {
+    if (expected !== undefined) opts.lease?.add(expected); // before the existence check, so prune cannot slip in
+    const desc = await this.#writeBlob(expected, source, opts);
+    opts.lease?.add(desc.digest);
+    return desc;
+  }
+
+  /** A lease whose digests `prune` keeps until it is released. */
+  lease(): Lease {
+    const digests = new Set<string>();
+    const active = leases.get(this.root) ?? new Set<Set<string>>();
+    leases.set(this.root, active);
+    active.add(digests);
+    const release = () => {
+      active.delete(digests);
+    };
+    return {
+      digests,
+      add: (digest) => {
+        digestHex(digest);
+        digests.add(digest);
+      },
+      release,
+      [Symbol.dispose]: release,
+    };
+  }
+
+  async #writeBlob(expected: string | undefined, source: BlobSource, opts: WriteBlobOptions): Promise<Descriptor> {
     const mediaType = opts.mediaType ?? "application/octet-stream";
     if (opts.size !== undefined && (!Number.isSafeInteger(opts.size) || opts.size < 0)) {
       throw new LibctError("invalid", `blob size ${opts.size} is not a non-negative integer`);
@@ -415,10 +457,10 @@ export class ContentStore {
   }
 
   /** Stores `obj` as canonical JSON (sorted keys, no whitespace) and returns its descriptor. */
-  async putJson(obj: unknown, mediaType: string): Promise<Descriptor> {
+  async putJson(obj: unknown, mediaType: string, opts: { lease?: Lease } = {}): Promise<Descriptor> {
     const bytes = canonicalJson(obj);
     const hex = createHash("sha256").update(bytes).digest("hex");
-    return this.writeBlob(`sha256:${hex}`, [bytes], { size: bytes.length, mediaType });
+    return this.writeBlob(`sha256:${hex}`, [bytes], { size: bytes.length, mediaType, ...opts });
   }
 
   // ---- index: references ----------------------------------------------------------------------------------
@@ -460,15 +502,16 @@ export class ContentStore {
   async tag(ref: string, descriptor: Descriptor): Promise<void> {
     checkRef(ref);
     digestHex(descriptor.digest);
-    const size = await this.blobSize(descriptor.digest);
-    if (size !== descriptor.size) {
-      throw new LibctError(
-        "invalid",
-        `descriptor of ${descriptor.digest} says ${descriptor.size} bytes; blob has ${size}`,
-      );
-    }
     const entry: Descriptor = { ...descriptor, annotations: { ...descriptor.annotations, [REF_NAME]: ref } };
     await this.#updateIndex(async (index) => {
+      // Checked under the index lock, which prune also holds: the blob cannot vanish before it is tagged.
+      const size = await this.blobSize(descriptor.digest);
+      if (size !== descriptor.size) {
+        throw new LibctError(
+          "invalid",
+          `descriptor of ${descriptor.digest} says ${descriptor.size} bytes; blob has ${size}`,
+        );
+      }
       index.manifests = index.manifests.filter((m) => m.annotations?.[REF_NAME] !== ref);
       index.manifests.push(entry);
       return true;
@@ -631,6 +674,8 @@ export class ContentStore {
       const extra = ((await this.opts.extraRoots?.()) ?? []).map(
         (digest): Descriptor => ({ mediaType: "", digest, size: 0 }),
       );
+      const leased = [...(leases.get(this.root) ?? [])].flatMap((l) => [...l]);
+      for (const digest of leased) extra.push({ mediaType: "", digest, size: 0 });
       const keep = await this.#reachable([...index.manifests, ...extra]);
       for (const name of await readdir(this.#blobs)) {
         const path = join(this.#blobs, name);
