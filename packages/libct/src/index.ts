@@ -2,6 +2,7 @@ export * from "./cgroups/index.js";
 export * from "./errors.js";
 export * from "./host/probe.js";
 export * from "./image/busybox.js";
+export * from "./image/store/index.js";
 export * from "./image/layout.js";
 export * from "./lifecycle/libct.js";
 export * from "./model/index.js";

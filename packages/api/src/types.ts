@@ -1,0 +1,206 @@
+/**
+ * Wire types of the berth REST API (/1.0/...). Split by who may write them (incus style):
+ * `*Put` a client may change, `*Create` only at creation, the full object is server-owned.
+ * Pure: no node: imports, shared by the daemon, the CLI and the dashboard.
+ */
+
+export type ContainerKind = "app" | "system";
+export type ContainerStatus = "created" | "running" | "paused" | "restarting" | "exited" | "dead";
+export type RestartPolicyName = "no" | "on-failure" | "always" | "unless-stopped";
+export type HealthStatus = "starting" | "healthy" | "unhealthy" | "none";
+
+export interface RestartPolicy {
+  name: RestartPolicyName;
+  /** Only for on-failure: give up after this many restarts (0 = no limit). */
+  maximumRetryCount?: number;
+}
+
+export interface HealthcheckConfig {
+  /** ["CMD", ...args] | ["CMD-SHELL", "cmd"] | ["NONE"] (Docker's form). */
+  test: string[];
+  intervalMs?: number;
+  timeoutMs?: number;
+  startPeriodMs?: number;
+  retries?: number;
+}
+
+export interface Resources {
+  /** Bytes; 0 = unlimited. */
+  memory?: number;
+  /** Memory + swap in bytes (Docker's --memory-swap); -1 = unlimited swap. */
+  memorySwap?: number;
+  memoryReservation?: number;
+  /** CPUs as a decimal (Docker's --cpus). */
+  cpus?: number;
+  cpuShares?: number;
+  cpusetCpus?: string;
+  cpusetMems?: string;
+  pidsLimit?: number;
+  blkioWeight?: number;
+}
+
+export interface MountRequest {
+  type: "bind" | "volume" | "tmpfs";
+  /** Host path (bind) or volume name (volume). */
+  source?: string;
+  target: string;
+  readOnly?: boolean;
+  /** tmpfs size in bytes. */
+  tmpfsSize?: number;
+  bindPropagation?: "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave";
+}
+
+/** Fields a client may change on an existing container with PUT /1.0/containers/{id}. */
+export interface ContainerPut {
+  labels?: Record<string, string>;
+  restartPolicy?: RestartPolicy;
+  resources?: Resources;
+  /** System containers: start when berthd starts (Incus's boot.autostart). */
+  autostart?: boolean;
+}
+
+/** POST /1.0/containers: everything fixed at creation. */
+export interface ContainerCreate extends ContainerPut {
+  /** Name: [a-zA-Z0-9][a-zA-Z0-9_.-]*, unique; generated when absent. */
+  name?: string;
+  image: string;
+  kind?: ContainerKind;
+  cmd?: string[];
+  entrypoint?: string[];
+  env?: string[];
+  workingDir?: string;
+  /** "uid[:gid]" or a user name resolved in the image. */
+  user?: string;
+  hostname?: string;
+  mounts?: MountRequest[];
+  /** Until the networking issue: none (own namespace, loopback) or host. */
+  network?: "none" | "host";
+  readOnly?: boolean;
+  tty?: boolean;
+  openStdin?: boolean;
+  init?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
+  /** Docker's --security-opt values: "no-new-privileges", "seccomp=unconfined", "apparmor=...". */
+  securityOpt?: string[];
+  privileged?: boolean;
+  stopSignal?: string;
+  stopTimeoutSeconds?: number;
+  healthcheck?: HealthcheckConfig;
+  /** Start it right away (berth run). */
+  start?: boolean;
+  /** Remove it when it exits (berth run --rm). */
+  autoRemove?: boolean;
+}
+
+export interface ContainerState {
+  status: ContainerStatus;
+  running: boolean;
+  paused: boolean;
+  pid?: number;
+  exitCode?: number;
+  oomKilled: boolean;
+  startedAt?: string;
+  finishedAt?: string;
+  restartCount: number;
+  health?: {
+    status: HealthStatus;
+    failingStreak: number;
+    log: { start: string; end: string; exitCode: number; output: string }[];
+  };
+}
+
+/** The server-owned container object. */
+export interface Container extends Required<Pick<ContainerPut, "labels" | "restartPolicy" | "resources">> {
+  id: string;
+  name: string;
+  image: string;
+  imageId?: string;
+  kind: ContainerKind;
+  createdAt: string;
+  state: ContainerState;
+  config: Omit<ContainerCreate, keyof ContainerPut | "name" | "start">;
+  autostart: boolean;
+}
+
+export interface ContainerStats {
+  id: string;
+  readAt: string;
+  cpu?: { totalNs: string; userNs: string; systemNs: string };
+  memory?: { usageBytes: string; limitBytes?: string; peakBytes?: string; cacheBytes: string };
+  pids?: { current: string; limit?: string };
+  blockIO: { device: string; readBytes: string; writeBytes: string; readOps: string; writeOps: string }[];
+}
+
+export interface ExecCreate {
+  cmd: string[];
+  env?: string[];
+  workingDir?: string;
+  user?: string;
+  tty?: boolean;
+  attachStdin?: boolean;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface LogLine {
+  time: string;
+  stream: "stdout" | "stderr";
+  text: string;
+}
+
+/** Long operations report progress as they go (pull, build, snapshot, migrate). */
+export interface Operation {
+  id: string;
+  kind: string;
+  status: "running" | "success" | "failure";
+  createdAt: string;
+  progress?: { done: number; total?: number; unit: "bytes" | "steps"; message?: string };
+  error?: Problem;
+  resources?: string[];
+}
+
+export type BerthEvent =
+  | {
+      type:
+        | "container.created"
+        | "container.started"
+        | "container.stopped"
+        | "container.paused"
+        | "container.resumed"
+        | "container.removed"
+        | "container.renamed"
+        | "container.updated";
+      id: string;
+      name: string;
+      at: string;
+    }
+  | { type: "container.exited"; id: string; name: string; at: string; exitCode: number; oomKilled: boolean }
+  | { type: "container.health"; id: string; name: string; at: string; status: HealthStatus }
+  | { type: "image.pulled" | "image.removed" | "image.built"; ref: string; digest: string; at: string }
+  | { type: "operation.progress"; operation: Operation; at: string };
+
+/** RFC 9457 problem+json, with berth's error kind. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  kind: "not-found" | "conflict" | "invalid" | "precondition" | "unavailable" | "internal";
+  /** Field-level issues for invalid input. */
+  issues?: { field: string; message: string }[];
+}
+
+export interface VersionInfo {
+  version: string;
+  apiVersion: "1.0";
+  os: string;
+  arch: string;
+  kernel: string;
+  runtime: string;
+  cgroup: string;
+}
