@@ -8,58 +8,12 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
-import AjvDraft04 from "ajv-draft-04";
+import { loadImageSpecValidator } from "../testing/oci-image-schema.js";
 import { needsRoot } from "../testing/slow.js";
 import { DEFAULT_BUSYBOX, makeBusyboxRootfs } from "./busybox.js";
 import { MEDIA_TYPES, REF_NAME_ANNOTATION, writeOciLayout } from "./layout.js";
 
-const SCHEMA_DIR = fileURLToPath(new URL("../../testdata/oci-image-spec-1.1.1/", import.meta.url));
-const SCHEMA_BASE = "https://opencontainers.org/schema/";
-
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-
-/**
- * The OCI schemas refer to each other by relative file names ("defs.json#/...") under nested `id`s, which
- * makes the same ref resolve to different URIs in different files. Make every file ref absolute under one
- * base and drop nested ids, so ajv resolves each file exactly once.
- */
-function normalizeSchema(node: Json, top = true): Json {
-  if (Array.isArray(node)) return node.map((n) => normalizeSchema(n, false));
-  if (node === null || typeof node !== "object") return node;
-  const out: { [key: string]: Json } = {};
-  for (const [key, value] of Object.entries(node)) {
-    if (key === "id" && !top && typeof value === "string") continue;
-    if (key === "$ref" && typeof value === "string" && /^[a-z-]+\.json/.test(value)) out[key] = SCHEMA_BASE + value;
-    else out[key] = normalizeSchema(value, false);
-  }
-  return out;
-}
-
-async function loadValidator() {
-  // ajv-draft-04 is CommonJS (`module.exports = Ajv; exports.default = Ajv`): under NodeNext the default
-  // import is module.exports, typed as the module, so the class is its `.default`.
-  const Ajv = AjvDraft04.default;
-  const ajv = new Ajv({ allErrors: true, strict: false });
-  ajv.addFormat("date-time", /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/i);
-  ajv.addFormat("uri", /^[a-z][a-z0-9+.-]*:[^\s]*$/i);
-  for (const file of ["defs.json", "defs-descriptor.json", "content-descriptor.json"]) {
-    const schema = normalizeSchema(JSON.parse(await readFile(join(SCHEMA_DIR, file), "utf8"))) as Record<string, Json>;
-    delete schema["id"];
-    ajv.addSchema(schema as object, SCHEMA_BASE + file);
-  }
-  const compile = async (file: string) =>
-    ajv.compile(normalizeSchema(JSON.parse(await readFile(join(SCHEMA_DIR, file), "utf8"))) as object);
-  const schemas = {
-    layout: await compile("image-layout-schema.json"),
-    index: await compile("image-index-schema.json"),
-    manifest: await compile("image-manifest-schema.json"),
-    config: await compile("config-schema.json"),
-  };
-  return (kind: keyof typeof schemas, doc: unknown, what: string) => {
-    const validate = schemas[kind];
-    assert.ok(validate(doc), `${what} fails the ${kind} schema: ${ajv.errorsText(validate.errors)}`);
-  };
-}
+const loadValidator = loadImageSpecValidator;
 
 interface Descriptor {
   mediaType: string;

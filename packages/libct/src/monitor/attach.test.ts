@@ -8,12 +8,12 @@ import { after, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { isLibctError } from "../errors.js";
 import { needsRoot } from "../testing/slow.js";
+import { sleep, withTimeout } from "../testing/wait.js";
 import { type AttachSession, attach, parseDetachKeys } from "./attach.js";
 
 const run = promisify(execFile);
 const RUNC = "/usr/sbin/runc";
 const CONMON = "/usr/bin/conmon";
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("parseDetachKeys", () => {
   it("parses Docker's format", () => {
@@ -172,18 +172,6 @@ class Collector extends PassThrough {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${needle}; got ${JSON.stringify(this.text)}`);
       await sleep(20);
     }
-  }
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

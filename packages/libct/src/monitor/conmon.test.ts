@@ -13,20 +13,10 @@ import { RuncRuntime } from "../runtime/runc.js";
 import { specFromDescription } from "../spec/index.js";
 import { ProcessRunner } from "../system/command.js";
 import { needsRoot } from "../testing/slow.js";
+import { sleep, until } from "../testing/wait.js";
 import { ConmonMonitor, type ConmonPaths, parseK8sLog } from "./conmon.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 describe("parseK8sLog", () => {
   it("joins partial lines per stream, with both streams interleaved", () => {

@@ -9,31 +9,8 @@ import { cgroupExists } from "../cgroups/index.js";
 import { defaultBusyboxCacheDir, ensureBusyboxImage } from "../image/busybox.js";
 import { Libct } from "../lifecycle/libct.js";
 import { needsRoot } from "../testing/slow.js";
+import { sleep, until, withTimeout } from "../testing/wait.js";
 import { attach } from "./attach.js";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 describe("exec in a running container", { skip: needsRoot.skip, timeout: 60_000 }, () => {
   let dir: string;

@@ -18,6 +18,7 @@ import { probeHost } from "../host/probe.js";
 import { defaultBusyboxCacheDir, ensureBusyboxImage } from "../image/busybox.js";
 import type { HostFacts } from "../model/host.js";
 import { type OciSpec, specFromDescription } from "../spec/index.js";
+import { sleep, until } from "../testing/wait.js";
 import type { OciRuntime, RuntimeState } from "./runtime.js";
 
 /** The parent cgroup of every conformance container: `/berth-conf/<id>`. */
@@ -25,18 +26,6 @@ export const CONFORMANCE_CGROUP_PARENT = "/berth-conf";
 
 /** Init that exits 0 on SIGTERM: a plain `sleep` as PID 1 would ignore it (no handler, pid namespace init). */
 const TERMINABLE = ["/bin/sh", "-c", 'trap "exit 0" TERM; while :; do sleep 0.1; done'];
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** Runs `binary argv` and collects its output (for execArgs, whose caller owns the stdio). */
 function spawnCollect(

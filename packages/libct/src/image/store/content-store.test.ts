@@ -9,53 +9,14 @@ import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import AjvDraft04 from "ajv-draft-04";
+import { loadImageSpecValidator } from "../../testing/oci-image-schema.js";
 import { defaultBusyboxCacheDir, ensureBusyboxImage } from "../busybox.js";
 import { ociArchitecture } from "../layout.js";
 import { ContentStore } from "./content-store.js";
 import { canonicalJson } from "./digest.js";
 import { type Descriptor, MT, REF_NAME } from "./media-types.js";
 
-const SCHEMA_DIR = fileURLToPath(new URL("../../../testdata/oci-image-spec-1.1.1/", import.meta.url));
-const SCHEMA_BASE = "https://opencontainers.org/schema/";
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-
-/** As in image/layout.test.ts: make the schemas' relative refs absolute under one base and drop nested ids. */
-function normalizeSchema(node: Json, top = true): Json {
-  if (Array.isArray(node)) return node.map((n) => normalizeSchema(n, false));
-  if (node === null || typeof node !== "object") return node;
-  const out: { [key: string]: Json } = {};
-  for (const [key, value] of Object.entries(node)) {
-    if (key === "id" && !top && typeof value === "string") continue;
-    if (key === "$ref" && typeof value === "string" && /^[a-z-]+\.json/.test(value)) out[key] = SCHEMA_BASE + value;
-    else out[key] = normalizeSchema(value, false);
-  }
-  return out;
-}
-
-type Kind = "layout" | "index" | "manifest" | "config";
-async function loadValidator(): Promise<(kind: Kind, doc: unknown, what: string) => void> {
-  const Ajv = AjvDraft04.default;
-  const ajv = new Ajv({ allErrors: true, strict: false });
-  ajv.addFormat("date-time", /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/i);
-  ajv.addFormat("uri", /^[a-z][a-z0-9+.-]*:[^\s]*$/i);
-  const load = async (file: string) => normalizeSchema(JSON.parse(await readFile(join(SCHEMA_DIR, file), "utf8")));
-  for (const file of ["defs.json", "defs-descriptor.json", "content-descriptor.json"]) {
-    const schema = (await load(file)) as Record<string, Json>;
-    delete schema["id"];
-    ajv.addSchema(schema as object, SCHEMA_BASE + file);
-  }
-  const schemas = {
-    layout: ajv.compile((await load("image-layout-schema.json")) as object),
-    index: ajv.compile((await load("image-index-schema.json")) as object),
-    manifest: ajv.compile((await load("image-manifest-schema.json")) as object),
-    config: ajv.compile((await load("config-schema.json")) as object),
-  };
-  return (kind, doc, what) => {
-    const validate = schemas[kind];
-    assert.ok(validate(doc), `${what} fails the ${kind} schema: ${ajv.errorsText(validate.errors)}`);
-  };
-}
+const loadValidator = loadImageSpecValidator;
 
 const sha = (b: Uint8Array | string) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 const bytes = (n: number, seed = 1) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) % 251));
