@@ -4,6 +4,7 @@
  */
 import { access, constants, readdir, readFile, stat } from "node:fs/promises";
 import { arch as nodeArch, release } from "node:os";
+import { KNOWN_CAPABILITIES } from "../model/capabilities.js";
 import type { CgroupMode, HostFacts, RuntimeInfo } from "../model/host.js";
 import { type CommandRunner, ProcessRunner } from "../system/command.js";
 
@@ -16,15 +17,8 @@ export interface ProbeOptions {
   readonly cgroupRoot?: string;
 }
 
-const CAP_NAMES = [
-  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
-  "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
-  "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-  "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
-  "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
-  "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND",
-  "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-]; // biome-ignore format: a table
+/** Capability bit n is KNOWN_CAPABILITIES[n] (kernel order). */
+const CAP_NAMES: readonly string[] = KNOWN_CAPABILITIES;
 
 const RLIMIT_NAMES: Record<string, string> = {
   "Max cpu time": "RLIMIT_CPU",
