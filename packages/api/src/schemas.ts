@@ -1,0 +1,357 @@
+/**
+ * JSON schemas of the wire types, in the subset both JSON Schema (ajv, which validates request bodies in
+ * berthd) and OpenAPI 3.0.3 schema objects accept: one `type` per schema, no `const`, no `$schema`.
+ * The daemon validates bodies against these; `openapi.ts` publishes them. Pure: no node: imports.
+ *
+ * Keep them in step with types.ts: a field missing here is rejected as unknown (additionalProperties: false).
+ */
+
+export type JsonSchema = { readonly [key: string]: unknown };
+
+/** Container and image names: what Docker accepts. */
+export const NAME_PATTERN = "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$";
+
+const str = (description: string, extra: JsonSchema = {}): JsonSchema => ({ type: "string", description, ...extra });
+const bool = (description: string): JsonSchema => ({ type: "boolean", description });
+const int = (description: string, extra: JsonSchema = {}): JsonSchema => ({ type: "integer", description, ...extra });
+const strings = (description: string, extra: JsonSchema = {}): JsonSchema => ({
+  type: "array",
+  items: { type: "string" },
+  description,
+  ...extra,
+});
+const object = (properties: Record<string, JsonSchema>, required: string[] = [], description?: string): JsonSchema => ({
+  type: "object",
+  ...(description ? { description } : {}),
+  properties,
+  ...(required.length ? { required } : {}),
+  additionalProperties: false,
+});
+const stringMap = (description: string): JsonSchema => ({
+  type: "object",
+  description,
+  additionalProperties: { type: "string" },
+});
+
+/** Absurd sizes are refused: 2^50 bytes (1 PiB) is far beyond any host. */
+const MAX_BYTES = 2 ** 50;
+
+export const RestartPolicy = object(
+  {
+    name: str("no | on-failure | always | unless-stopped", { enum: ["no", "on-failure", "always", "unless-stopped"] }),
+    maximumRetryCount: int("on-failure only: give up after this many restarts (0 = no limit)", {
+      minimum: 0,
+      maximum: 1_000_000,
+    }),
+  },
+  ["name"],
+);
+
+export const Resources = object({
+  memory: int("bytes; 0 = unlimited (Docker's --memory)", { minimum: 0, maximum: MAX_BYTES }),
+  memorySwap: int("memory + swap in bytes; -1 = unlimited swap", { minimum: -1, maximum: MAX_BYTES }),
+  memoryReservation: int("soft limit in bytes", { minimum: 0, maximum: MAX_BYTES }),
+  cpus: { type: "number", description: "CPUs as a decimal (Docker's --cpus)", minimum: 0, maximum: 4096 },
+  cpuShares: int("relative weight (cgroup v1 shares)", { minimum: 0, maximum: 262144 }),
+  cpusetCpus: str('CPUs allowed, e.g. "0-3,6"', { pattern: "^[0-9,-]*$" }),
+  cpusetMems: str('memory nodes allowed, e.g. "0,1"', { pattern: "^[0-9,-]*$" }),
+  pidsLimit: int("maximum number of tasks; -1 or 0 = unlimited", { minimum: -1, maximum: 4_194_304 }),
+  blkioWeight: int("block IO weight, 10..1000 (0 = default)", { minimum: 0, maximum: 1000 }),
+});
+
+export const HealthcheckConfig = object(
+  {
+    test: strings('["CMD", ...args] | ["CMD-SHELL", "cmd"] | ["NONE"]', { minItems: 1 }),
+    intervalMs: int("time between checks", { minimum: 0 }),
+    timeoutMs: int("time before a check counts as failed", { minimum: 0 }),
+    startPeriodMs: int("grace period after start", { minimum: 0 }),
+    retries: int("consecutive failures before unhealthy", { minimum: 0 }),
+  },
+  ["test"],
+);
+
+export const MountRequest = object(
+  {
+    type: str("bind | volume | tmpfs", { enum: ["bind", "volume", "tmpfs"] }),
+    source: str("host path (bind) or volume name (volume)", { minLength: 1 }),
+    target: str("absolute path in the container", { pattern: "^/" }),
+    readOnly: bool("mount read-only"),
+    tmpfsSize: int("tmpfs size in bytes", { minimum: 0, maximum: MAX_BYTES }),
+    bindPropagation: str("bind propagation", {
+      enum: ["private", "rprivate", "shared", "rshared", "slave", "rslave"],
+    }),
+  },
+  ["type", "target"],
+);
+
+const putProperties = {
+  labels: stringMap("free-form labels"),
+  restartPolicy: RestartPolicy,
+  resources: Resources,
+  autostart: bool("system containers: start when berthd starts"),
+};
+
+export const ContainerPut = object(putProperties, [], "Fields a client may change on an existing container");
+
+export const ContainerCreate = object(
+  {
+    ...putProperties,
+    name: str("unique name; generated when absent", { pattern: NAME_PATTERN }),
+    image: str("image reference, e.g. busybox or busybox:latest", { minLength: 1, maxLength: 512 }),
+    kind: str("app (Docker-like) or system (boots an init)", { enum: ["app", "system"] }),
+    cmd: strings("command (replaces the image's Cmd)"),
+    entrypoint: strings("entrypoint (replaces the image's Entrypoint and clears its Cmd)"),
+    env: strings("KEY=VALUE entries", { items: { type: "string", pattern: "^[^=]+=" } }),
+    workingDir: str("absolute working directory", { pattern: "^/" }),
+    user: str('"uid[:gid]" or a user name of the image', { minLength: 1 }),
+    hostname: str("hostname (RFC 1123)", { pattern: "^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$" }),
+    mounts: { type: "array", items: MountRequest, description: "bind mounts, volumes, tmpfs" },
+    network: str("none (own namespace with loopback) or host", { enum: ["none", "host"] }),
+    readOnly: bool("read-only root filesystem"),
+    tty: bool("allocate a pseudo-terminal"),
+    openStdin: bool("keep stdin open for attach"),
+    init: bool("run an init as PID 1 that reaps zombies"),
+    capAdd: strings("capabilities to add"),
+    capDrop: strings("capabilities to drop"),
+    securityOpt: strings('"no-new-privileges", "seccomp=unconfined", "apparmor=PROFILE"'),
+    privileged: bool("all capabilities, no seccomp, all devices"),
+    stopSignal: str("signal that stops the container gracefully", { pattern: "^(SIG)?[A-Z0-9+-]+$|^[0-9]+$" }),
+    stopTimeoutSeconds: int("seconds between the stop signal and SIGKILL", { minimum: 0, maximum: 86400 }),
+    healthcheck: HealthcheckConfig,
+    start: bool("start it right away (berth run)"),
+    autoRemove: bool("remove it when it exits (berth run --rm)"),
+  },
+  ["image"],
+  "Everything fixed at creation",
+);
+
+export const ExecCreate = object(
+  {
+    cmd: strings("command and arguments", { minItems: 1 }),
+    env: strings("KEY=VALUE entries", { items: { type: "string", pattern: "^[^=]+=" } }),
+    workingDir: str("absolute working directory", { pattern: "^/" }),
+    user: str('"uid[:gid]" or a user name of the image', { minLength: 1 }),
+    tty: bool("allocate a pseudo-terminal"),
+    attachStdin: bool("attach stdin"),
+  },
+  ["cmd"],
+);
+
+export const ImagePull = object(
+  {
+    ref: str("image reference", { minLength: 1, maxLength: 512 }),
+    platform: str("os/arch[/variant]", { pattern: "^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$" }),
+  },
+  ["ref"],
+);
+
+export const ImagePush = object(
+  {
+    ref: str("local image reference", { minLength: 1, maxLength: 512 }),
+    destination: str("remote reference (default: ref)", { minLength: 1, maxLength: 512 }),
+  },
+  ["ref"],
+);
+
+export const ImageBootstrap = object({
+  kind: str("busybox (from the host's busybox-static) or debian (debootstrap)", { enum: ["busybox", "debian"] }),
+  name: str("alias of kind", { enum: ["busybox", "debian"] }),
+  ref: str("tag to give the image (default: <kind>:latest)", { minLength: 1, maxLength: 512 }),
+  variant: str("app (default) or system", { enum: ["app", "system"] }),
+  suite: str("debian suite, e.g. bookworm", { minLength: 1 }),
+});
+
+// ---- responses -------------------------------------------------------------------------------------------
+
+const dateTime = (description: string): JsonSchema => str(description, { format: "date-time" });
+const open = (properties: Record<string, JsonSchema>, required: string[] = []): JsonSchema => ({
+  type: "object",
+  properties,
+  ...(required.length ? { required } : {}),
+});
+
+export const ContainerState = open(
+  {
+    status: str("state", { enum: ["created", "running", "paused", "restarting", "exited", "dead"] }),
+    running: { type: "boolean" },
+    paused: { type: "boolean" },
+    pid: { type: "integer" },
+    exitCode: { type: "integer" },
+    oomKilled: { type: "boolean" },
+    startedAt: dateTime("last start"),
+    finishedAt: dateTime("last exit"),
+    restartCount: { type: "integer" },
+    health: open({ status: { type: "string" }, failingStreak: { type: "integer" }, log: { type: "array" } }),
+  },
+  ["status", "running", "paused", "oomKilled", "restartCount"],
+);
+
+export const Container = open(
+  {
+    id: str("64 hex digits"),
+    name: str("unique name"),
+    image: str("image reference as given"),
+    imageId: str("manifest digest"),
+    kind: str("app or system", { enum: ["app", "system"] }),
+    createdAt: dateTime("creation time"),
+    state: ContainerState,
+    config: open({}),
+    labels: { type: "object", additionalProperties: { type: "string" } },
+    restartPolicy: RestartPolicy,
+    resources: Resources,
+    autostart: { type: "boolean" },
+  },
+  ["id", "name", "image", "kind", "createdAt", "state", "config", "labels", "restartPolicy", "resources", "autostart"],
+);
+
+export const ContainerList = { type: "array", items: Container } as const;
+
+export const ContainerStats = open(
+  {
+    id: { type: "string" },
+    readAt: dateTime("when the cgroup was read"),
+    cpu: open({ totalNs: { type: "string" }, userNs: { type: "string" }, systemNs: { type: "string" } }),
+    memory: open({
+      usageBytes: { type: "string" },
+      limitBytes: { type: "string" },
+      peakBytes: { type: "string" },
+      cacheBytes: { type: "string" },
+    }),
+    pids: open({ current: { type: "string" }, limit: { type: "string" } }),
+    blockIO: { type: "array", items: open({ device: { type: "string" } }) },
+  },
+  ["id", "readAt", "blockIO"],
+);
+
+export const ExecResult = open(
+  { exitCode: { type: "integer" }, stdout: { type: "string" }, stderr: { type: "string" } },
+  ["exitCode", "stdout", "stderr"],
+);
+
+export const WaitResult = open({ exitCode: { type: "integer" }, oomKilled: { type: "boolean" } }, ["exitCode"]);
+
+export const TopResult = open(
+  {
+    titles: strings("column titles"),
+    processes: { type: "array", items: strings("one row") },
+  },
+  ["titles", "processes"],
+);
+
+export const LogLine = open(
+  {
+    time: dateTime("when the line was written"),
+    stream: str("stdout or stderr", { enum: ["stdout", "stderr"] }),
+    text: { type: "string" },
+  },
+  ["time", "stream", "text"],
+);
+
+export const Image = open(
+  {
+    id: str("manifest digest"),
+    digest: str("manifest digest"),
+    ref: str("reference"),
+    tags: strings("references pointing at it"),
+    size: { type: "integer" },
+    createdAt: dateTime("image creation time"),
+  },
+  ["id", "ref"],
+);
+export const ImageList = { type: "array", items: Image } as const;
+
+export const PruneResult = open({ removed: strings("removed digests"), reclaimedBytes: { type: "integer" } });
+export const Token = open({ token: { type: "string" }, id: { type: "string" }, expiresAt: dateTime("expiry") }, [
+  "token",
+]);
+
+export const Problem = open(
+  {
+    type: { type: "string" },
+    title: { type: "string" },
+    status: { type: "integer" },
+    detail: str("what went wrong and what to do about it"),
+    kind: str("error kind", {
+      enum: ["not-found", "conflict", "invalid", "precondition", "unavailable", "internal"],
+    }),
+    issues: { type: "array", items: open({ field: { type: "string" }, message: { type: "string" } }) },
+  },
+  ["type", "title", "status", "detail", "kind"],
+);
+
+export const Operation = open(
+  {
+    id: { type: "string" },
+    kind: { type: "string" },
+    status: str("state", { enum: ["running", "success", "failure"] }),
+    createdAt: dateTime("start"),
+    progress: open({}),
+    error: Problem,
+    resources: strings("affected resources"),
+  },
+  ["id", "kind", "status", "createdAt"],
+);
+
+export const VersionInfo = open(
+  {
+    version: { type: "string" },
+    apiVersion: { type: "string" },
+    os: { type: "string" },
+    arch: { type: "string" },
+    kernel: { type: "string" },
+    runtime: { type: "string" },
+    cgroup: { type: "string" },
+  },
+  ["version", "apiVersion", "os", "arch", "kernel", "runtime", "cgroup"],
+);
+
+export const BerthEvent = open(
+  {
+    type: str("event type, e.g. container.started"),
+    at: dateTime("when it happened"),
+    id: { type: "string" },
+    name: { type: "string" },
+  },
+  ["type", "at"],
+);
+
+export const ProgressLine = open({
+  status: { type: "string" },
+  message: { type: "string" },
+  id: { type: "string" },
+  done: { type: "integer" },
+  total: { type: "integer" },
+});
+
+/** Every named schema: request bodies (RouteSpec.body) and responses (RouteSpec.response) refer to these names. */
+export const schemas = {
+  RestartPolicy,
+  Resources,
+  HealthcheckConfig,
+  MountRequest,
+  ContainerPut,
+  ContainerCreate,
+  ExecCreate,
+  ImagePull,
+  ImagePush,
+  ImageBootstrap,
+  ContainerState,
+  Container,
+  ContainerList,
+  ContainerStats,
+  ExecResult,
+  WaitResult,
+  TopResult,
+  LogLine,
+  Image,
+  ImageList,
+  PruneResult,
+  Token,
+  Problem,
+  Operation,
+  VersionInfo,
+  BerthEvent,
+  ProgressLine,
+} as const satisfies Record<string, JsonSchema>;
+
+export type SchemaName = keyof typeof schemas;

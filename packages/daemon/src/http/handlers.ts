@@ -1,0 +1,148 @@
+/** Operation id → handler: each parses its input, calls one service method and returns a Reply. */
+import type { BerthEvent, ContainerCreate, ContainerPut, ExecCreate } from "@berth/api";
+import { openapiDocument } from "@berth/api/openapi";
+import { ValidationError } from "@berth/libct";
+import type { EventBus } from "../events/bus.js";
+import type { ContainerService } from "../services/containers.js";
+import type { ImageBootstrapRequest, ImageService } from "../services/images.js";
+import { type HandlerTable, reply } from "./router.js";
+
+export interface Services {
+  readonly containers: ContainerService;
+  readonly images: ImageService;
+  readonly events: EventBus;
+  readonly info: () => Record<string, unknown>;
+  readonly version: string;
+}
+
+const id = (p: Readonly<Record<string, string>>) => p.id!;
+
+function bool(q: URLSearchParams, name: string): boolean {
+  const v = q.get(name);
+  if (v === null || v === "" || v === "false" || v === "0") return v === "";
+  if (v === "true" || v === "1") return true;
+  throw new ValidationError([{ field: name, message: `must be true or false, not '${v}'` }]);
+}
+
+function seconds(q: URLSearchParams, name = "t"): number | undefined {
+  const v = q.get(name);
+  if (v === null || v === "") return undefined;
+  if (!/^\d+$/.test(v) || Number(v) > 86400) {
+    throw new ValidationError([{ field: name, message: `must be whole seconds between 0 and 86400, not '${v}'` }]);
+  }
+  return Number(v);
+}
+
+function tail(q: URLSearchParams): number | undefined {
+  const v = q.get("tail");
+  if (v === null || v === "" || v === "all") return undefined;
+  if (!/^\d+$/.test(v)) throw new ValidationError([{ field: "tail", message: `must be a number of lines or 'all', not '${v}'` }]);
+  return Number(v);
+}
+
+/** ISO time, or a duration back from now ("10m", "2h", "30s"). */
+function since(q: URLSearchParams): string | undefined {
+  const v = q.get("since");
+  if (v === null || v === "") return undefined;
+  const d = /^(\d+)(s|m|h)$/.exec(v);
+  if (d) return new Date(Date.now() - Number(d[1]) * { s: 1e3, m: 6e4, h: 3.6e6 }[d[2] as "s" | "m" | "h"]).toISOString();
+  if (/^\d+$/.test(v)) return new Date(Number(v) * 1000).toISOString();
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new ValidationError([{ field: "since", message: `'${v}' is neither an ISO time nor a duration like 10m` }]);
+  return new Date(t).toISOString();
+}
+
+async function* eventStream(bus: EventBus, after: string | undefined, signal: AbortSignal): AsyncGenerator<BerthEvent> {
+  const queue: BerthEvent[] = after ? bus.since(after) : [];
+  let wake: (() => void) | undefined;
+  const off = bus.subscribe((e) => {
+    queue.push(e);
+    wake?.();
+  });
+  const onAbort = () => wake?.();
+  signal.addEventListener("abort", onAbort);
+  try {
+    for (;;) {
+      while (queue.length) yield queue.shift()!;
+      if (signal.aborted) return;
+      await new Promise<void>((r) => {
+        wake = r;
+      });
+      wake = undefined;
+    }
+  } finally {
+    off();
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+export const handlers: HandlerTable<Services> = {
+  serverInfo: async (_req, s) => reply.json(s.info()),
+  openapi: async (_req, s) => reply.json(openapiDocument(s.version)),
+  events: async (req, s) => reply.sse(eventStream(s.events, since(req.query), req.signal)),
+
+  listContainers: async ({ query }, s) =>
+    reply.json(s.containers.list({ all: bool(query, "all"), filters: query.getAll("filter") })),
+  createContainer: async ({ body }, s) => reply.json(await s.containers.create(body as ContainerCreate), 201),
+  getContainer: async ({ params }, s) => reply.json(s.containers.inspect(id(params))),
+  updateContainer: async ({ params, body }, s) => reply.json(await s.containers.update(id(params), body as ContainerPut)),
+  deleteContainer: async ({ params, query }, s) => {
+    await s.containers.remove(id(params), { force: bool(query, "force") });
+    return reply.noContent();
+  },
+  startContainer: async ({ params }, s) => {
+    await s.containers.start(id(params));
+    return reply.noContent();
+  },
+  stopContainer: async ({ params, query }, s) => {
+    const t = seconds(query);
+    await s.containers.stop(id(params), t === undefined ? {} : { timeoutSeconds: t });
+    return reply.noContent();
+  },
+  restartContainer: async ({ params, query }, s) => {
+    const t = seconds(query);
+    await s.containers.restart(id(params), t === undefined ? {} : { timeoutSeconds: t });
+    return reply.noContent();
+  },
+  killContainer: async ({ params, query }, s) => {
+    await s.containers.kill(id(params), query.get("signal") || "SIGKILL");
+    return reply.noContent();
+  },
+  pauseContainer: async ({ params }, s) => {
+    await s.containers.pause(id(params));
+    return reply.noContent();
+  },
+  unpauseContainer: async ({ params }, s) => {
+    await s.containers.unpause(id(params));
+    return reply.noContent();
+  },
+  waitContainer: async ({ params, signal }, s) => reply.json(await s.containers.wait(id(params), signal)),
+  renameContainer: async ({ params, query }, s) => {
+    await s.containers.rename(id(params), query.get("name"));
+    return reply.noContent();
+  },
+  containerLogs: async ({ params, query, signal }, s) => {
+    const t = tail(query);
+    const from = since(query);
+    return reply.ndjson(
+      await s.containers.logs(id(params), {
+        follow: bool(query, "follow"),
+        signal,
+        ...(t !== undefined ? { tail: t } : {}),
+        ...(from !== undefined ? { since: from } : {}),
+      }),
+    );
+  },
+  containerStats: async ({ params, query }, s) => {
+    if (bool(query, "stream")) {
+      throw new ValidationError([{ field: "stream", message: "streaming stats are not served yet; poll without stream=true" }]);
+    }
+    return reply.json(await s.containers.stats(id(params)));
+  },
+  containerTop: async ({ params }, s) => reply.json(await s.containers.top(id(params))),
+  execContainer: async ({ params, body }, s) => reply.json(await s.containers.exec(id(params), body as ExecCreate)),
+
+  listImages: async (_req, s) => reply.json(await s.images.list()),
+  getImage: async ({ params }, s) => reply.json(await s.images.get(params.ref!)),
+  bootstrapImage: async ({ body }, s) => reply.ndjson(s.images.bootstrap(body as ImageBootstrapRequest)),
+};

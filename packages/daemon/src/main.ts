@@ -1,0 +1,160 @@
+#!/usr/bin/env node
+/**
+ * berthd: the composition root. Opens the database, libct, storage and the image store under --root and
+ * --run-root, reconciles with what really runs, and serves the API on the unix socket (and optionally TCP).
+ * SIGTERM/SIGINT close the server and exit 0; containers keep running under their conmon.
+ */
+import { chmod, chown, mkdir, readFile, rm } from "node:fs/promises";
+import { connect, type Server } from "node:net";
+import { arch, release } from "node:os";
+import { join } from "node:path";
+import { ContentStore, Libct, LibctError, ProcessRunner, storageDrivers } from "@berth/libct";
+import { parseArgs, USAGE, type DaemonConfig } from "./config.js";
+import { EventBus } from "./events/bus.js";
+import { handlers, type Services } from "./http/handlers.js";
+import { createApiServer } from "./http/server.js";
+import { createLogger, type Logger } from "./log.js";
+import { ContainerService } from "./services/containers.js";
+import { ImageService } from "./services/images.js";
+import { ContainerRepo } from "./store/containers.js";
+import { openDb } from "./store/db.js";
+
+export const VERSION = "0.1.0";
+
+/** Resolves when nothing answers on `path` (a stale socket file); rejects when a daemon is listening there. */
+function checkSocketFree(path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    s.once("connect", () => {
+      s.destroy();
+      reject(new LibctError("conflict", `another berthd is already serving ${path}; stop it or use --socket`));
+    });
+    s.once("error", () => resolve());
+  });
+}
+
+async function berthGid(): Promise<number | undefined> {
+  const text = await readFile("/etc/group", "utf8").catch(() => "");
+  const line = text.split("\n").find((l) => l.startsWith("berth:"));
+  const gid = line?.split(":")[2];
+  return gid && /^\d+$/.test(gid) ? Number(gid) : undefined;
+}
+
+function listen(server: Server, ...args: unknown[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    (server.listen as (...a: unknown[]) => void)(...args, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
+
+export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => Promise<void>> {
+  const started = Date.now();
+  await mkdir(cfg.root, { recursive: true, mode: 0o711 });
+  await mkdir(cfg.runRoot, { recursive: true, mode: 0o711 });
+  await mkdir(join(cfg.root, "containers"), { recursive: true, mode: 0o711 });
+
+  const db = openDb(join(cfg.root, "berth.db"));
+  const bus = new EventBus();
+  const cmd = new ProcessRunner();
+  const libct = await Libct.open({ root: join(cfg.root, "libct"), runRoot: join(cfg.runRoot, "libct"), cmd });
+  const storage = await storageDrivers.overlay(join(cfg.root, "storage", "overlay"), cmd);
+  const store = await ContentStore.open(join(cfg.root, "images"));
+  const publish = bus.publish.bind(bus);
+  const images = new ImageService(store, storage, cfg.root, publish, log);
+  const repo = new ContainerRepo(db);
+  const containers = new ContainerService({ libct, storage, images, repo, cmd, root: cfg.root, publish, log });
+
+  const rec = await containers.reconcile();
+  log.info("reconciled", rec);
+
+  const info = () => ({
+    version: VERSION,
+    apiVersion: "1.0",
+    os: "linux",
+    arch: libct.host.arch || arch(),
+    kernel: libct.host.kernel.release || release(),
+    runtime: libct.runtime.name,
+    cgroup: libct.host.cgroup.mode,
+  });
+  const services: Services = { containers, images, events: bus, info, version: VERSION };
+  const servers: Server[] = [];
+
+  await checkSocketFree(cfg.socket);
+  await rm(cfg.socket, { force: true });
+  const unixServer = createApiServer(handlers, services, log);
+  await listen(unixServer, cfg.socket);
+  await chmod(cfg.socket, 0o660);
+  const gid = await berthGid();
+  if (gid !== undefined) await chown(cfg.socket, 0, gid).catch((err) => log.warn("cannot give the socket to group berth", { err }));
+  servers.push(unixServer);
+
+  if (cfg.tcp) {
+    if (!/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(cfg.tcp.host)) {
+      throw new LibctError("invalid", `--tcp ${cfg.tcp.host}: only loopback addresses until TLS and tokens land; use 127.0.0.1`);
+    }
+    const tcpServer = createApiServer(handlers, services, log);
+    await listen(tcpServer, cfg.tcp.port, cfg.tcp.host);
+    servers.push(tcpServer);
+    log.warn("serving the API on TCP without TLS or tokens (loopback only)", { host: cfg.tcp.host, port: cfg.tcp.port });
+  }
+  log.info("berthd ready", { socket: cfg.socket, root: cfg.root, runRoot: cfg.runRoot, runtime: libct.runtime.name, ms: Date.now() - started });
+
+  return async () => {
+    containers.close();
+    await Promise.all(
+      servers.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.close(() => resolve());
+            (s as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+          }),
+      ),
+    );
+    db.close();
+  };
+}
+
+async function main(): Promise<void> {
+  let cfg: DaemonConfig | "help";
+  try {
+    cfg = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`berthd: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  if (cfg === "help") {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const log = createLogger(cfg.logLevel);
+  let shutdown: (() => Promise<void>) | undefined;
+  let stopping = false;
+  const onSignal = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("shutting down; containers keep running", { signal });
+    const done = shutdown ? shutdown() : Promise.resolve();
+    const force = setTimeout(() => process.exit(0), 5000);
+    force.unref();
+    done.then(
+      () => process.exit(0),
+      (err) => {
+        log.error("shutdown failed", { err });
+        process.exit(0);
+      },
+    );
+  };
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+  process.on("SIGINT", () => onSignal("SIGINT"));
+  try {
+    shutdown = await runDaemon(cfg, log);
+  } catch (err) {
+    log.error("berthd cannot start", { err, detail: (err as Error).message });
+    process.exit(1);
+  }
+}
+
+if (process.argv[1] && /berthd$|main\.js$/.test(process.argv[1])) void main();

@@ -1,0 +1,673 @@
+/**
+ * Container use cases on top of libct: every multi-step operation pushes its undo, so a failure leaves
+ * nothing behind (no row, no snapshot, no mount). Operations on one container are serialized; different
+ * containers proceed in parallel. Rows in SQLite are the daemon's record; libct (conmon's exit files) is
+ * the truth about processes, and `reconcile` brings the two together when berthd starts.
+ */
+import { randomBytes } from "node:crypto";
+import { open, readFile, readdir, rm, mkdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import type {
+  BerthEvent,
+  Container,
+  ContainerCreate,
+  ContainerPut,
+  ContainerStatus,
+  ExecCreate,
+  ExecResult,
+  LogLine,
+} from "@berth/api";
+import { NAME_PATTERN } from "@berth/api/schemas";
+import {
+  type CommandRunner,
+  cgroupDirs,
+  isMountPoint,
+  type Libct,
+  LibctError,
+  type ContainerState as LibctState,
+  mountAll,
+  parseK8sLog,
+  type StorageDriver,
+  UndoStack,
+  unmount,
+  ValidationError,
+  validateDescription,
+} from "@berth/libct";
+import type { Logger } from "../log.js";
+import type { ContainerRepo, ContainerRow } from "../store/containers.js";
+import { describe, type ImageRunConfig, limitsOf, ociResourcesOf, resolveUser, toApiIssues } from "./describe.js";
+import type { ImageService } from "./images.js";
+import { generateName, suggest } from "./names.js";
+
+export interface ContainerDeps {
+  readonly libct: Libct;
+  readonly storage: StorageDriver;
+  readonly images: ImageService;
+  readonly repo: ContainerRepo;
+  readonly cmd: CommandRunner;
+  readonly root: string;
+  readonly publish: (e: BerthEvent) => void;
+  readonly log: Logger;
+}
+
+export interface ListOptions {
+  all?: boolean;
+  filters?: readonly string[];
+}
+
+export interface LogOptions {
+  follow?: boolean;
+  tail?: number;
+  since?: string;
+  signal?: AbortSignal;
+}
+
+const nameRe = new RegExp(NAME_PATTERN);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const now = () => new Date().toISOString();
+const isNotFound = (err: unknown) => err instanceof LibctError && err.kind === "not-found";
+
+/** Serializes work per key; different keys run in parallel. */
+class KeyedLock {
+  private readonly tails = new Map<string, Promise<unknown>>();
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.tails.get(key) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => {});
+    this.tails.set(key, tail);
+    try {
+      return await next;
+    } finally {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+}
+
+export class ContainerService {
+  private readonly locks = new KeyedLock();
+  private readonly reservedNames = new Set<string>();
+  private readonly watchers = new Map<string, AbortController>();
+  private closed = false;
+
+  constructor(private readonly d: ContainerDeps) {}
+
+  // ---- paths ----
+
+  private dir(id: string): string {
+    return join(this.d.root, "containers", id);
+  }
+  private rootfs(id: string): string {
+    return join(this.dir(id), "rootfs");
+  }
+  private snapshotKey(id: string): string {
+    return `container/${id}`;
+  }
+
+  // ---- lookup ----
+
+  /** By id, unique id prefix or name; not found names the closest name ("did you mean 'web'?"). */
+  find(ref: string): ContainerRow {
+    const { repo } = this.d;
+    const row = repo.get(ref) ?? repo.byName(ref);
+    if (row) return row;
+    if (/^[0-9a-f]{1,63}$/.test(ref)) {
+      const hits = repo.byPrefix(ref);
+      if (hits.length === 1) return hits[0]!;
+      if (hits.length > 1) throw new LibctError("invalid", `id prefix '${ref}' matches several containers; give more characters`);
+    }
+    const guess = suggest(ref, repo.names());
+    throw new LibctError("not-found", `no such container '${ref}'${guess ? `; did you mean '${guess}'?` : ""}`);
+  }
+
+  private event(type: Exclude<BerthEvent["type"], "container.exited" | "container.health" | `image.${string}` | "operation.progress">, row: ContainerRow): void {
+    this.d.publish({ type, id: row.id, name: row.name, at: now() } as BerthEvent);
+  }
+
+  toWire(row: ContainerRow): Container {
+    const { labels, restartPolicy, resources, autostart } = row;
+    return {
+      id: row.id,
+      name: row.name,
+      image: row.image,
+      ...(row.imageId ? { imageId: row.imageId } : {}),
+      kind: row.kind,
+      createdAt: row.createdAt,
+      state: {
+        status: row.status,
+        running: row.status === "running" || row.status === "paused",
+        paused: row.status === "paused",
+        ...(row.pid !== undefined && (row.status === "running" || row.status === "paused") ? { pid: row.pid } : {}),
+        ...(row.exitCode !== undefined ? { exitCode: row.exitCode } : {}),
+        oomKilled: row.oomKilled,
+        ...(row.startedAt ? { startedAt: row.startedAt } : {}),
+        ...(row.finishedAt ? { finishedAt: row.finishedAt } : {}),
+        restartCount: row.restartCount,
+      },
+      config: row.config,
+      labels,
+      restartPolicy,
+      resources,
+      autostart,
+    };
+  }
+
+  // ---- list / inspect ----
+
+  list(opts: ListOptions = {}): Container[] {
+    const filters = (opts.filters ?? []).map((f) => {
+      const eq = f.indexOf("=");
+      const key = eq < 0 ? f : f.slice(0, eq);
+      const value = eq < 0 ? "" : f.slice(eq + 1);
+      if (!["name", "label", "status", "id", "kind"].includes(key)) {
+        throw new ValidationError([{ field: "filter", message: `unknown filter '${key}'; use name, label, status, id or kind` }]);
+      }
+      if (key !== "label" && eq < 0) throw new ValidationError([{ field: "filter", message: `filter '${f}' needs a value: ${key}=VALUE` }]);
+      return { key, value };
+    });
+    const explicitStatus = filters.some((f) => f.key === "status");
+    return this.d.repo
+      .list()
+      .filter((row) => opts.all || explicitStatus || row.status === "running" || row.status === "paused" || row.status === "restarting")
+      .filter((row) =>
+        filters.every(({ key, value }) => {
+          switch (key) {
+            case "name":
+              return row.name.includes(value);
+            case "id":
+              return row.id.startsWith(value);
+            case "status":
+              return row.status === value;
+            case "kind":
+              return row.kind === value;
+            default: {
+              const eq = value.indexOf("=");
+              return eq < 0 ? value in row.labels : row.labels[value.slice(0, eq)] === value.slice(eq + 1);
+            }
+          }
+        }),
+      )
+      .map((r) => this.toWire(r));
+  }
+
+  inspect(ref: string): Container {
+    return this.toWire(this.find(ref));
+  }
+
+  // ---- create ----
+
+  async create(req: ContainerCreate): Promise<Container> {
+    const { repo, libct, storage, images, cmd } = this.d;
+    if (req.name !== undefined && !nameRe.test(req.name)) {
+      throw new ValidationError([{ field: "name", message: `'${req.name}' is not a valid name; use letters, digits, '_', '.' or '-', starting with a letter or digit` }]);
+    }
+    const name = req.name ?? generateName((n) => this.reservedNames.has(n) || repo.byName(n) !== undefined);
+    const holder = repo.byName(name);
+    if (holder || this.reservedNames.has(name)) {
+      throw new LibctError(
+        "conflict",
+        `the name '${name}' is already in use${holder ? ` by container ${holder.id.slice(0, 12)}` : ""}; pick another name or remove that container first`,
+      );
+    }
+    if (req.restartPolicy && req.restartPolicy.name !== "on-failure" && req.restartPolicy.maximumRetryCount) {
+      throw new ValidationError([{ field: "restartPolicy.maximumRetryCount", message: "only the on-failure policy takes a maximum retry count" }]);
+    }
+    if (req.tty || req.openStdin) {
+      // TTY containers work in libct; attach is not served yet, so stdin would be useless.
+    }
+    if (req.init) throw new ValidationError([{ field: "init", message: "--init is not supported by this berthd yet; leave it out" }]);
+    if (req.healthcheck && req.healthcheck.test[0] !== "NONE") {
+      throw new ValidationError([{ field: "healthcheck", message: "health checks are not supported by this berthd yet; leave healthcheck out" }]);
+    }
+    for (const [i, m] of (req.mounts ?? []).entries()) {
+      if (m.type === "bind" && m.source?.startsWith("/") && !(await stat(m.source).catch(() => undefined))) {
+        throw new ValidationError([{ field: `mounts[${i}].source`, message: `${m.source} does not exist on the host; create it first or fix the path` }]);
+      }
+    }
+    const id = randomBytes(32).toString("hex");
+    this.reservedNames.add(name);
+    try {
+      const image = await images.resolve(req.image);
+      const imgCfg = (image.config.config ?? {}) as ImageRunConfig;
+      await using undo = new UndoStack((err) => this.d.log.warn("undo step failed", { id, err }));
+      const dir = this.dir(id);
+      await mkdir(dir, { recursive: true, mode: 0o711 });
+      undo.push(() => rm(dir, { recursive: true, force: true }));
+      const mounts = await storage.prepare(this.snapshotKey(id), image.topSnapshot, { "berth.container": id });
+      undo.push(() => storage.remove(this.snapshotKey(id)));
+      const rootfs = this.rootfs(id);
+      await mkdir(rootfs, { recursive: true });
+      await mountAll(cmd, mounts, rootfs);
+      undo.push(() => unmount(cmd, rootfs));
+      const [passwd, group] = await Promise.all([
+        readFile(join(rootfs, "etc/passwd"), "utf8").catch(() => ""),
+        readFile(join(rootfs, "etc/group"), "utf8").catch(() => ""),
+      ]);
+      const description = describe({ id, req, image: imgCfg, rootfs, passwd, group });
+      const issues = validateDescription(description, libct.host);
+      if (issues.length) throw new ValidationError(toApiIssues(issues));
+      await libct.create({ id, description, ...(req.openStdin ? { stdin: true } : {}) });
+      undo.push(() => libct.delete(id, { force: true }));
+      const { labels: _l, restartPolicy: _r, resources: _res, autostart: _a, name: _n, start: _s, ...config } = req;
+      const row: ContainerRow = {
+        id,
+        name,
+        image: req.image,
+        imageId: image.digest,
+        kind: req.kind ?? "app",
+        config,
+        description,
+        labels: req.labels ?? {},
+        restartPolicy: req.restartPolicy ?? { name: "no" },
+        resources: req.resources ?? {},
+        autostart: req.autostart ?? false,
+        createdAt: now(),
+        status: "created",
+        oomKilled: false,
+        restartCount: 0,
+      };
+      repo.insert(row);
+      undo.release();
+      this.d.log.info("container created", { id, name, image: req.image });
+      this.event("container.created", row);
+      if (req.start) await this.start(id);
+      return this.toWire(repo.get(id) ?? row);
+    } catch (err) {
+      if (err instanceof ValidationError) throw new ValidationError(toApiIssues(err.issues));
+      throw err;
+    } finally {
+      this.reservedNames.delete(name);
+    }
+  }
+
+  // ---- lifecycle ----
+
+  private async libctState(id: string): Promise<LibctState | undefined> {
+    return this.d.libct.state(id).catch((err) => {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    });
+  }
+
+  /** Mounts the container's rootfs if it is not (after a host reboot). */
+  private async ensureRootfs(id: string): Promise<void> {
+    const rootfs = this.rootfs(id);
+    if (await isMountPoint(rootfs)) return;
+    await mkdir(rootfs, { recursive: true });
+    await mountAll(this.d.cmd, await this.d.storage.mounts(this.snapshotKey(id)), rootfs);
+  }
+
+  async start(ref: string): Promise<void> {
+    const row = this.find(ref);
+    await this.locks.run(row.id, async () => {
+      const { libct, repo } = this.d;
+      const st = await this.libctState(row.id);
+      if (st?.status === "running") return; // already running: nothing to do (Docker answers 304)
+      if (st?.status === "paused") {
+        throw new LibctError("precondition", `container '${row.name}' is paused; unpause it instead of starting it`);
+      }
+      await this.ensureRootfs(row.id);
+      if (st?.status !== "created") {
+        // A container that ran before: libct starts only created containers, so create it again from its description.
+        this.watchers.get(row.id)?.abort();
+        if (st) await libct.delete(row.id, { force: true });
+        await libct.create({ id: row.id, description: row.description, ...(row.config.openStdin ? { stdin: true } : {}) });
+      }
+      await libct.start(row.id);
+      const after = await this.libctState(row.id);
+      repo.setState(row.id, {
+        status: "running",
+        pid: after?.pid ?? null,
+        startedAt: now(),
+        finishedAt: null,
+        exitCode: null,
+        oomKilled: false,
+      });
+      this.event("container.started", row);
+      this.watch(row.id);
+    });
+  }
+
+  /** Follows a running container until it exits, then records the exit once. */
+  private watch(id: string): void {
+    if (this.closed) return;
+    this.watchers.get(id)?.abort();
+    const ac = new AbortController();
+    this.watchers.set(id, ac);
+    this.d.libct
+      .wait(id, { signal: ac.signal })
+      .then((res) => {
+        if (!ac.signal.aborted) this.recordExit(id, res.exitCode, res.oomKilled);
+      })
+      .catch(() => {})
+      .finally(() => {
+        if (this.watchers.get(id) === ac) this.watchers.delete(id);
+      });
+  }
+
+  /** running/paused → exited, once; emits container.exited and applies autoRemove. */
+  private recordExit(id: string, exitCode: number, oomKilled: boolean): void {
+    const changed = this.d.repo.setState(
+      id,
+      { status: "exited", exitCode, oomKilled, finishedAt: now(), pid: null },
+      ["running", "paused", "restarting", "created"],
+    );
+    if (!changed) return;
+    const row = this.d.repo.get(id);
+    if (!row) return;
+    this.d.log.info("container exited", { id, name: row.name, exitCode, oomKilled });
+    this.d.publish({ type: "container.exited", id, name: row.name, at: now(), exitCode, oomKilled });
+    if (row.config.autoRemove && !this.closed) {
+      this.remove(id, { force: true }).catch((err) => this.d.log.warn("auto-remove failed", { id, err }));
+    }
+  }
+
+  async stop(ref: string, opts: { timeoutSeconds?: number } = {}): Promise<void> {
+    const row = this.find(ref);
+    await this.locks.run(row.id, async () => {
+      const st = await this.libctState(row.id);
+      if (!st || st.status === "stopped") return;
+      const t = opts.timeoutSeconds ?? row.config.stopTimeoutSeconds ?? 10;
+      const res = await this.d.libct.stop(row.id, { timeoutMs: t * 1000 });
+      if (res) this.recordExit(row.id, res.exitCode, res.oomKilled);
+      this.event("container.stopped", row);
+    });
+  }
+
+  async restart(ref: string, opts: { timeoutSeconds?: number } = {}): Promise<void> {
+    await this.stop(ref, opts);
+    await this.start(ref);
+  }
+
+  async kill(ref: string, signal = "SIGKILL"): Promise<void> {
+    const row = this.find(ref);
+    await this.locks.run(row.id, async () => {
+      const sig = /^\d+$/.test(signal) ? Number(signal) : signal.toUpperCase();
+      await this.d.libct.kill(row.id, sig);
+    });
+  }
+
+  async pause(ref: string): Promise<void> {
+    const row = this.find(ref);
+    await this.locks.run(row.id, async () => {
+      await this.d.libct.pause(row.id);
+      this.d.repo.setState(row.id, { status: "paused" });
+      this.event("container.paused", row);
+    });
+  }
+
+  async unpause(ref: string): Promise<void> {
+    const row = this.find(ref);
+    await this.locks.run(row.id, async () => {
+      await this.d.libct.resume(row.id);
+      this.d.repo.setState(row.id, { status: "running" });
+      this.event("container.resumed", row);
+    });
+  }
+
+  async wait(ref: string, signal?: AbortSignal): Promise<{ exitCode: number; oomKilled: boolean }> {
+    const row = this.find(ref);
+    if (row.status === "exited" && row.exitCode !== undefined) return { exitCode: row.exitCode, oomKilled: row.oomKilled };
+    const res = await this.d.libct.wait(row.id, signal ? { signal } : {});
+    this.recordExit(row.id, res.exitCode, res.oomKilled);
+    return { exitCode: res.exitCode, oomKilled: res.oomKilled };
+  }
+
+  async rename(ref: string, name: string | null): Promise<void> {
+    const row = this.find(ref);
+    if (!name || !nameRe.test(name)) {
+      throw new ValidationError([{ field: "name", message: `'${name ?? ""}' is not a valid name; use letters, digits, '_', '.' or '-', starting with a letter or digit` }]);
+    }
+    await this.locks.run(row.id, async () => {
+      const holder = this.d.repo.byName(name);
+      if (holder && holder.id !== row.id) {
+        throw new LibctError("conflict", `the name '${name}' is already in use by container ${holder.id.slice(0, 12)}; pick another name`);
+      }
+      if (this.reservedNames.has(name)) throw new LibctError("conflict", `the name '${name}' is being taken by a container being created; pick another name`);
+      this.d.repo.rename(row.id, name);
+      this.event("container.renamed", { ...row, name });
+    });
+  }
+
+  async update(ref: string, put: ContainerPut): Promise<Container> {
+    const row = this.find(ref);
+    return this.locks.run(row.id, async () => {
+      const fresh = this.d.repo.get(row.id) ?? row;
+      const resources = put.resources ? { ...fresh.resources, ...put.resources } : fresh.resources;
+      const limits = limitsOf(resources);
+      const { limits: _old, ...restDesc } = fresh.description;
+      const description = { ...restDesc, ...(limits ? { limits } : {}) };
+      const issues = validateDescription(description, this.d.libct.host);
+      if (issues.length) throw new ValidationError(toApiIssues(issues));
+      if (put.restartPolicy && put.restartPolicy.name !== "on-failure" && put.restartPolicy.maximumRetryCount) {
+        throw new ValidationError([{ field: "restartPolicy.maximumRetryCount", message: "only the on-failure policy takes a maximum retry count" }]);
+      }
+      const next: ContainerRow = {
+        ...fresh,
+        labels: put.labels ?? fresh.labels,
+        restartPolicy: put.restartPolicy ?? fresh.restartPolicy,
+        resources,
+        autostart: put.autostart ?? fresh.autostart,
+        description,
+      };
+      if (put.resources) {
+        const st = await this.libctState(row.id);
+        if (st && (st.status === "running" || st.status === "paused" || st.status === "created")) {
+          await this.d.libct.update(row.id, ociResourcesOf(limits));
+        }
+      }
+      this.d.repo.put(next);
+      this.event("container.updated", next);
+      return this.toWire(next);
+    });
+  }
+
+  async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+    const row = this.find(ref);
+    await this.locks.run(row.id, async () => {
+      const { libct, storage, cmd, repo } = this.d;
+      if (!repo.get(row.id)) return; // removed while we waited for the lock
+      const st = await this.libctState(row.id);
+      if (st && (st.status === "running" || st.status === "paused") && !opts.force) {
+        throw new LibctError(
+          "precondition",
+          `container '${row.name}' is ${st.status}; stop it first or remove it with force (berth rm -f ${row.name})`,
+        );
+      }
+      this.watchers.get(row.id)?.abort();
+      if (st) await libct.delete(row.id, { force: true });
+      await unmount(cmd, this.rootfs(row.id));
+      await storage.remove(this.snapshotKey(row.id)).catch((err) => {
+        if (!isNotFound(err)) throw err;
+      });
+      await rm(this.dir(row.id), { recursive: true, force: true });
+      repo.delete(row.id);
+      this.d.log.info("container removed", { id: row.id, name: row.name });
+      this.event("container.removed", row);
+    });
+  }
+
+  // ---- inspection of a live container ----
+
+  async logs(ref: string, opts: LogOptions = {}): Promise<AsyncGenerator<LogLine>> {
+    const row = this.find(ref);
+    const path = this.d.libct.logPath(row.id);
+    const filter = (l: LogLine) => opts.since === undefined || l.time > opts.since;
+    const self = this;
+    async function* gen(): AsyncGenerator<LogLine> {
+      let text = await readFile(path, "utf8").catch(() => "");
+      let offset = Buffer.byteLength(text);
+      const complete = text.lastIndexOf("\n") + 1;
+      let pending = text.slice(complete);
+      text = text.slice(0, complete);
+      let lines = (parseK8sLog(text) as LogLine[]).filter(filter);
+      if (opts.tail !== undefined) lines = opts.tail === 0 ? [] : lines.slice(-opts.tail);
+      for (const l of lines) yield l;
+      if (!opts.follow) return;
+      for (;;) {
+        if (opts.signal?.aborted) return;
+        const st = self.d.repo.get(row.id);
+        const fh = await open(path, "r").catch(() => undefined);
+        let grew = false;
+        if (fh) {
+          try {
+            const { size } = await fh.stat();
+            if (size < offset) offset = 0; // rotated
+            if (size > offset) {
+              const buf = Buffer.alloc(size - offset);
+              await fh.read(buf, 0, buf.length, offset);
+              offset = size;
+              grew = true;
+              const chunk = pending + buf.toString("utf8");
+              const end = chunk.lastIndexOf("\n") + 1;
+              pending = chunk.slice(end);
+              for (const l of parseK8sLog(chunk.slice(0, end)) as LogLine[]) if (filter(l)) yield l;
+            }
+          } finally {
+            await fh.close();
+          }
+        }
+        if (!grew && (!st || (st.status !== "running" && st.status !== "paused" && st.status !== "created"))) return;
+        await sleep(200);
+      }
+    }
+    return gen();
+  }
+
+  async stats(ref: string): Promise<Record<string, unknown>> {
+    const row = this.find(ref);
+    const s = await this.d.libct.stats(row.id);
+    const str = (v: bigint | undefined) => (v === undefined ? undefined : v.toString());
+    const clean = (o: Record<string, string | undefined>) =>
+      Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Record<string, string>;
+    return {
+      id: row.id,
+      readAt: s.readAt,
+      ...(s.cpu ? { cpu: clean({ totalNs: str(s.cpu.totalNs), userNs: str(s.cpu.userNs), systemNs: str(s.cpu.systemNs) }) } : {}),
+      ...(s.memory
+        ? {
+            memory: clean({
+              usageBytes: str(s.memory.usageBytes),
+              limitBytes: str(s.memory.limitBytes),
+              peakBytes: str(s.memory.peakBytes),
+              cacheBytes: str(s.memory.cacheBytes),
+            }),
+          }
+        : {}),
+      ...(s.pids ? { pids: clean({ current: str(s.pids.current), limit: str(s.pids.limit) }) } : {}),
+      blockIO: s.blockIO.map((b) => ({
+        device: b.device,
+        readBytes: b.readBytes.toString(),
+        writeBytes: b.writeBytes.toString(),
+        readOps: b.readOps.toString(),
+        writeOps: b.writeOps.toString(),
+      })),
+    };
+  }
+
+  async exec(ref: string, req: ExecCreate): Promise<ExecResult> {
+    const row = this.find(ref);
+    if (req.tty || req.attachStdin) {
+      throw new ValidationError([
+        { field: req.tty ? "tty" : "attachStdin", message: "interactive exec needs the attach stream, which this berthd does not serve yet; leave tty and attachStdin out" },
+      ]);
+    }
+    let user: { uid: number; gid: number } | undefined;
+    if (req.user) {
+      const rootfs = this.rootfs(row.id);
+      const [passwd, group] = await Promise.all([
+        readFile(join(rootfs, "etc/passwd"), "utf8").catch(() => ""),
+        readFile(join(rootfs, "etc/group"), "utf8").catch(() => ""),
+      ]);
+      user = resolveUser(req.user, passwd, group);
+    }
+    const res = await this.d.libct.exec(row.id, {
+      args: req.cmd,
+      ...(req.env ? { env: req.env } : {}),
+      ...(req.workingDir ? { cwd: req.workingDir } : {}),
+      ...(user ? { user } : {}),
+    });
+    return { exitCode: res.exitCode, stdout: res.stdout, stderr: res.stderr };
+  }
+
+  /** `ps` of the container's cgroup, read from /proc. */
+  async top(ref: string): Promise<{ titles: string[]; processes: string[][] }> {
+    const row = this.find(ref);
+    const st = await this.libctState(row.id);
+    if (!st || (st.status !== "running" && st.status !== "paused")) {
+      throw new LibctError("precondition", `container '${row.name}' is not running; start it to see its processes`);
+    }
+    const pids = new Set<number>();
+    for (const dir of cgroupDirs(this.d.libct.host, `/berth/${row.id}`)) {
+      const text = await readFile(join(dir, "cgroup.procs"), "utf8").catch(() => "");
+      for (const p of text.split("\n")) if (/^\d+$/.test(p)) pids.add(Number(p));
+      if (pids.size) break;
+    }
+    const ticks = 100;
+    const processes: string[][] = [];
+    for (const pid of [...pids].sort((a, b) => a - b)) {
+      const [statText, status, cmdline] = await Promise.all([
+        readFile(`/proc/${pid}/stat`, "utf8").catch(() => ""),
+        readFile(`/proc/${pid}/status`, "utf8").catch(() => ""),
+        readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => ""),
+      ]);
+      if (!statText) continue;
+      const close = statText.lastIndexOf(")");
+      const comm = statText.slice(statText.indexOf("(") + 1, close);
+      const f = statText.slice(close + 2).split(" ");
+      const cpu = Math.floor((Number(f[11] ?? 0) + Number(f[12] ?? 0)) / ticks);
+      const time = `${String(Math.floor(cpu / 3600)).padStart(2, "0")}:${String(Math.floor(cpu / 60) % 60).padStart(2, "0")}:${String(cpu % 60).padStart(2, "0")}`;
+      const uid = /^Uid:\s+(\d+)/m.exec(status)?.[1] ?? "?";
+      const cmd = cmdline.split("\0").filter(Boolean).join(" ") || `[${comm}]`;
+      processes.push([uid, String(pid), f[1] ?? "?", f[0] ?? "?", time, cmd]);
+    }
+    return { titles: ["UID", "PID", "PPID", "STAT", "TIME", "CMD"], processes };
+  }
+
+  // ---- start-up and shut-down ----
+
+  /** Brings rows in line with what really runs: exits that happened while berthd was down are recorded. */
+  async reconcile(): Promise<{ running: number; exited: number }> {
+    let running = 0;
+    let exited = 0;
+    for (const row of this.d.repo.list()) {
+      try {
+        const st = await this.libctState(row.id);
+        if (!st) {
+          if (row.status !== "exited") {
+            this.recordExit(row.id, 255, false);
+            exited++;
+          }
+          continue;
+        }
+        if (st.status === "stopped") {
+          if (row.status !== "exited" && row.status !== "created") {
+            this.recordExit(row.id, st.exitCode ?? 255, st.oomKilled ?? false);
+            exited++;
+          }
+          continue;
+        }
+        const status: ContainerStatus = st.status === "paused" ? "paused" : st.status === "running" ? "running" : "created";
+        if (status !== row.status || (st.pid !== undefined && st.pid !== row.pid)) {
+          this.d.repo.setState(row.id, { status, pid: st.pid ?? null });
+        }
+        if (status !== "created") {
+          running++;
+          this.watch(row.id);
+        }
+      } catch (err) {
+        this.d.log.warn("reconcile failed for a container", { id: row.id, err });
+      }
+    }
+    return { running, exited };
+  }
+
+  /** Stops following containers; the containers themselves keep running. */
+  close(): void {
+    this.closed = true;
+    for (const ac of this.watchers.values()) ac.abort();
+    this.watchers.clear();
+  }
+}
+
+/** Directory names under <root>/containers, for leak checks in tests. */
+export const containerDirs = (root: string) => readdir(join(root, "containers")).catch(() => [] as string[]);

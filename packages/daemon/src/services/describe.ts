@@ -1,0 +1,229 @@
+/**
+ * Turns an API ContainerCreate plus the image config into a libct ContainerDescription, merging them as
+ * Docker does. Pure: the caller reads /etc/passwd and /etc/group of the rootfs and passes their text.
+ */
+import type { ContainerCreate, Resources } from "@berth/api";
+import {
+  type ContainerDescription,
+  type Limits,
+  type MountSpec,
+  type OciResources,
+  type UserSpec,
+  ValidationError,
+  type ValidationIssue,
+} from "@berth/libct";
+
+/** The parts of an OCI image config's `config` that a container inherits. */
+export interface ImageRunConfig {
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  Env?: string[] | null;
+  WorkingDir?: string;
+  User?: string;
+  StopSignal?: string;
+  Labels?: Record<string, string> | null;
+}
+
+export interface DescribeInputs {
+  readonly id: string;
+  readonly req: ContainerCreate;
+  readonly image: ImageRunConfig;
+  readonly rootfs: string;
+  readonly passwd?: string;
+  readonly group?: string;
+}
+
+/** Docker's merge: an entrypoint given in the request replaces the image's and drops its Cmd. */
+export function commandOf(req: ContainerCreate, image: ImageRunConfig): string[] {
+  const entrypoint = req.entrypoint ?? image.Entrypoint ?? [];
+  const cmd = req.cmd ?? (req.entrypoint ? [] : (image.Cmd ?? []));
+  const args = [...entrypoint, ...cmd];
+  if (args.length === 0 && req.kind === "system") return ["/sbin/init"];
+  return args;
+}
+
+/** Env entries of the image, overridden key by key by the request's. */
+export function mergeEnv(image: readonly string[], req: readonly string[]): string[] {
+  const out = new Map<string, string>();
+  for (const e of [...image, ...req]) out.set(e.split("=", 1)[0]!, e);
+  return [...out.values()];
+}
+
+function lookup(text: string | undefined, name: string, field: number): number | undefined {
+  for (const line of (text ?? "").split("\n")) {
+    const parts = line.split(":");
+    if (parts[0] === name && parts[field] !== undefined && /^\d+$/.test(parts[field]!)) return Number(parts[field]);
+  }
+  return undefined;
+}
+
+/** "uid[:gid]" or "name[:group]", resolved against the image's passwd and group files. */
+export function resolveUser(spec: string, passwd: string | undefined, group: string | undefined, field = "user"): UserSpec {
+  const [u = "", g] = spec.split(":", 2);
+  let uid = /^\d+$/.test(u) ? Number(u) : lookup(passwd, u, 2);
+  if (uid === undefined) {
+    throw new ValidationError([{ field, message: `user '${u}' is not in the image's /etc/passwd; give a numeric uid or a user of the image` }]);
+  }
+  let gid: number | undefined;
+  if (g !== undefined && g !== "") {
+    gid = /^\d+$/.test(g) ? Number(g) : lookup(group, g, 2);
+    if (gid === undefined) {
+      throw new ValidationError([{ field, message: `group '${g}' is not in the image's /etc/group; give a numeric gid or a group of the image` }]);
+    }
+  } else {
+    // The user's primary group from passwd, else gid = uid's 0 for root, else the uid.
+    const name = /^\d+$/.test(u) ? (passwd ?? "").split("\n").find((l) => l.split(":")[2] === u)?.split(":")[0] : u;
+    gid = (name ? lookup(passwd, name, 3) : undefined) ?? (uid === 0 ? 0 : uid);
+  }
+  uid = Math.trunc(uid);
+  return { uid, gid };
+}
+
+/** API resources → libct limits (0 means "no limit", as in Docker). */
+export function limitsOf(r: Resources | undefined): Limits | undefined {
+  if (!r) return undefined;
+  const l: Limits = {};
+  const memory: NonNullable<Limits["memory"]> = {};
+  if (r.memory) memory.limitBytes = r.memory;
+  if (r.memoryReservation) memory.reservationBytes = r.memoryReservation;
+  if (r.memorySwap !== undefined && r.memorySwap !== 0) memory.swapBytes = r.memorySwap;
+  if (Object.keys(memory).length) l.memory = memory;
+  const cpu: NonNullable<Limits["cpu"]> = {};
+  if (r.cpus) cpu.cpus = r.cpus;
+  if (r.cpuShares) cpu.shares = r.cpuShares;
+  if (r.cpusetCpus) cpu.cpusetCpus = r.cpusetCpus;
+  if (r.cpusetMems) cpu.cpusetMems = r.cpusetMems;
+  if (Object.keys(cpu).length) l.cpu = cpu;
+  if (r.pidsLimit !== undefined && r.pidsLimit !== 0) l.pids = { limit: r.pidsLimit };
+  if (r.blkioWeight) l.blockIO = { weight: r.blkioWeight };
+  return Object.keys(l).length ? l : undefined;
+}
+
+/** libct limits → the OCI resources runc update takes. */
+export function ociResourcesOf(l: Limits | undefined): OciResources {
+  const r: OciResources = {};
+  if (l?.memory) {
+    r.memory = {
+      ...(l.memory.limitBytes !== undefined ? { limit: l.memory.limitBytes } : {}),
+      ...(l.memory.reservationBytes !== undefined ? { reservation: l.memory.reservationBytes } : {}),
+      ...(l.memory.swapBytes !== undefined ? { swap: l.memory.swapBytes } : {}),
+    };
+  }
+  if (l?.cpu) {
+    r.cpu = {
+      ...(l.cpu.cpus !== undefined ? { quota: Math.round(l.cpu.cpus * 100_000), period: 100_000 } : {}),
+      ...(l.cpu.shares !== undefined ? { shares: l.cpu.shares } : {}),
+      ...(l.cpu.cpusetCpus !== undefined ? { cpus: l.cpu.cpusetCpus } : {}),
+      ...(l.cpu.cpusetMems !== undefined ? { mems: l.cpu.cpusetMems } : {}),
+    };
+  }
+  if (l?.pids) r.pids = { limit: l.pids.limit };
+  if (l?.blockIO?.weight !== undefined) r.blockIO = { weight: l.blockIO.weight };
+  return r;
+}
+
+/** Description field paths → the API fields a client wrote, for messages that name what they sent. */
+const fieldMap: [RegExp, string][] = [
+  [/^limits\.memory\.limitBytes/, "resources.memory"],
+  [/^limits\.memory\.swapBytes/, "resources.memorySwap"],
+  [/^limits\.memory\.reservationBytes/, "resources.memoryReservation"],
+  [/^limits\.cpu\.cpus/, "resources.cpus"],
+  [/^limits\.cpu\.shares/, "resources.cpuShares"],
+  [/^limits\.cpu\.cpusetCpus/, "resources.cpusetCpus"],
+  [/^limits\.cpu\.cpusetMems/, "resources.cpusetMems"],
+  [/^limits\.pids/, "resources.pidsLimit"],
+  [/^limits\.blockIO\.weight/, "resources.blkioWeight"],
+  [/^capabilities\.add/, "capAdd"],
+  [/^capabilities\.drop/, "capDrop"],
+  [/^process\.args/, "cmd"],
+  [/^process\.env/, "env"],
+  [/^process\.cwd/, "workingDir"],
+  [/^rootfs\.readonly/, "readOnly"],
+  [/^mounts/, "mounts"],
+];
+export const apiField = (field: string): string => fieldMap.find(([re]) => re.test(field))?.[1] ?? field;
+export const toApiIssues = (issues: readonly ValidationIssue[]): ValidationIssue[] =>
+  issues.map((i) => ({ field: apiField(i.field), message: i.message }));
+
+function securityOf(opts: readonly string[]): Partial<ContainerDescription> & { noNewPrivileges?: boolean } {
+  const out: Partial<ContainerDescription> & { noNewPrivileges?: boolean } = {};
+  const issues: ValidationIssue[] = [];
+  for (const [i, o] of opts.entries()) {
+    const [k, v] = o.includes("=") ? [o.slice(0, o.indexOf("=")), o.slice(o.indexOf("=") + 1)] : o.split(":", 2);
+    if (k === "no-new-privileges" && (v === undefined || v === "true")) out.noNewPrivileges = true;
+    else if (k === "seccomp" && v === "unconfined") out.seccomp = "unconfined";
+    else if (k === "apparmor" && v) out.apparmorProfile = v;
+    else if (k === "label" && v?.startsWith("type:")) out.selinuxLabel = v;
+    else
+      issues.push({
+        field: `securityOpt[${i}]`,
+        message: `'${o}' is not supported; use no-new-privileges, seccomp=unconfined or apparmor=PROFILE`,
+      });
+  }
+  if (issues.length) throw new ValidationError(issues);
+  return out;
+}
+
+export function describe(inp: DescribeInputs): ContainerDescription {
+  const { req, image } = inp;
+  const kind = req.kind ?? "app";
+  const args = commandOf(req, image);
+  if (args.length === 0) {
+    throw new ValidationError([{ field: "cmd", message: "the image has no Cmd or Entrypoint; give cmd (the command to run)" }]);
+  }
+  const sec = securityOf(req.securityOpt ?? []);
+  const userSpec = req.user ?? (image.User || undefined);
+  const mounts: MountSpec[] = (req.mounts ?? []).map((m, i) => {
+    if (m.type === "bind") {
+      if (!m.source) throw new ValidationError([{ field: `mounts[${i}].source`, message: "a bind mount needs source (a host path)" }]);
+      if (!m.source.startsWith("/")) throw new ValidationError([{ field: `mounts[${i}].source`, message: `'${m.source}' is relative; give an absolute host path` }]);
+      return {
+        type: "bind",
+        source: m.source,
+        destination: m.target,
+        ...(m.readOnly ? { readonly: true } : {}),
+        ...(m.bindPropagation ? { propagation: m.bindPropagation } : {}),
+      };
+    }
+    if (m.type === "volume") {
+      if (!m.source || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(m.source)) {
+        throw new ValidationError([{ field: `mounts[${i}].source`, message: "a volume mount needs source: a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)" }]);
+      }
+      return { type: "volume", name: m.source, destination: m.target, ...(m.readOnly ? { readonly: true } : {}) };
+    }
+    return {
+      type: "tmpfs",
+      destination: m.target,
+      ...(m.tmpfsSize ? { sizeBytes: m.tmpfsSize } : {}),
+      ...(m.readOnly ? { readonly: true } : {}),
+    };
+  });
+  const limits = limitsOf(req.resources);
+  const stopSignal = req.stopSignal ?? (image.StopSignal || undefined);
+  const labels = { ...(image.Labels ?? {}), ...(req.labels ?? {}) };
+  return {
+    kind,
+    rootfs: { path: inp.rootfs, ...(req.readOnly ? { readonly: true } : {}) },
+    process: {
+      args,
+      env: mergeEnv(image.Env ?? [], req.env ?? []),
+      cwd: req.workingDir ?? (image.WorkingDir || "/"),
+      ...(userSpec ? { user: resolveUser(userSpec, inp.passwd, inp.group) } : {}),
+      ...(req.tty ? { terminal: true } : {}),
+      ...(sec.noNewPrivileges ? { noNewPrivileges: true } : {}),
+    },
+    hostname: req.hostname ?? inp.id.slice(0, 12),
+    ...(mounts.length ? { mounts } : {}),
+    ...(req.network === "host" ? { namespaces: { network: "host" } } : {}),
+    ...(limits ? { limits } : {}),
+    ...(req.capAdd?.length || req.capDrop?.length
+      ? { capabilities: { ...(req.capAdd ? { add: req.capAdd } : {}), ...(req.capDrop ? { drop: req.capDrop } : {}) } }
+      : {}),
+    ...(sec.seccomp ? { seccomp: sec.seccomp } : {}),
+    ...(sec.apparmorProfile ? { apparmorProfile: sec.apparmorProfile } : {}),
+    ...(sec.selinuxLabel ? { selinuxLabel: sec.selinuxLabel } : {}),
+    ...(req.privileged ? { privileged: true } : {}),
+    ...(stopSignal ? { stopSignal } : {}),
+    ...(Object.keys(labels).length ? { labels } : {}),
+  };
+}
