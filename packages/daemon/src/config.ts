@@ -36,13 +36,21 @@ export function parseArgs(argv: readonly string[]): DaemonConfig | "help" {
   const root = values["--root"] ?? "/var/lib/berth";
   const runRoot = values["--run-root"] ?? "/run/berth";
   const logLevel = values["--log-level"] ?? "info";
-  if (!isLogLevel(logLevel)) throw new LibctError("invalid", `--log-level must be debug, info, warn or error, not '${logLevel}'`);
+  if (!isLogLevel(logLevel))
+    throw new LibctError("invalid", `--log-level must be debug, info, warn or error, not '${logLevel}'`);
   let tcp: DaemonConfig["tcp"];
   if (values["--tcp"]) {
     const m = /^(.+):(\d+)$/.exec(values["--tcp"]);
     const port = m ? Number(m[2]) : Number.NaN;
-    if (!m || port < 1 || port > 65535) throw new LibctError("invalid", `--tcp wants HOST:PORT, e.g. 127.0.0.1:8443, not '${values["--tcp"]}'`);
+    if (!m || port < 1 || port > 65535)
+      throw new LibctError("invalid", `--tcp wants HOST:PORT, e.g. 127.0.0.1:8443, not '${values["--tcp"]}'`);
     tcp = { host: m[1]!.replace(/^\[|\]$/g, ""), port };
   }
-  return { root, runRoot, socket: values["--socket"] ?? join(runRoot, "berth.sock"), logLevel, ...(tcp ? { tcp } : {}) };
+  return {
+    root,
+    runRoot,
+    socket: values["--socket"] ?? join(runRoot, "berth.sock"),
+    logLevel,
+    ...(tcp ? { tcp } : {}),
+  };
 }

@@ -11,10 +11,18 @@ export interface Logger {
 
 const errorFields = (v: unknown): unknown =>
   v instanceof Error
-    ? { name: v.name, message: v.message, stack: v.stack, ...(v.cause !== undefined ? { cause: errorFields(v.cause) } : {}) }
+    ? {
+        name: v.name,
+        message: v.message,
+        stack: v.stack,
+        ...(v.cause !== undefined ? { cause: errorFields(v.cause) } : {}),
+      }
     : v;
 
-export function createLogger(level: LogLevel = "info", write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+export function createLogger(
+  level: LogLevel = "info",
+  write: (line: string) => void = (l) => process.stderr.write(l),
+): Logger {
   const emit = (lvl: LogLevel, msg: string, fields: Record<string, unknown> = {}) => {
     if (order[lvl] < order[level]) return;
     const out: Record<string, unknown> = { time: new Date().toISOString(), level: lvl, msg };

@@ -9,7 +9,7 @@ import { connect, type Server } from "node:net";
 import { arch, release } from "node:os";
 import { join } from "node:path";
 import { ContentStore, Libct, LibctError, ProcessRunner, storageDrivers } from "@berth/libct";
-import { parseArgs, USAGE, type DaemonConfig } from "./config.js";
+import { type DaemonConfig, parseArgs, USAGE } from "./config.js";
 import { EventBus } from "./events/bus.js";
 import { handlers, type Services } from "./http/handlers.js";
 import { createApiServer } from "./http/server.js";
@@ -88,19 +88,32 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
   await listen(unixServer, cfg.socket);
   await chmod(cfg.socket, 0o660);
   const gid = await berthGid();
-  if (gid !== undefined) await chown(cfg.socket, 0, gid).catch((err) => log.warn("cannot give the socket to group berth", { err }));
+  if (gid !== undefined)
+    await chown(cfg.socket, 0, gid).catch((err) => log.warn("cannot give the socket to group berth", { err }));
   servers.push(unixServer);
 
   if (cfg.tcp) {
     if (!/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(cfg.tcp.host)) {
-      throw new LibctError("invalid", `--tcp ${cfg.tcp.host}: only loopback addresses until TLS and tokens land; use 127.0.0.1`);
+      throw new LibctError(
+        "invalid",
+        `--tcp ${cfg.tcp.host}: only loopback addresses until TLS and tokens land; use 127.0.0.1`,
+      );
     }
     const tcpServer = createApiServer(handlers, services, log);
     await listen(tcpServer, cfg.tcp.port, cfg.tcp.host);
     servers.push(tcpServer);
-    log.warn("serving the API on TCP without TLS or tokens (loopback only)", { host: cfg.tcp.host, port: cfg.tcp.port });
+    log.warn("serving the API on TCP without TLS or tokens (loopback only)", {
+      host: cfg.tcp.host,
+      port: cfg.tcp.port,
+    });
   }
-  log.info("berthd ready", { socket: cfg.socket, root: cfg.root, runRoot: cfg.runRoot, runtime: libct.runtime.name, ms: Date.now() - started });
+  log.info("berthd ready", {
+    socket: cfg.socket,
+    root: cfg.root,
+    runRoot: cfg.runRoot,
+    runtime: libct.runtime.name,
+    ms: Date.now() - started,
+  });
 
   return async () => {
     containers.close();

@@ -36,7 +36,8 @@ function seconds(q: URLSearchParams, name = "t"): number | undefined {
 function tail(q: URLSearchParams): number | undefined {
   const v = q.get("tail");
   if (v === null || v === "" || v === "all") return undefined;
-  if (!/^\d+$/.test(v)) throw new ValidationError([{ field: "tail", message: `must be a number of lines or 'all', not '${v}'` }]);
+  if (!/^\d+$/.test(v))
+    throw new ValidationError([{ field: "tail", message: `must be a number of lines or 'all', not '${v}'` }]);
   return Number(v);
 }
 
@@ -45,10 +46,12 @@ function since(q: URLSearchParams): string | undefined {
   const v = q.get("since");
   if (v === null || v === "") return undefined;
   const d = /^(\d+)(s|m|h)$/.exec(v);
-  if (d) return new Date(Date.now() - Number(d[1]) * { s: 1e3, m: 6e4, h: 3.6e6 }[d[2] as "s" | "m" | "h"]).toISOString();
+  if (d)
+    return new Date(Date.now() - Number(d[1]) * { s: 1e3, m: 6e4, h: 3.6e6 }[d[2] as "s" | "m" | "h"]).toISOString();
   if (/^\d+$/.test(v)) return new Date(Number(v) * 1000).toISOString();
   const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new ValidationError([{ field: "since", message: `'${v}' is neither an ISO time nor a duration like 10m` }]);
+  if (Number.isNaN(t))
+    throw new ValidationError([{ field: "since", message: `'${v}' is neither an ISO time nor a duration like 10m` }]);
   return new Date(t).toISOString();
 }
 
@@ -85,7 +88,8 @@ export const handlers: HandlerTable<Services> = {
     reply.json(s.containers.list({ all: bool(query, "all"), filters: query.getAll("filter") })),
   createContainer: async ({ body }, s) => reply.json(await s.containers.create(body as ContainerCreate), 201),
   getContainer: async ({ params }, s) => reply.json(s.containers.inspect(id(params))),
-  updateContainer: async ({ params, body }, s) => reply.json(await s.containers.update(id(params), body as ContainerPut)),
+  updateContainer: async ({ params, body }, s) =>
+    reply.json(await s.containers.update(id(params), body as ContainerPut)),
   deleteContainer: async ({ params, query }, s) => {
     await s.containers.remove(id(params), { force: bool(query, "force") });
     return reply.noContent();
@@ -135,7 +139,9 @@ export const handlers: HandlerTable<Services> = {
   },
   containerStats: async ({ params, query }, s) => {
     if (bool(query, "stream")) {
-      throw new ValidationError([{ field: "stream", message: "streaming stats are not served yet; poll without stream=true" }]);
+      throw new ValidationError([
+        { field: "stream", message: "streaming stats are not served yet; poll without stream=true" },
+      ]);
     }
     return reply.json(await s.containers.stats(id(params)));
   },

@@ -50,6 +50,8 @@ export function toProblem(err: unknown, log?: Logger, context: Record<string, un
     status,
     detail,
     kind,
-    ...(err instanceof ValidationError ? { issues: err.issues.map((i) => ({ field: i.field, message: i.message })) } : {}),
+    ...(err instanceof ValidationError
+      ? { issues: err.issues.map((i) => ({ field: i.field, message: i.message })) }
+      : {}),
   };
 }

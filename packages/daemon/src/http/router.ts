@@ -50,7 +50,11 @@ export function route(method: string, path: string): Match {
     allowed.push(r.method);
   }
   if (allowed.length) {
-    throw new HttpError(405, "invalid", `${method} is not allowed on ${path}; use ${[...new Set(allowed)].join(" or ")}`);
+    throw new HttpError(
+      405,
+      "invalid",
+      `${method} is not allowed on ${path}; use ${[...new Set(allowed)].join(" or ")}`,
+    );
   }
   throw new HttpError(404, "not-found", `no API endpoint ${method} ${path}; see GET /1.0/openapi.json for the routes`);
 }

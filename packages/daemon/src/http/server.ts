@@ -14,7 +14,9 @@ export const MAX_BODY = 1 << 20;
 function readBody(req: IncomingMessage): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? "0");
   if (declared > MAX_BODY) {
-    return Promise.reject(new HttpError(413, "invalid", `request body is ${declared} bytes; the limit is ${MAX_BODY} (1 MiB)`));
+    return Promise.reject(
+      new HttpError(413, "invalid", `request body is ${declared} bytes; the limit is ${MAX_BODY} (1 MiB)`),
+    );
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -34,6 +36,18 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
       if (!over) resolve(Buffer.concat(chunks));
     });
     req.on("error", reject);
+  });
+}
+
+function drain(req: IncomingMessage, ms: number): Promise<void> {
+  if (req.readableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    req.on("end", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    req.resume();
   });
 }
 
@@ -68,7 +82,10 @@ async function send(res: ServerResponse, r: Reply, status: number, signal: Abort
   }
   if (r.kind === "json") {
     const body = JSON.stringify(r.body);
-    res.writeHead(r.status || status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+    res.writeHead(r.status || status, {
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(body),
+    });
     res.end(body);
     return;
   }
@@ -109,20 +126,27 @@ export function createApiServer<S>(handlers: HandlerTable<S>, services: S, log: 
       try {
         const m = route(req.method ?? "GET", url.pathname);
         const handler = handlers[m.id];
-        if (!handler) throw new HttpError(501, "unavailable", `${m.id} (${m.route.method} ${m.route.path}) is not implemented by this berthd yet`);
+        if (!handler)
+          throw new HttpError(
+            501,
+            "unavailable",
+            `${m.id} (${m.route.method} ${m.route.path}) is not implemented by this berthd yet`,
+          );
         let body: unknown;
         if (m.route.body) body = validateBody(m.route.body, parseJson(await readBody(req)));
         const apiReq: ApiRequest = { params: m.params, query: url.searchParams, body, signal: abort.signal };
         await send(res, await handler(apiReq, services), m.route.status, abort.signal);
         log.debug("request", { ...ctx, status: res.statusCode, ms: Date.now() - started });
       } catch (err) {
+        // An oversized body: let the client finish writing (up to 2 s) so it reads the 413 instead of EPIPE.
+        if (err instanceof HttpError && err.status === 413) await drain(req, 2000);
         sendProblem(res, err, log, ctx);
-        log.debug("request failed", { ...ctx, status: res.statusCode, ms: Date.now() - started, detail: (err as Error).message });
-        if (err instanceof HttpError && err.status === 413) {
-          // Let the client finish writing so it reads the 413 (instead of EPIPE), then give up on it.
-          req.resume();
-          setTimeout(() => req.destroy(), 10_000).unref();
-        }
+        log.debug("request failed", {
+          ...ctx,
+          status: res.statusCode,
+          ms: Date.now() - started,
+          detail: (err as Error).message,
+        });
       }
     })();
   });

@@ -1,5 +1,5 @@
 /** Request bodies are validated with ajv against the api schemas; failures name the field and what to do. */
-import { schemas, type SchemaName } from "@berth/api/schemas";
+import { type SchemaName, schemas } from "@berth/api/schemas";
 import { ValidationError, type ValidationIssue } from "@berth/libct";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 
@@ -33,7 +33,9 @@ function issueOf(e: ErrorObject): ValidationIssue {
   const join = (f: string, k: string) => (f === "(body)" ? k : `${f}.${k}`);
   switch (e.keyword) {
     case "additionalProperties": {
-      const allowed = Object.keys(((e.parentSchema as { properties?: object } | undefined)?.properties ?? {}) as object);
+      const allowed = Object.keys(
+        ((e.parentSchema as { properties?: object } | undefined)?.properties ?? {}) as object,
+      );
       return {
         field: join(field, String(p.additionalProperty)),
         message: `unknown field '${String(p.additionalProperty)}'; remove it${allowed.length ? ` (known fields: ${allowed.join(", ")})` : ""}`,
@@ -42,7 +44,10 @@ function issueOf(e: ErrorObject): ValidationIssue {
     case "required":
       return { field: join(field, String(p.missingProperty)), message: `'${String(p.missingProperty)}' is required` };
     case "enum":
-      return { field, message: `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(", ")}` };
+      return {
+        field,
+        message: `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(", ")}`,
+      };
     case "type":
       return { field, message: `must be ${String(p.type)}` };
     case "minimum":

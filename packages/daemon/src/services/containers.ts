@@ -5,7 +5,7 @@
  * the truth about processes, and `reconcile` brings the two together when berthd starts.
  */
 import { randomBytes } from "node:crypto";
-import { open, readFile, readdir, rm, mkdir, stat } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type {
   BerthEvent,
@@ -113,13 +113,20 @@ export class ContainerService {
     if (/^[0-9a-f]{1,63}$/.test(ref)) {
       const hits = repo.byPrefix(ref);
       if (hits.length === 1) return hits[0]!;
-      if (hits.length > 1) throw new LibctError("invalid", `id prefix '${ref}' matches several containers; give more characters`);
+      if (hits.length > 1)
+        throw new LibctError("invalid", `id prefix '${ref}' matches several containers; give more characters`);
     }
     const guess = suggest(ref, repo.names());
     throw new LibctError("not-found", `no such container '${ref}'${guess ? `; did you mean '${guess}'?` : ""}`);
   }
 
-  private event(type: Exclude<BerthEvent["type"], "container.exited" | "container.health" | `image.${string}` | "operation.progress">, row: ContainerRow): void {
+  private event(
+    type: Exclude<
+      BerthEvent["type"],
+      "container.exited" | "container.health" | `image.${string}` | "operation.progress"
+    >,
+    row: ContainerRow,
+  ): void {
     this.d.publish({ type, id: row.id, name: row.name, at: now() } as BerthEvent);
   }
 
@@ -159,15 +166,25 @@ export class ContainerService {
       const key = eq < 0 ? f : f.slice(0, eq);
       const value = eq < 0 ? "" : f.slice(eq + 1);
       if (!["name", "label", "status", "id", "kind"].includes(key)) {
-        throw new ValidationError([{ field: "filter", message: `unknown filter '${key}'; use name, label, status, id or kind` }]);
+        throw new ValidationError([
+          { field: "filter", message: `unknown filter '${key}'; use name, label, status, id or kind` },
+        ]);
       }
-      if (key !== "label" && eq < 0) throw new ValidationError([{ field: "filter", message: `filter '${f}' needs a value: ${key}=VALUE` }]);
+      if (key !== "label" && eq < 0)
+        throw new ValidationError([{ field: "filter", message: `filter '${f}' needs a value: ${key}=VALUE` }]);
       return { key, value };
     });
     const explicitStatus = filters.some((f) => f.key === "status");
     return this.d.repo
       .list()
-      .filter((row) => opts.all || explicitStatus || row.status === "running" || row.status === "paused" || row.status === "restarting")
+      .filter(
+        (row) =>
+          opts.all ||
+          explicitStatus ||
+          row.status === "running" ||
+          row.status === "paused" ||
+          row.status === "restarting",
+      )
       .filter((row) =>
         filters.every(({ key, value }) => {
           switch (key) {
@@ -198,7 +215,12 @@ export class ContainerService {
   async create(req: ContainerCreate): Promise<Container> {
     const { repo, libct, storage, images, cmd } = this.d;
     if (req.name !== undefined && !nameRe.test(req.name)) {
-      throw new ValidationError([{ field: "name", message: `'${req.name}' is not a valid name; use letters, digits, '_', '.' or '-', starting with a letter or digit` }]);
+      throw new ValidationError([
+        {
+          field: "name",
+          message: `'${req.name}' is not a valid name; use letters, digits, '_', '.' or '-', starting with a letter or digit`,
+        },
+      ]);
     }
     const name = req.name ?? generateName((n) => this.reservedNames.has(n) || repo.byName(n) !== undefined);
     const holder = repo.byName(name);
@@ -209,18 +231,30 @@ export class ContainerService {
       );
     }
     if (req.restartPolicy && req.restartPolicy.name !== "on-failure" && req.restartPolicy.maximumRetryCount) {
-      throw new ValidationError([{ field: "restartPolicy.maximumRetryCount", message: "only the on-failure policy takes a maximum retry count" }]);
+      throw new ValidationError([
+        { field: "restartPolicy.maximumRetryCount", message: "only the on-failure policy takes a maximum retry count" },
+      ]);
     }
     if (req.tty || req.openStdin) {
       // TTY containers work in libct; attach is not served yet, so stdin would be useless.
     }
-    if (req.init) throw new ValidationError([{ field: "init", message: "--init is not supported by this berthd yet; leave it out" }]);
+    if (req.init)
+      throw new ValidationError([
+        { field: "init", message: "--init is not supported by this berthd yet; leave it out" },
+      ]);
     if (req.healthcheck && req.healthcheck.test[0] !== "NONE") {
-      throw new ValidationError([{ field: "healthcheck", message: "health checks are not supported by this berthd yet; leave healthcheck out" }]);
+      throw new ValidationError([
+        { field: "healthcheck", message: "health checks are not supported by this berthd yet; leave healthcheck out" },
+      ]);
     }
     for (const [i, m] of (req.mounts ?? []).entries()) {
       if (m.type === "bind" && m.source?.startsWith("/") && !(await stat(m.source).catch(() => undefined))) {
-        throw new ValidationError([{ field: `mounts[${i}].source`, message: `${m.source} does not exist on the host; create it first or fix the path` }]);
+        throw new ValidationError([
+          {
+            field: `mounts[${i}].source`,
+            message: `${m.source} does not exist on the host; create it first or fix the path`,
+          },
+        ]);
       }
     }
     const id = randomBytes(32).toString("hex");
@@ -310,7 +344,11 @@ export class ContainerService {
         // A container that ran before: libct starts only created containers, so create it again from its description.
         this.watchers.get(row.id)?.abort();
         if (st) await libct.delete(row.id, { force: true });
-        await libct.create({ id: row.id, description: row.description, ...(row.config.openStdin ? { stdin: true } : {}) });
+        await libct.create({
+          id: row.id,
+          description: row.description,
+          ...(row.config.openStdin ? { stdin: true } : {}),
+        });
       }
       await libct.start(row.id);
       const after = await this.libctState(row.id);
@@ -346,11 +384,12 @@ export class ContainerService {
 
   /** running/paused → exited, once; emits container.exited and applies autoRemove. */
   private recordExit(id: string, exitCode: number, oomKilled: boolean): void {
-    const changed = this.d.repo.setState(
-      id,
-      { status: "exited", exitCode, oomKilled, finishedAt: now(), pid: null },
-      ["running", "paused", "restarting", "created"],
-    );
+    const changed = this.d.repo.setState(id, { status: "exited", exitCode, oomKilled, finishedAt: now(), pid: null }, [
+      "running",
+      "paused",
+      "restarting",
+      "created",
+    ]);
     if (!changed) return;
     const row = this.d.repo.get(id);
     if (!row) return;
@@ -406,7 +445,8 @@ export class ContainerService {
 
   async wait(ref: string, signal?: AbortSignal): Promise<{ exitCode: number; oomKilled: boolean }> {
     const row = this.find(ref);
-    if (row.status === "exited" && row.exitCode !== undefined) return { exitCode: row.exitCode, oomKilled: row.oomKilled };
+    if (row.status === "exited" && row.exitCode !== undefined)
+      return { exitCode: row.exitCode, oomKilled: row.oomKilled };
     const res = await this.d.libct.wait(row.id, signal ? { signal } : {});
     this.recordExit(row.id, res.exitCode, res.oomKilled);
     return { exitCode: res.exitCode, oomKilled: res.oomKilled };
@@ -415,14 +455,26 @@ export class ContainerService {
   async rename(ref: string, name: string | null): Promise<void> {
     const row = this.find(ref);
     if (!name || !nameRe.test(name)) {
-      throw new ValidationError([{ field: "name", message: `'${name ?? ""}' is not a valid name; use letters, digits, '_', '.' or '-', starting with a letter or digit` }]);
+      throw new ValidationError([
+        {
+          field: "name",
+          message: `'${name ?? ""}' is not a valid name; use letters, digits, '_', '.' or '-', starting with a letter or digit`,
+        },
+      ]);
     }
     await this.locks.run(row.id, async () => {
       const holder = this.d.repo.byName(name);
       if (holder && holder.id !== row.id) {
-        throw new LibctError("conflict", `the name '${name}' is already in use by container ${holder.id.slice(0, 12)}; pick another name`);
+        throw new LibctError(
+          "conflict",
+          `the name '${name}' is already in use by container ${holder.id.slice(0, 12)}; pick another name`,
+        );
       }
-      if (this.reservedNames.has(name)) throw new LibctError("conflict", `the name '${name}' is being taken by a container being created; pick another name`);
+      if (this.reservedNames.has(name))
+        throw new LibctError(
+          "conflict",
+          `the name '${name}' is being taken by a container being created; pick another name`,
+        );
       this.d.repo.rename(row.id, name);
       this.event("container.renamed", { ...row, name });
     });
@@ -439,7 +491,12 @@ export class ContainerService {
       const issues = validateDescription(description, this.d.libct.host);
       if (issues.length) throw new ValidationError(toApiIssues(issues));
       if (put.restartPolicy && put.restartPolicy.name !== "on-failure" && put.restartPolicy.maximumRetryCount) {
-        throw new ValidationError([{ field: "restartPolicy.maximumRetryCount", message: "only the on-failure policy takes a maximum retry count" }]);
+        throw new ValidationError([
+          {
+            field: "restartPolicy.maximumRetryCount",
+            message: "only the on-failure policy takes a maximum retry count",
+          },
+        ]);
       }
       const next: ContainerRow = {
         ...fresh,
@@ -542,7 +599,9 @@ export class ContainerService {
     return {
       id: row.id,
       readAt: s.readAt,
-      ...(s.cpu ? { cpu: clean({ totalNs: str(s.cpu.totalNs), userNs: str(s.cpu.userNs), systemNs: str(s.cpu.systemNs) }) } : {}),
+      ...(s.cpu
+        ? { cpu: clean({ totalNs: str(s.cpu.totalNs), userNs: str(s.cpu.userNs), systemNs: str(s.cpu.systemNs) }) }
+        : {}),
       ...(s.memory
         ? {
             memory: clean({
@@ -568,7 +627,11 @@ export class ContainerService {
     const row = this.find(ref);
     if (req.tty || req.attachStdin) {
       throw new ValidationError([
-        { field: req.tty ? "tty" : "attachStdin", message: "interactive exec needs the attach stream, which this berthd does not serve yet; leave tty and attachStdin out" },
+        {
+          field: req.tty ? "tty" : "attachStdin",
+          message:
+            "interactive exec needs the attach stream, which this berthd does not serve yet; leave tty and attachStdin out",
+        },
       ]);
     }
     let user: { uid: number; gid: number } | undefined;
@@ -646,7 +709,8 @@ export class ContainerService {
           }
           continue;
         }
-        const status: ContainerStatus = st.status === "paused" ? "paused" : st.status === "running" ? "running" : "created";
+        const status: ContainerStatus =
+          st.status === "paused" ? "paused" : st.status === "running" ? "running" : "created";
         if (status !== row.status || (st.pid !== undefined && st.pid !== row.pid)) {
           this.d.repo.setState(row.id, { status, pid: st.pid ?? null });
         }

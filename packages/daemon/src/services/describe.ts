@@ -58,21 +58,35 @@ function lookup(text: string | undefined, name: string, field: number): number |
 }
 
 /** "uid[:gid]" or "name[:group]", resolved against the image's passwd and group files. */
-export function resolveUser(spec: string, passwd: string | undefined, group: string | undefined, field = "user"): UserSpec {
+export function resolveUser(
+  spec: string,
+  passwd: string | undefined,
+  group: string | undefined,
+  field = "user",
+): UserSpec {
   const [u = "", g] = spec.split(":", 2);
   let uid = /^\d+$/.test(u) ? Number(u) : lookup(passwd, u, 2);
   if (uid === undefined) {
-    throw new ValidationError([{ field, message: `user '${u}' is not in the image's /etc/passwd; give a numeric uid or a user of the image` }]);
+    throw new ValidationError([
+      { field, message: `user '${u}' is not in the image's /etc/passwd; give a numeric uid or a user of the image` },
+    ]);
   }
   let gid: number | undefined;
   if (g !== undefined && g !== "") {
     gid = /^\d+$/.test(g) ? Number(g) : lookup(group, g, 2);
     if (gid === undefined) {
-      throw new ValidationError([{ field, message: `group '${g}' is not in the image's /etc/group; give a numeric gid or a group of the image` }]);
+      throw new ValidationError([
+        { field, message: `group '${g}' is not in the image's /etc/group; give a numeric gid or a group of the image` },
+      ]);
     }
   } else {
     // The user's primary group from passwd, else gid = uid's 0 for root, else the uid.
-    const name = /^\d+$/.test(u) ? (passwd ?? "").split("\n").find((l) => l.split(":")[2] === u)?.split(":")[0] : u;
+    const name = /^\d+$/.test(u)
+      ? (passwd ?? "")
+          .split("\n")
+          .find((l) => l.split(":")[2] === u)
+          ?.split(":")[0]
+      : u;
     gid = (name ? lookup(passwd, name, 3) : undefined) ?? (uid === 0 ? 0 : uid);
   }
   uid = Math.trunc(uid);
@@ -169,14 +183,22 @@ export function describe(inp: DescribeInputs): ContainerDescription {
   const kind = req.kind ?? "app";
   const args = commandOf(req, image);
   if (args.length === 0) {
-    throw new ValidationError([{ field: "cmd", message: "the image has no Cmd or Entrypoint; give cmd (the command to run)" }]);
+    throw new ValidationError([
+      { field: "cmd", message: "the image has no Cmd or Entrypoint; give cmd (the command to run)" },
+    ]);
   }
   const sec = securityOf(req.securityOpt ?? []);
   const userSpec = req.user ?? (image.User || undefined);
   const mounts: MountSpec[] = (req.mounts ?? []).map((m, i) => {
     if (m.type === "bind") {
-      if (!m.source) throw new ValidationError([{ field: `mounts[${i}].source`, message: "a bind mount needs source (a host path)" }]);
-      if (!m.source.startsWith("/")) throw new ValidationError([{ field: `mounts[${i}].source`, message: `'${m.source}' is relative; give an absolute host path` }]);
+      if (!m.source)
+        throw new ValidationError([
+          { field: `mounts[${i}].source`, message: "a bind mount needs source (a host path)" },
+        ]);
+      if (!m.source.startsWith("/"))
+        throw new ValidationError([
+          { field: `mounts[${i}].source`, message: `'${m.source}' is relative; give an absolute host path` },
+        ]);
       return {
         type: "bind",
         source: m.source,
@@ -187,7 +209,12 @@ export function describe(inp: DescribeInputs): ContainerDescription {
     }
     if (m.type === "volume") {
       if (!m.source || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(m.source)) {
-        throw new ValidationError([{ field: `mounts[${i}].source`, message: "a volume mount needs source: a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)" }]);
+        throw new ValidationError([
+          {
+            field: `mounts[${i}].source`,
+            message: "a volume mount needs source: a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)",
+          },
+        ]);
       }
       return { type: "volume", name: m.source, destination: m.target, ...(m.readOnly ? { readonly: true } : {}) };
     }

@@ -141,7 +141,10 @@ export class ImageService {
     const config = await this.store.imageConfig(manifest);
     const diffIds = config.rootfs?.diff_ids ?? [];
     if (diffIds.length !== manifest.layers.length) {
-      throw new LibctError("invalid", `image ${found}: ${manifest.layers.length} layers but ${diffIds.length} diff_ids in its config; re-pull it`);
+      throw new LibctError(
+        "invalid",
+        `image ${found}: ${manifest.layers.length} layers but ${diffIds.length} diff_ids in its config; re-pull it`,
+      );
     }
     const chain = chainIds(diffIds);
     for (let i = 0; i < chain.length; i++) {
@@ -152,7 +155,13 @@ export class ImageService {
   }
 
   /** Unpacks layer `i` once into committed snapshot layer/<chainId>; concurrent callers share the work. */
-  private unpackLayer(manifest: ImageManifest, i: number, chainId: string, parent: string | undefined, diffId: string): Promise<void> {
+  private unpackLayer(
+    manifest: ImageManifest,
+    i: number,
+    chainId: string,
+    parent: string | undefined,
+    diffId: string,
+  ): Promise<void> {
     const key = layerSnapshotKey(chainId);
     const running = this.unpacking.get(key);
     if (running) return running;
@@ -162,7 +171,11 @@ export class ImageService {
       const tmp = `extract/${process.pid}-${Date.now().toString(36)}-${chainId}`;
       await this.storage.prepare(tmp, parent ? layerSnapshotKey(parent) : undefined, { "berth.layer": layer.digest });
       try {
-        if (!this.storage.writableDir) throw new LibctError("unavailable", `storage driver ${this.storage.name} cannot unpack layers without mounting`);
+        if (!this.storage.writableDir)
+          throw new LibctError(
+            "unavailable",
+            `storage driver ${this.storage.name} cannot unpack layers without mounting`,
+          );
         const dir = await this.storage.writableDir(tmp);
         const started = Date.now();
         const res = await applyLayer(dir, this.store.openBlob(layer.digest), {
@@ -170,10 +183,18 @@ export class ImageService {
           whiteouts: "overlay",
         });
         if (res.diffId !== diffId) {
-          throw new LibctError("invalid", `layer ${layer.digest} unpacks to ${res.diffId}, but the image config says ${diffId}; the image is corrupt, re-pull it`);
+          throw new LibctError(
+            "invalid",
+            `layer ${layer.digest} unpacks to ${res.diffId}, but the image config says ${diffId}; the image is corrupt, re-pull it`,
+          );
         }
         await this.storage.commit(key, tmp, { "berth.layer": layer.digest, "berth.diff-id": diffId });
-        this.log.info("layer unpacked", { layer: layer.digest, chainId, entries: res.entries, ms: Date.now() - started });
+        this.log.info("layer unpacked", {
+          layer: layer.digest,
+          chainId,
+          entries: res.entries,
+          ms: Date.now() - started,
+        });
       } catch (err) {
         await this.storage.remove(tmp).catch(() => {});
         throw err;
@@ -188,9 +209,13 @@ export class ImageService {
     const kind = req.kind ?? req.name;
     if (kind === undefined) throw new LibctError("invalid", 'say which image to bootstrap: {"kind":"busybox"}');
     if (kind !== "busybox") {
-      throw new LibctError("invalid", `bootstrapping '${kind}' is not supported by this berthd yet; use {"kind":"busybox"}`);
+      throw new LibctError(
+        "invalid",
+        `bootstrapping '${kind}' is not supported by this berthd yet; use {"kind":"busybox"}`,
+      );
     }
-    if (req.variant === "system") throw new LibctError("invalid", "the busybox system variant is not supported yet; leave variant out");
+    if (req.variant === "system")
+      throw new LibctError("invalid", "the busybox system variant is not supported yet; leave variant out");
     return this.bootstrapBusybox(req.ref);
   }
 

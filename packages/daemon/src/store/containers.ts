@@ -168,7 +168,13 @@ export class ContainerRepo {
   setState(id: string, patch: StatePatch, from?: readonly ContainerStatus[]): boolean {
     const sets = ["status = @status"];
     const params: Record<string, unknown> = { id, status: patch.status };
-    const col = { pid: "pid", exitCode: "exit_code", startedAt: "started_at", finishedAt: "finished_at", restartCount: "restart_count" } as const;
+    const col = {
+      pid: "pid",
+      exitCode: "exit_code",
+      startedAt: "started_at",
+      finishedAt: "finished_at",
+      restartCount: "restart_count",
+    } as const;
     for (const [k, c] of Object.entries(col)) {
       const v = patch[k as keyof typeof col];
       if (v !== undefined) {

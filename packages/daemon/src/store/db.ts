@@ -51,7 +51,9 @@ export function openDb(path: string): Db {
 export function migrate(db: Db): void {
   const current = db.pragma("user_version", { simple: true }) as number;
   if (current > migrations.length) {
-    throw new Error(`database schema version ${current} is newer than this berthd knows (${migrations.length}); upgrade berthd`);
+    throw new Error(
+      `database schema version ${current} is newer than this berthd knows (${migrations.length}); upgrade berthd`,
+    );
   }
   for (let v = current; v < migrations.length; v++) {
     db.transaction(() => {

@@ -1,0 +1,350 @@
+/**
+ * berthd end to end: a real daemon process on temp roots, spoken to over its unix socket.
+ * Root only (real runc, conmon, overlay mounts).
+ */
+import { strict as assert } from "node:assert";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { routes } from "@berth/api";
+import { Ajv } from "ajv";
+import { startTestDaemon, type TestDaemon } from "./testing/daemon.js";
+
+const needsRoot = { skip: process.getuid?.() === 0 ? false : "needs root (integration test)" };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("berthd", needsRoot, () => {
+  let d: TestDaemon;
+
+  before(async () => {
+    d = await startTestDaemon();
+  });
+  after(async () => {
+    if (!d) return;
+    const problems = await d.cleanup();
+    assert.deepEqual(problems, [], `leaked after the tests (log: ${d.logFile})`);
+  });
+
+  const create = async (body: Record<string, unknown>) => {
+    const r = await d.request("POST", "/1.0/containers", body);
+    assert.equal(r.status, 201, r.text);
+    return r.json as { id: string; name: string; state: { status: string; pid?: number } };
+  };
+
+  it("bootstraps busybox:latest into the image store", async () => {
+    const r = await d.request("POST", "/1.0/images/bootstrap", { kind: "busybox" });
+    assert.equal(r.status, 200, r.text);
+    assert.match(String(r.headers["content-type"]), /ndjson/);
+    const lines = r.text
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    assert.equal(lines.at(-1).status, "done");
+    assert.equal(lines.at(-1).ref, "busybox:latest");
+    const images = await d.request("GET", "/1.0/images");
+    assert.deepEqual(
+      images.json.map((i: { ref: string }) => i.ref),
+      ["busybox:latest"],
+    );
+  });
+
+  it("runs a container: create+start, inspect, logs, exec, top, stats, events, stop, delete", async () => {
+    const events = await d.stream("/1.0/events");
+    const c = await create({
+      name: "web",
+      image: "busybox",
+      cmd: ["sh", "-c", "echo hi; sleep 30"],
+      start: true,
+      labels: { app: "web" },
+    });
+    assert.match(c.id, /^[0-9a-f]{64}$/);
+    assert.equal(c.state.status, "running");
+
+    const seen: string[] = [];
+    for await (const line of events.lines) {
+      const e = JSON.parse(line.replace(/^data:\s*/, ""));
+      if (e.id === c.id) seen.push(e.type);
+      if (seen.includes("container.started")) break;
+    }
+    events.close();
+    assert.deepEqual(seen, ["container.created", "container.started"]);
+
+    for (const ref of ["web", c.id, c.id.slice(0, 12)]) {
+      const r = await d.request("GET", `/1.0/containers/${ref}`);
+      assert.equal(r.status, 200);
+      assert.equal(r.json.name, "web");
+      assert.equal(r.json.state.running, true);
+    }
+    let logs = "";
+    for (let i = 0; i < 50 && !logs.includes('"hi"'); i++) {
+      logs = (await d.request("GET", "/1.0/containers/web/logs")).text;
+      if (!logs.includes('"hi"')) await sleep(50);
+    }
+    const line = JSON.parse(logs.trim().split("\n")[0]!);
+    assert.deepEqual([line.stream, line.text], ["stdout", "hi"]);
+
+    const ex = await d.request("POST", "/1.0/containers/web/exec", {
+      cmd: ["sh", "-c", "echo out; echo err >&2; exit 3"],
+    });
+    assert.equal(ex.status, 200, ex.text);
+    assert.deepEqual(ex.json, { exitCode: 3, stdout: "out\n", stderr: "err\n" });
+
+    const top = await d.request("GET", "/1.0/containers/web/top");
+    assert.ok(
+      top.json.processes.some((p: string[]) => p.at(-1) === "sleep 30"),
+      top.text,
+    );
+    const stats = await d.request("GET", "/1.0/containers/web/stats");
+    assert.equal(stats.status, 200, stats.text);
+    assert.match(stats.json.memory.usageBytes, /^\d+$/);
+
+    const listed = await d.request("GET", "/1.0/containers?filter=label=app=web");
+    assert.deepEqual(
+      listed.json.map((x: { name: string }) => x.name),
+      ["web"],
+    );
+
+    const stop = await d.request("POST", "/1.0/containers/web/stop?t=1");
+    assert.equal(stop.status, 204, stop.text);
+    const stopped = await d.request("GET", "/1.0/containers/web");
+    assert.equal(stopped.json.state.status, "exited");
+    assert.equal(stopped.json.state.exitCode, 137); // sh as PID 1 ignores SIGTERM: killed after 1 s
+    assert.equal((await d.request("GET", "/1.0/containers")).json.length, 0, "ps without all hides exited");
+
+    // restart of an exited container runs it again
+    assert.equal((await d.request("POST", "/1.0/containers/web/start")).status, 204);
+    assert.equal((await d.request("GET", "/1.0/containers/web")).json.state.status, "running");
+
+    const del = await d.request("DELETE", "/1.0/containers/web?force=true");
+    assert.equal(del.status, 204, del.text);
+    assert.equal((await d.request("GET", "/1.0/containers/web")).status, 404);
+    assert.deepEqual(d.mounts(), []);
+  });
+
+  it("wait returns the exit code; rename and update change the row", async () => {
+    const c = await create({ name: "quick", image: "busybox", cmd: ["sh", "-c", "exit 5"], start: true });
+    const w = await d.request("POST", `/1.0/containers/${c.id}/wait`);
+    assert.deepEqual(w.json, { exitCode: 5, oomKilled: false });
+    assert.equal((await d.request("POST", "/1.0/containers/quick/rename?name=quick2")).status, 204);
+    const up = await d.request("PUT", "/1.0/containers/quick2", {
+      labels: { a: "b" },
+      resources: { memory: 64 << 20 },
+    });
+    assert.equal(up.status, 200, up.text);
+    assert.deepEqual(up.json.labels, { a: "b" });
+    assert.equal(up.json.resources.memory, 64 << 20);
+    assert.equal((await d.request("DELETE", "/1.0/containers/quick2")).status, 204);
+  });
+
+  it("kill -9 of berthd leaves 3 containers running; a restarted berthd lists them and records an exit that happened meanwhile", async () => {
+    const names = ["k1", "k2", "k3"];
+    const pids: number[] = [];
+    for (const name of names) {
+      const c = await create({ name, image: "busybox", cmd: ["sleep", "300"], start: true });
+      pids.push(c.state.pid!);
+    }
+    await create({ name: "quitter", image: "busybox", cmd: ["sh", "-c", "sleep 1; exit 7"], start: true });
+    await d.kill9();
+    for (const pid of pids) process.kill(pid, 0); // still alive
+    await sleep(1500); // quitter exits while berthd is down
+    await d.restart();
+    const list = await d.request("GET", "/1.0/containers");
+    assert.deepEqual(list.json.map((c: { name: string }) => c.name).sort(), names);
+    for (const c of list.json) assert.equal(c.state.status, "running");
+    const q = await d.request("GET", "/1.0/containers/quitter");
+    assert.equal(q.json.state.status, "exited");
+    assert.equal(q.json.state.exitCode, 7);
+    const ex = await d.request("POST", "/1.0/containers/k2/exec", { cmd: ["echo", "still here"] });
+    assert.equal(ex.json.stdout, "still here\n");
+    for (const name of [...names, "quitter"]) {
+      assert.equal((await d.request("DELETE", `/1.0/containers/${name}?force=true`)).status, 204);
+    }
+  });
+
+  it("rejects bad requests with problem+json, an actionable message, and changes nothing", async () => {
+    const taken = await create({ name: "taken", image: "busybox", cmd: ["sleep", "300"], start: true });
+    const snapshot = () => ({
+      list: JSON.stringify(readdirSync(join(d.root, "containers")).sort()),
+      mounts: d.mounts(),
+      snapshots: Object.keys(
+        JSON.parse(readFileSync(join(d.root, "storage/overlay/meta.json"), "utf8")).snapshots,
+      ).sort(),
+      libct: readdirSync(join(d.root, "libct/containers")).sort(),
+    });
+    const listNow = async () => JSON.stringify((await d.request("GET", "/1.0/containers?all=true")).json);
+    const beforeList = await listNow();
+    const beforeFs = snapshot();
+
+    const C = "/1.0/containers";
+    const base = { image: "busybox", cmd: ["true"] };
+    type Case = [
+      name: string,
+      method: string,
+      path: string,
+      body: unknown,
+      status: number,
+      detail: RegExp,
+      raw?: string,
+    ];
+    const cases: Case[] = [
+      ["malformed JSON", "POST", C, undefined, 400, /not valid JSON/, '{"image": "busybox",'],
+      ["empty body", "POST", C, undefined, 400, /body is empty/, ""],
+      [
+        "oversized body",
+        "POST",
+        C,
+        undefined,
+        413,
+        /limit .*1 MiB/,
+        JSON.stringify({ image: "busybox", env: ["X=" + "x".repeat(1100 * 1024)] }),
+      ],
+      ["unknown field", "POST", C, { ...base, bogus: 1 }, 400, /unknown field 'bogus'/],
+      ["missing image field", "POST", C, { cmd: ["true"] }, 400, /'image' is required/],
+      ["cmd not an array", "POST", C, { image: "busybox", cmd: "true" }, 400, /cmd: must be array/],
+      ["negative memory", "POST", C, { ...base, resources: { memory: -1 } }, 400, /resources\.memory: must be >= 0/],
+      ["absurd memory", "POST", C, { ...base, resources: { memory: 2 ** 60 } }, 400, /resources\.memory: must be <=/],
+      [
+        "memory below the kernel's minimum",
+        "POST",
+        C,
+        { ...base, resources: { memory: 1024 } },
+        400,
+        /resources\.memory/,
+      ],
+      ["bad name", "POST", C, { ...base, name: "-bad name" }, 400, /name: does not match/],
+      ["duplicate name", "POST", C, { ...base, name: "taken" }, 409, /'taken' is already in use/],
+      ["missing image", "POST", C, { ...base, image: "nosuch:1" }, 404, /no such image 'nosuch:1'/],
+      [
+        "unknown restart policy",
+        "POST",
+        C,
+        { ...base, restartPolicy: { name: "sometimes" } },
+        400,
+        /restartPolicy\.name: must be one of/,
+      ],
+      [
+        "bind of a missing host path",
+        "POST",
+        C,
+        { ...base, mounts: [{ type: "bind", source: "/nonexistent/berth-x", target: "/x" }] },
+        400,
+        /does not exist on the host/,
+      ],
+      ["unknown capability", "POST", C, { ...base, capAdd: ["NET_ADMINN"] }, 400, /capAdd/],
+      ["unknown security option", "POST", C, { ...base, securityOpt: ["seccomp=maybe"] }, 400, /securityOpt\[0\]/],
+      ["relative working dir", "POST", C, { ...base, workingDir: "tmp" }, 400, /workingDir: does not match/],
+      ["unknown user", "POST", C, { ...base, user: "nobodyhere" }, 400, /user 'nobodyhere' is not in the image/],
+      ["bad list filter", "GET", `${C}?filter=colour=red`, undefined, 400, /unknown filter 'colour'/],
+      ["stop with a bad timeout", "POST", `${C}/taken/stop?t=soon`, undefined, 400, /whole seconds/],
+      ["exec without a command", "POST", `${C}/taken/exec`, { cmd: [] }, 400, /cmd/],
+      [
+        "rename to an invalid name",
+        "POST",
+        `${C}/taken/rename?name=a%20b`,
+        undefined,
+        400,
+        /'a b' is not a valid name/,
+      ],
+      [
+        "remove a running container without force",
+        "DELETE",
+        `${C}/taken`,
+        undefined,
+        409,
+        /running; stop it first or remove it with force/,
+      ],
+      [
+        "unpause of a running container",
+        "POST",
+        `${C}/taken/unpause`,
+        undefined,
+        409,
+        /only a paused container can be resumed/,
+      ],
+      ["unknown endpoint", "GET", "/1.0/nothing", undefined, 404, /no API endpoint/],
+      ["wrong method", "PATCH", C, undefined, 405, /use GET or POST/],
+      ["typo in a name", "GET", `${C}/takne`, undefined, 404, /no such container 'takne'; did you mean 'taken'\?/],
+    ];
+    const verbs: [string, string, unknown?][] = [
+      ["GET", ""],
+      ["PUT", "", { labels: {} }],
+      ["DELETE", ""],
+      ["POST", "/start"],
+      ["POST", "/stop"],
+      ["POST", "/restart"],
+      ["POST", "/kill"],
+      ["POST", "/pause"],
+      ["POST", "/unpause"],
+      ["POST", "/wait"],
+      ["POST", "/rename?name=x"],
+      ["GET", "/logs"],
+      ["GET", "/stats"],
+      ["GET", "/top"],
+      ["POST", "/exec", { cmd: ["true"] }],
+    ];
+    for (const [method, suffix, body] of verbs) {
+      const [path, q] = suffix.split("?");
+      cases.push([
+        `${method} ${path || "/"} on an unknown id`,
+        method,
+        `${C}/nope${path}${q ? `?${q}` : ""}`,
+        body,
+        404,
+        /no such container 'nope'/,
+      ]);
+    }
+    assert.ok(cases.length >= 30);
+    for (const [name, method, path, body, status, detail, raw] of cases) {
+      const r = await d.request(method, path, body, raw !== undefined ? { raw } : {});
+      assert.equal(r.status, status, `${name}: ${r.status} ${r.text.slice(0, 300)}`);
+      assert.equal(r.headers["content-type"], "application/problem+json", name);
+      assert.equal(r.json.status, status, name);
+      assert.match(r.json.detail, detail, `${name}: ${r.json.detail}`);
+      assert.notEqual(r.json.kind, "internal", name);
+    }
+    assert.equal(await listNow(), beforeList, "the container list changed");
+    assert.deepEqual(snapshot(), beforeFs, "mounts, snapshots or container dirs changed");
+    assert.equal((await d.request("DELETE", `${C}/${taken.id}?force=true`)).status, 204);
+  });
+
+  it("serves an OpenAPI 3.0.3 document with every route, whose schemas compile", async () => {
+    const r = await d.request("GET", "/1.0/openapi.json");
+    assert.equal(r.status, 200);
+    const doc = r.json;
+    assert.equal(doc.openapi, "3.0.3");
+    assert.equal(typeof doc.info.title, "string");
+    const ids = new Set<string>();
+    for (const [id, route] of Object.entries(routes)) {
+      const op = doc.paths[route.path]?.[route.method.toLowerCase()];
+      assert.ok(op, `${id}: ${route.method} ${route.path} missing`);
+      assert.equal(op.operationId, id);
+      assert.ok(op.responses[String(route.status)], `${id}: no ${route.status} response`);
+      for (const p of route.path.matchAll(/\{(\w+)\}/g)) {
+        assert.ok(
+          op.parameters.some((x: { name: string; in: string }) => x.name === p[1] && x.in === "path"),
+          `${id}: path param ${p[1]}`,
+        );
+      }
+      ids.add(op.operationId);
+    }
+    assert.equal(ids.size, Object.keys(routes).length);
+    // Every $ref resolves, and every component schema is a schema ajv accepts.
+    const text = JSON.stringify(doc);
+    for (const m of text.matchAll(/"\$ref":"#\/components\/schemas\/(\w+)"/g))
+      assert.ok(doc.components.schemas[m[1]!], `dangling $ref ${m[1]}`);
+    const ajv = new Ajv({ strict: false, validateFormats: false });
+    for (const [name, schema] of Object.entries(doc.components.schemas)) {
+      assert.doesNotThrow(() => ajv.compile(schema as object), name);
+      assert.equal(JSON.stringify(schema).includes('"const"'), false, `${name}: const is not OpenAPI 3.0`);
+    }
+  });
+
+  it("SIGTERM closes the server and exits 0 without stopping containers", async () => {
+    const c = await create({ name: "survivor", image: "busybox", cmd: ["sleep", "300"], start: true });
+    assert.equal(await d.terminate(), 0);
+    process.kill(c.state.pid!, 0);
+    await d.restart();
+    assert.equal((await d.request("GET", "/1.0/containers/survivor")).json.state.status, "running");
+    assert.equal((await d.request("DELETE", "/1.0/containers/survivor?force=true")).status, 204);
+  });
+});
