@@ -307,6 +307,33 @@ describe("berthd", needsRoot, () => {
     assert.equal((await d.request("DELETE", `${C}/${taken.id}?force=true`)).status, 204);
   });
 
+  it("runs 20 concurrent creates with distinct generated names and no lost rows; follows logs", async () => {
+    const made = await Promise.all(
+      Array.from({ length: 20 }, () => create({ image: "busybox", cmd: ["sleep", "300"], start: true })),
+    );
+    const names = new Set(made.map((c) => c.name));
+    assert.equal(names.size, 20);
+    for (const n of names) assert.match(n, /^[a-z]+_[a-z]+\d*$/);
+    assert.equal((await d.request("GET", "/1.0/containers")).json.length, 20);
+
+    const talker = await create({
+      name: "talker",
+      image: "busybox",
+      cmd: ["sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.2; done"],
+      start: true,
+    });
+    const follow = await d.stream(`/1.0/containers/${talker.id}/logs?follow=true`);
+    const texts: string[] = [];
+    for await (const line of follow.lines) texts.push(JSON.parse(line).text);
+    assert.deepEqual(texts, ["line1", "line2", "line3"]); // the stream ends when the container exits
+
+    const gone = await Promise.all(
+      [...made, talker].map((c) => d.request("DELETE", `/1.0/containers/${c.id}?force=true`)),
+    );
+    assert.deepEqual(new Set(gone.map((r) => r.status)), new Set([204]));
+    assert.deepEqual(d.mounts(), []);
+  });
+
   it("serves an OpenAPI 3.0.3 document with every route, whose schemas compile", async () => {
     const r = await d.request("GET", "/1.0/openapi.json");
     assert.equal(r.status, 200);

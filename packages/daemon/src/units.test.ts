@@ -1,0 +1,183 @@
+/** Pure parts of berthd: request → description merge, names, flags, validation messages, the store. */
+import { strict as assert } from "node:assert";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { it, describe as suite } from "node:test";
+import { ValidationError } from "@berth/libct";
+import { parseArgs } from "./config.js";
+import { toProblem } from "./http/problem.js";
+import { route } from "./http/router.js";
+import { validateBody } from "./http/validate.js";
+import { commandOf, describe, limitsOf, mergeEnv, resolveUser } from "./services/describe.js";
+import { chainIds, refCandidates } from "./services/images.js";
+import { damerau, generateName, suggest } from "./services/names.js";
+import { ContainerRepo } from "./store/containers.js";
+import { migrations, openDb } from "./store/db.js";
+
+suite("describe: request + image config, merged as Docker does", () => {
+  const image = { Entrypoint: ["/entry"], Cmd: ["serve"], Env: ["PATH=/bin", "A=1"], WorkingDir: "/srv", User: "app" };
+  it("keeps the image's entrypoint and replaces its cmd", () => {
+    assert.deepEqual(commandOf({ image: "x", cmd: ["run"] }, image), ["/entry", "run"]);
+    assert.deepEqual(commandOf({ image: "x" }, image), ["/entry", "serve"]);
+  });
+  it("a request entrypoint drops the image's cmd", () => {
+    assert.deepEqual(commandOf({ image: "x", entrypoint: ["/bin/sh"] }, image), ["/bin/sh"]);
+  });
+  it("system containers without a command boot /sbin/init", () => {
+    assert.deepEqual(commandOf({ image: "x", kind: "system" }, {}), ["/sbin/init"]);
+  });
+  it("env overrides by key, in image order", () => {
+    assert.deepEqual(mergeEnv(["PATH=/bin", "A=1"], ["A=2", "B=3"]), ["PATH=/bin", "A=2", "B=3"]);
+  });
+  it("resolves users by name and number", () => {
+    const passwd = "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n";
+    const group = "root:x:0:\nstaff:x:50:\n";
+    assert.deepEqual(resolveUser("app", passwd, group), { uid: 1000, gid: 1001 });
+    assert.deepEqual(resolveUser("1000", passwd, group), { uid: 1000, gid: 1001 });
+    assert.deepEqual(resolveUser("app:staff", passwd, group), { uid: 1000, gid: 50 });
+    assert.deepEqual(resolveUser("42", passwd, group), { uid: 42, gid: 42 });
+    assert.throws(() => resolveUser("ghost", passwd, group), /user 'ghost' is not in the image's \/etc\/passwd/);
+  });
+  it("builds a description with cwd, user, limits and host network", () => {
+    const d = describe({
+      id: "a".repeat(64),
+      req: { image: "x", network: "host", resources: { memory: 64 << 20, pidsLimit: 10 }, readOnly: true },
+      image,
+      rootfs: "/r",
+      passwd: "app:x:7:7::/:/bin/sh\n",
+    });
+    assert.equal(d.process.cwd, "/srv");
+    assert.deepEqual(d.process.user, { uid: 7, gid: 7 });
+    assert.deepEqual(d.limits, { memory: { limitBytes: 64 << 20 }, pids: { limit: 10 } });
+    assert.deepEqual(d.namespaces, { network: "host" });
+    assert.equal(d.hostname, "aaaaaaaaaaaa");
+    assert.deepEqual(d.rootfs, { path: "/r", readonly: true });
+  });
+  it("0 means no limit", () => {
+    assert.equal(limitsOf({ memory: 0, cpus: 0, pidsLimit: 0 }), undefined);
+  });
+  it("refuses unknown security options by index", () => {
+    assert.throws(
+      () =>
+        describe({
+          id: "b".repeat(64),
+          req: { image: "x", cmd: ["a"], securityOpt: ["label=disable"] },
+          image: {},
+          rootfs: "/r",
+        }),
+      (e: unknown) => e instanceof ValidationError && e.issues[0]?.field === "securityOpt[0]",
+    );
+  });
+});
+
+suite("names", () => {
+  it("suggests the closest name for a typo", () => {
+    assert.equal(suggest("wbe", ["web", "db"]), "web");
+    assert.equal(suggest("zzzzzz", ["web", "db"]), undefined);
+    assert.equal(damerau("wbe", "web"), 1);
+  });
+  it("generates names not taken", () => {
+    const taken = new Set<string>();
+    for (let i = 0; i < 200; i++) taken.add(generateName((n) => taken.has(n)));
+    assert.equal(taken.size, 200);
+  });
+});
+
+suite("images", () => {
+  it("chain ids follow the OCI definition", () => {
+    const [a, b] = chainIds(["sha256:aa", "sha256:bb"]);
+    assert.equal(a, "sha256:aa");
+    assert.match(b!, /^sha256:[0-9a-f]{64}$/);
+  });
+  it("short refs mean :latest and docker.io/library", () => {
+    assert.deepEqual(refCandidates("busybox"), ["busybox", "busybox:latest", "docker.io/library/busybox:latest"]);
+  });
+});
+
+suite("flags", () => {
+  it("derives the socket from --run-root", () => {
+    assert.deepEqual(parseArgs(["--root", "/a", "--run-root=/b"]), {
+      root: "/a",
+      runRoot: "/b",
+      socket: "/b/berth.sock",
+      logLevel: "info",
+    });
+  });
+  it("parses --tcp and rejects unknown flags", () => {
+    assert.deepEqual((parseArgs(["--tcp", "127.0.0.1:8443"]) as { tcp: unknown }).tcp, {
+      host: "127.0.0.1",
+      port: 8443,
+    });
+    assert.throws(() => parseArgs(["--rooot", "/a"]), /unknown flag '--rooot'/);
+    assert.throws(() => parseArgs(["--tcp", "nope"]), /HOST:PORT/);
+    assert.throws(() => parseArgs(["--log-level", "loud"]), /--log-level/);
+  });
+});
+
+suite("http", () => {
+  it("routes literal paths before templates, and says which methods a path takes", () => {
+    assert.equal(route("POST", "/1.0/images/prune").id, "pruneImages");
+    assert.deepEqual(route("GET", "/1.0/containers/web/logs").params, { id: "web" });
+    assert.throws(() => route("PATCH", "/1.0/containers"), /use GET or POST/);
+  });
+  it("validation names the field and what to do", () => {
+    assert.throws(
+      () => validateBody("ContainerCreate", { image: "x", resources: { memory: -5 }, colour: "red" }),
+      (e: unknown) => {
+        const issues = (e as ValidationError).issues;
+        return (
+          issues.some((i) => i.field === "colour" && /unknown field 'colour'; remove it/.test(i.message)) &&
+          issues.some((i) => i.field === "resources.memory" && /must be >= 0/.test(i.message))
+        );
+      },
+    );
+  });
+  it("toProblem hides internal errors and keeps field issues", () => {
+    const p = toProblem(new Error("secret path /etc/x"));
+    assert.deepEqual([p.status, p.kind, p.detail], [500, "internal", "internal error (see daemon log)"]);
+    const v = toProblem(new ValidationError([{ field: "name", message: "bad" }]));
+    assert.deepEqual([v.status, v.issues], [400, [{ field: "name", message: "bad" }]]);
+  });
+});
+
+suite("store", () => {
+  it("migrates to the latest version in WAL mode and keeps names unique", () => {
+    const dir = mkdtempSync(join(tmpdir(), "bdb-"));
+    try {
+      const db = openDb(join(dir, "t.db"));
+      assert.equal(db.pragma("user_version", { simple: true }), migrations.length);
+      assert.equal(db.pragma("journal_mode", { simple: true }), "wal");
+      const repo = new ContainerRepo(db);
+      const row = {
+        id: "c".repeat(64),
+        name: "web",
+        image: "busybox",
+        kind: "app" as const,
+        config: { image: "busybox" },
+        description: { kind: "app" as const, rootfs: { path: "/r" }, process: { args: ["true"] } },
+        labels: {},
+        restartPolicy: { name: "no" as const },
+        resources: {},
+        autostart: false,
+        createdAt: new Date().toISOString(),
+        status: "running" as const,
+        oomKilled: false,
+        restartCount: 0,
+      };
+      repo.insert(row);
+      assert.throws(() => repo.insert({ ...row, id: "d".repeat(64) }), /UNIQUE/);
+      assert.equal(repo.setState(row.id, { status: "exited", exitCode: 3 }, ["running"]), true);
+      assert.equal(
+        repo.setState(row.id, { status: "exited", exitCode: 4 }, ["running"]),
+        false,
+        "a guarded transition happens once",
+      );
+      assert.equal(repo.byPrefix("ccc")[0]?.exitCode, 3);
+      db.close();
+      assert.equal(openDb(join(dir, "t.db")).pragma("user_version", { simple: true }), migrations.length);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
