@@ -1,0 +1,252 @@
+/**
+ * The CLI's run loop: global flags, command lookup, flag parsing, the command's run, and the one place
+ * that turns errors into `Error: <message>` + hint and an exit code.
+ */
+import { writeSync } from "node:fs";
+import { isatty } from "node:tty";
+import { ApiError, type Client, createClient, type Transport } from "@berth/api/client";
+import type { AnyCommand, Context, Output } from "./framework/command.js";
+import { renderHelp } from "./framework/command.js";
+import { CliError, DaemonUnreachableError, EXIT_CLI } from "./framework/errors.js";
+import { parseFlags } from "./framework/flags.js";
+import { closest } from "./framework/suggest.js";
+import { version } from "./index.js";
+import { entries, groups, resolve } from "./registry.js";
+import { DEFAULT_HOST } from "./transport.js";
+
+export interface Io {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  readonly isTTY: boolean;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Injected in tests; the default opens node:http on BERTH_HOST. */
+  transport?: (host: string, token: string | undefined) => Promise<Transport>;
+}
+
+/**
+ * Writes with writeSync while the fd takes it, which spares building process.stdout (~2 ms at start-up);
+ * a full pipe (EAGAIN) hands the rest, and everything after, to the stream so order is kept.
+ */
+function fdWriter(fd: 1 | 2): (text: string) => void {
+  let stream: NodeJS.WriteStream | undefined;
+  return (text) => {
+    if (stream) {
+      stream.write(text);
+      return;
+    }
+    const buf = Buffer.from(text);
+    let off = 0;
+    try {
+      while (off < buf.length) off += writeSync(fd, buf, off);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EPIPE") process.exit(0);
+      if (code !== "EAGAIN") throw err;
+      stream = fd === 1 ? process.stdout : process.stderr;
+      stream.on("error", (e: NodeJS.ErrnoException) => {
+        if (e.code === "EPIPE") process.exit(0);
+      });
+      stream.write(buf.subarray(off));
+    }
+  };
+}
+
+const processIo = (): Io => ({
+  stdout: fdWriter(1),
+  stderr: fdWriter(2),
+  isTTY: isatty(1),
+  env: process.env,
+});
+
+const globalUsage = `Usage:  berth [OPTIONS] COMMAND
+
+A container engine for application and system containers: Docker's verbs for apps, Incus's for system containers.
+
+Options:
+  -H, --host string   Daemon socket (unix:///run/berth/berth.sock) or tcp://HOST:PORT (env BERTH_HOST)
+  -v, --version       Print version information and quit
+  -h, --help          Print usage
+
+Run 'berth help' for the list of commands, 'berth COMMAND --help' for more on a command.
+`;
+
+/** Runs one invocation; returns the exit code. */
+export async function main(argv: readonly string[], io: Io = processIo()): Promise<number> {
+  let host = io.env.BERTH_HOST || DEFAULT_HOST;
+  let i = 0;
+  // global flags before the command
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "-H" || a === "--host") {
+      const v = argv[++i];
+      if (!v) return fail(io, new CliError("flag needs an argument: --host"));
+      host = v;
+    } else if (a.startsWith("--host=")) host = a.slice(7);
+    else if (a === "-v" || a === "--version") {
+      io.stdout(`berth version ${version}\n`);
+      return 0;
+    } else if (a === "-h" || a === "--help") {
+      io.stdout(globalUsage);
+      return 0;
+    } else if (a === "-D" || a === "--debug") {
+      // accepted for docker compatibility
+    } else if (a.startsWith("-")) {
+      const guess = closest(a.replace(/^-+/, ""), ["host", "version", "help", "debug"]);
+      return fail(
+        io,
+        new CliError(`unknown flag: ${a}`, { hint: guess ? `did you mean --${guess}?` : "See 'berth --help'." }),
+      );
+    } else break;
+  }
+  const words = argv.slice(i);
+  if (words.length === 0) {
+    io.stdout(globalUsage);
+    return 0;
+  }
+  const found = resolve(words);
+  if (!found) {
+    const [w, sub] = words;
+    if (groups.has(w!)) {
+      const subs = entries.filter((x) => x.name.startsWith(`${w} `)).map((x) => x.name.split(" ")[1]!);
+      const guess = sub ? closest(sub, subs) : undefined;
+      return fail(
+        io,
+        new CliError(sub ? `'${w} ${sub}' is not a berth command` : `'${w}' needs a sub-command: ${subs.join(", ")}`, {
+          hint: guess ? `did you mean 'berth ${w} ${guess}'?` : `See 'berth ${w} --help'.`,
+        }),
+      );
+    }
+    const names = entries.flatMap((x) => [x.name.split(" ")[0]!, ...(x.aliases ?? [])]);
+    const guess = closest(w!, names);
+    return fail(
+      io,
+      new CliError(`'${w}' is not a berth command`, {
+        hint: guess ? `did you mean 'berth ${guess}'? See 'berth help'.` : "See 'berth help'.",
+      }),
+    );
+  }
+  const cmd = await found.entry.load();
+  return runCommand(cmd, words.slice(found.used), host, io);
+}
+
+export async function runCommand(cmd: AnyCommand, argv: readonly string[], host: string, io: Io): Promise<number> {
+  let transport: Promise<Transport> | undefined;
+  const openTransport = () => {
+    transport ??= io.transport
+      ? io.transport(host, io.env.BERTH_TOKEN)
+      : import("./transport.js").then((m) => m.HttpTransport.create(host, io.env.BERTH_TOKEN));
+    return transport;
+  };
+  const api = createClient({ request: async (req) => (await openTransport()).request(req) });
+  const ctx = makeContext(api, io, host);
+  try {
+    const parsed = parseFlags(cmd.flags, argv, {
+      interspersed: cmd.interspersed ?? true,
+      commandPath: `berth ${cmd.name}`,
+    });
+    if (parsed.help) {
+      io.stdout(renderHelp(cmd));
+      return 0;
+    }
+    const { min = 0, max = Number.POSITIVE_INFINITY } = cmd.args ?? {};
+    if (parsed.args.length < min || parsed.args.length > max) {
+      const what =
+        min === max
+          ? `exactly ${min} argument${min === 1 ? "" : "s"}`
+          : parsed.args.length < min
+            ? `at least ${min} argument${min === 1 ? "" : "s"}`
+            : `at most ${max} argument${max === 1 ? "" : "s"}`;
+      throw new CliError(`"berth ${cmd.name}" requires ${what}`, {
+        hint: `See 'berth ${cmd.name} --help'.\n\nUsage:  berth ${cmd.usage}`,
+      });
+    }
+    return (await cmd.run({ args: parsed.args, flags: parsed.flags, set: parsed.set }, ctx)) ?? 0;
+  } catch (err) {
+    if (err instanceof CliError) return fail(io, err);
+    if (err instanceof ApiError && err.status === 501) {
+      return fail(io, new CliError(`not implemented yet: ${err.message}`, { hint: "upgrade berthd, or see `berth version`" }));
+    }
+    const { message, hint } = await ctx.explain(err, suggestionPool(cmd));
+    io.stderr(`Error: ${message}\n${hint ? `${hint}\n` : ""}`);
+    return cmd.errorExitCode ?? 1;
+  } finally {
+    if (transport) (await transport.catch(() => undefined))?.close?.();
+  }
+}
+
+const suggestionPool = (cmd: AnyCommand) => (cmd.args?.complete === "image" ? "image" : "container");
+
+function fail(io: Io, err: CliError): number {
+  io.stderr(`Error: ${err.message}\n${err.hint ? `${err.hint}\n` : ""}`);
+  return err.exitCode;
+}
+
+const quotedRef = /'([^']+)'/;
+
+function makeContext(
+  api: Client,
+  io: Io,
+  host: string,
+): Context & {
+  explain(err: unknown, pool?: "container" | "image", ref?: string): Promise<{ message: string; hint?: string }>;
+} {
+  let names: Promise<string[]> | undefined;
+  let images: Promise<string[]> | undefined;
+  const explain = async (err: unknown, pool: "container" | "image" = "container", ref?: string) => {
+    if (err instanceof DaemonUnreachableError) return { message: err.message };
+    if (err instanceof ApiError) {
+      const p = err.problem;
+      let message = p.detail || p.title;
+      const issues = p.issues?.map((x) => `  ${x.field}: ${x.message}`).join("\n");
+      let hint = issues || undefined;
+      if (p.kind === "not-found" && !/did you mean/i.test(message)) {
+        const wanted = ref ?? quotedRef.exec(message)?.[1];
+        if (wanted) {
+          const pick = /image/i.test(message) ? "image" : pool;
+          if (pick === "image") {
+            images ??= api.listImages().then(
+              (xs) => xs.flatMap((x) => [x.ref, ...(x.tags ?? [])]).filter((s): s is string => !!s),
+              () => [],
+            );
+          } else {
+            names ??= api.listContainers({ query: { all: true } }).then(
+              (xs) => xs.map((c) => c.name),
+              () => [],
+            );
+          }
+          const list = pick === "image" ? images! : names!;
+          const guess = closest(wanted, await list);
+          if (guess && guess !== wanted) message += `; did you mean '${guess}'?`;
+        }
+      }
+      if (p.kind === "unavailable" && !hint)
+        hint = "berthd cannot do this right now: see its log (journalctl -u berthd)";
+      return hint ? { message, hint } : { message };
+    }
+    if (err instanceof Error) return { message: err.message };
+    return { message: String(err) };
+  };
+  const out: Output = {
+    stdout: io.stdout,
+    stderr: io.stderr,
+    isTTY: io.isTTY,
+    async report(items, each, show) {
+      let failed = 0;
+      for (const item of items) {
+        try {
+          const r = await each(item);
+          io.stdout(`${show ? show(item, r) : item}\n`);
+        } catch (err) {
+          if (err instanceof DaemonUnreachableError || err instanceof CliError) throw err;
+          failed++;
+          const { message, hint } = await explain(err, "container", item);
+          io.stderr(`Error: ${message}\n${hint ? `${hint}\n` : ""}`);
+        }
+      }
+      return failed ? 1 : 0;
+    },
+  };
+  return { api, out, host, env: io.env, explain };
+}
+
+export { EXIT_CLI };

@@ -1,0 +1,301 @@
+/** Image verbs: ls, rm, inspect, tag, prune, bootstrap, pull, push, build. Progress streams print as they come. */
+import { spawn } from "node:child_process";
+import type { ImageSummary, LineStream, ProgressLine } from "@berth/api/client";
+import { type Context, defineCommand, formatFlag, formatLongFlag } from "../framework/command.js";
+import { CliError } from "../framework/errors.js";
+import { formatSize, humanDuration } from "../framework/units.js";
+import { formatList, formatObject } from "../output/format.js";
+
+/** "registry/busybox:1.36" → ["registry/busybox", "1.36"]; digests are "<none>". */
+export function splitRef(ref: string | undefined): [string, string] {
+  if (!ref) return ["<none>", "<none>"];
+  const at = ref.indexOf("@");
+  const base = at >= 0 ? ref.slice(0, at) : ref;
+  const colon = base.lastIndexOf(":");
+  if (colon > base.lastIndexOf("/")) return [base.slice(0, colon), base.slice(colon + 1)];
+  return [base, at >= 0 ? "<none>" : "latest"];
+}
+
+interface ImageRow {
+  Repository: string;
+  Tag: string;
+  ID: string;
+  CreatedSince: string;
+  CreatedAt: string;
+  Size: string;
+  Digest: string;
+}
+
+export function imageRows(images: readonly ImageSummary[], noTrunc = false, now = Date.now()): ImageRow[] {
+  return images.flatMap((img) => {
+    const refs = img.tags?.length ? img.tags : [img.ref];
+    const digest = String(img.digest ?? img.id ?? "");
+    const id = noTrunc
+      ? String(img.id ?? digest)
+      : String(img.id ?? digest)
+          .replace(/^sha256:/, "")
+          .slice(0, 12);
+    const created = typeof img.createdAt === "string" ? img.createdAt : "";
+    return refs.map((ref) => {
+      const [Repository, Tag] = splitRef(ref);
+      return {
+        Repository,
+        Tag,
+        ID: id,
+        CreatedAt: created,
+        CreatedSince: created ? `${humanDuration(Math.max(0, now - Date.parse(created)))} ago` : "",
+        Size: typeof img.size === "number" ? formatSize(img.size) : "",
+        Digest: digest,
+      };
+    });
+  });
+}
+
+export const imageLs = defineCommand({
+  name: "image ls",
+  aliases: ["images", "image list"],
+  summary: "List images",
+  usage: "image ls [OPTIONS]",
+  examples: ["berth images", "berth image ls -q", "berth images --format '{{.Repository}}:{{.Tag}}'"],
+  args: { max: 1 },
+  flags: {
+    quiet: { type: "boolean", short: "q", description: "Only show image IDs" },
+    "no-trunc": { type: "boolean", description: "Don't truncate output" },
+    digests: { type: "boolean", description: "Show digests" },
+    all: { type: "boolean", short: "a", description: "Show all images (accepted for compatibility)" },
+    ...formatLongFlag,
+  },
+  async run({ args, flags }, { api, out }) {
+    let rows = imageRows(await api.listImages(), flags["no-trunc"]);
+    if (args[0]) rows = rows.filter((r) => r.Repository === args[0] || `${r.Repository}:${r.Tag}` === args[0]);
+    if (flags.quiet) {
+      out.stdout([...new Set(rows.map((r) => r.ID))].map((id) => `${id}\n`).join(""));
+      return 0;
+    }
+    const headers = ["REPOSITORY", "TAG", ...(flags.digests ? ["DIGEST"] : []), "IMAGE ID", "CREATED", "SIZE"];
+    out.stdout(
+      formatList(rows, flags.format, {
+        headers,
+        row: (r) => [r.Repository, r.Tag, ...(flags.digests ? [r.Digest] : []), r.ID, r.CreatedSince, r.Size],
+        fieldHeaders: { ID: "IMAGE ID", CreatedSince: "CREATED" },
+      }),
+    );
+    return 0;
+  },
+});
+
+export const imageRm = defineCommand({
+  name: "image rm",
+  aliases: ["rmi"],
+  summary: "Remove one or more images",
+  usage: "image rm [OPTIONS] IMAGE [IMAGE...]",
+  examples: ["berth rmi busybox", "berth image rm -f myimage:old"],
+  args: { min: 1, complete: "image" },
+  flags: { force: { type: "boolean", short: "f", description: "Force removal of the image" } },
+  async run({ args, flags }, { api, out }) {
+    return out.report(
+      args,
+      (ref) => api.deleteImage({ params: { ref }, query: flags.force ? { force: true } : {} }),
+      (ref) => `Untagged: ${ref}`,
+    );
+  },
+});
+
+export const imageInspect = defineCommand({
+  name: "image inspect",
+  summary: "Display detailed information on one or more images",
+  usage: "image inspect [OPTIONS] IMAGE [IMAGE...]",
+  examples: ["berth image inspect busybox"],
+  args: { min: 1, complete: "image" },
+  flags: { ...formatFlag },
+  async run({ args, flags }, { api, out }) {
+    const found = await Promise.all(args.map((ref) => api.getImage({ params: { ref } })));
+    if (flags.format === undefined || flags.format === "json") out.stdout(`${JSON.stringify(found, null, 4)}\n`);
+    else for (const i of found) out.stdout(formatObject(i, flags.format));
+    return 0;
+  },
+});
+
+export const imageTag = defineCommand({
+  name: "image tag",
+  aliases: ["tag"],
+  summary: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
+  usage: "image tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
+  examples: ["berth tag busybox mybox:1"],
+  args: { min: 2, max: 2, complete: "image" },
+  flags: {},
+  async run({ args }, { api }) {
+    await api.tagImage({ params: { ref: args[0]! }, query: { tag: args[1]! } });
+    return 0;
+  },
+});
+
+export const imagePrune = defineCommand({
+  name: "image prune",
+  summary: "Remove unused image content",
+  usage: "image prune [OPTIONS]",
+  examples: ["berth image prune -f"],
+  args: { max: 0 },
+  flags: {
+    force: { type: "boolean", short: "f", description: "Do not prompt for confirmation" },
+    all: { type: "boolean", short: "a", description: "Accepted for compatibility" },
+  },
+  async run(_, { api, out }) {
+    const r = await api.pruneImages();
+    for (const x of r.removed ?? []) out.stdout(`deleted: ${x}\n`);
+    out.stdout(`Total reclaimed space: ${formatSize(Number(r.reclaimedBytes ?? 0))}\n`);
+    return 0;
+  },
+});
+
+/** Prints pull / push / build / bootstrap progress; throws on an error line. */
+async function followProgress(
+  stream: LineStream<ProgressLine>,
+  { out }: Context,
+  quiet: boolean,
+): Promise<ProgressLine | undefined> {
+  let last: ProgressLine | undefined;
+  for await (const line of stream) {
+    last = line;
+    if (line.error) {
+      const e = line.error;
+      throw new CliError(typeof e === "string" ? e : e.detail || e.title);
+    }
+    if (quiet) continue;
+    const text = line.message ?? line.status ?? (typeof line.stream === "string" ? line.stream : undefined);
+    if (text === undefined) continue;
+    const progress = line.total ? ` ${formatSize(line.done ?? 0)}/${formatSize(line.total)}` : "";
+    out.stdout(
+      `${
+        line.id
+          ? `${String(line.id)
+              .replace(/^sha256:/, "")
+              .slice(0, 12)}: `
+          : ""
+      }${String(text).replace(/\n$/, "")}${progress}\n`,
+    );
+  }
+  return last;
+}
+
+export const imageBootstrap = defineCommand({
+  name: "image bootstrap",
+  summary: "Build a base image offline (busybox from the host's busybox-static, or debian with debootstrap)",
+  usage: "image bootstrap [OPTIONS] busybox|debian",
+  examples: [
+    "berth image bootstrap busybox",
+    "berth image bootstrap --system busybox",
+    "berth image bootstrap --tag debian-systemd --system debian",
+  ],
+  args: { min: 1, max: 1 },
+  flags: {
+    tag: {
+      type: "string",
+      short: "t",
+      placeholder: "NAME:TAG",
+      description: "Reference to store it under (default: the kind's name)",
+    },
+    system: { type: "boolean", description: "A system image whose init boots as PID 1" },
+    suite: { type: "string", placeholder: "string", description: "Debian suite for debootstrap (e.g. bookworm)" },
+    quiet: { type: "boolean", short: "q", description: "Suppress the progress output" },
+  },
+  async run({ args, flags }, ctx) {
+    const kind = args[0]!;
+    if (!["busybox", "debian"].includes(kind)) {
+      throw new CliError(`unknown bootstrap kind '${kind}'`, { hint: "use busybox or debian" });
+    }
+    const stream = await ctx.api.bootstrapImage({
+      body: {
+        kind,
+        ...(flags.tag ? { ref: flags.tag } : {}),
+        ...(flags.system ? { variant: "system" } : {}),
+        ...(flags.suite ? { suite: flags.suite } : {}),
+      },
+    });
+    const last = await followProgress(stream, ctx, flags.quiet);
+    const ref = last?.ref ?? flags.tag;
+    if (ref) ctx.out.stdout(`${String(ref)}\n`);
+    return 0;
+  },
+});
+
+export const imagePull = defineCommand({
+  name: "image pull",
+  aliases: ["pull"],
+  summary: "Download an image from a registry",
+  usage: "image pull [OPTIONS] NAME[:TAG|@DIGEST]",
+  examples: ["berth pull docker.io/library/busybox:latest", "berth pull --platform linux/arm64 alpine"],
+  args: { min: 1, max: 1, complete: "image" },
+  flags: {
+    platform: {
+      type: "string",
+      placeholder: "string",
+      description: "Set platform if server is multi-platform capable",
+    },
+    quiet: { type: "boolean", short: "q", description: "Suppress verbose output" },
+  },
+  async run({ args, flags }, ctx) {
+    const stream = await ctx.api.pullImage({
+      body: { ref: args[0]!, ...(flags.platform ? { platform: flags.platform } : {}) },
+    });
+    const last = await followProgress(stream, ctx, flags.quiet);
+    if (flags.quiet) ctx.out.stdout(`${String(last?.digest ?? args[0])}\n`);
+    return 0;
+  },
+});
+
+export const imagePush = defineCommand({
+  name: "image push",
+  aliases: ["push"],
+  summary: "Upload an image to a registry",
+  usage: "image push [OPTIONS] NAME[:TAG] [DESTINATION]",
+  examples: ["berth push registry.example.com/team/app:1.0"],
+  args: { min: 1, max: 2, complete: "image" },
+  flags: { quiet: { type: "boolean", short: "q", description: "Suppress verbose output" } },
+  async run({ args, flags }, ctx) {
+    const stream = await ctx.api.pushImage({ body: { ref: args[0]!, ...(args[1] ? { destination: args[1] } : {}) } });
+    await followProgress(stream, ctx, flags.quiet);
+    return 0;
+  },
+});
+
+export const imageBuild = defineCommand({
+  name: "image build",
+  aliases: ["build"],
+  summary: "Build an image from a Containerfile",
+  usage: "image build [OPTIONS] PATH",
+  examples: ["berth build -t app:1 .", "berth build -f Containerfile.dev --build-arg VERSION=2 -t app:dev ."],
+  args: { min: 1, max: 1, complete: "directory" },
+  flags: {
+    tag: {
+      type: "string",
+      short: "t",
+      repeatable: true,
+      placeholder: "list",
+      description: "Name and optionally a tag (name:tag)",
+    },
+    file: {
+      type: "string",
+      short: "f",
+      placeholder: "string",
+      complete: "file",
+      description: "Name of the Containerfile (default: PATH/Containerfile or Dockerfile)",
+    },
+    "build-arg": { type: "string", repeatable: true, placeholder: "list", description: "Set build-time variables" },
+    quiet: { type: "boolean", short: "q", description: "Suppress the build output and print image ID on success" },
+  },
+  async run({ args, flags }, ctx) {
+    const tar = spawn("tar", ["-c", "-C", args[0]!, "."], { stdio: ["ignore", "pipe", "inherit"] });
+    const stream = await ctx.api.buildImage({
+      query: {
+        ...(flags.tag.length ? { t: flags.tag } : {}),
+        ...(flags.file ? { f: flags.file } : {}),
+        ...(flags["build-arg"].length ? { buildarg: flags["build-arg"] } : {}),
+      },
+      body: tar.stdout,
+    });
+    const last = await followProgress(stream, ctx, flags.quiet);
+    if (flags.quiet && last?.id) ctx.out.stdout(`${String(last.id)}\n`);
+    return 0;
+  },
+});

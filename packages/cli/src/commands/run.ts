@@ -1,0 +1,147 @@
+/** run, create (Docker) and launch (Incus): the same POST /1.0/containers with different defaults. */
+import type { ContainerCreate } from "@berth/api";
+import type { Client } from "@berth/api/client";
+import { type Context, defineCommand } from "../framework/command.js";
+import { CliError, EXIT_CLI } from "../framework/errors.js";
+import { applyConfig } from "./config-keys.js";
+import { containerFlags, toCreate } from "./container-flags.js";
+
+const notInteractive = () =>
+  new CliError("interactive containers (-i/-t in the foreground) are not implemented yet: they need the attach route", {
+    hint: "run it detached (-d) and use `berth exec`, or leave out -i/-t",
+  });
+
+export const run = defineCommand({
+  name: "run",
+  summary: "Create and run a new container from an image",
+  usage: "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+  description:
+    "Create and start a container. In the foreground, berth prints its output as it comes and exits with the\ncontainer's exit code; with -d it prints the container's id.",
+  examples: [
+    "berth run --rm busybox echo hello",
+    "berth run -d --name web --memory 256m --restart on-failure:3 busybox httpd -f",
+    "berth run --rm -e GREETING=hi -v /srv/data:/data:ro busybox sh -c 'echo $GREETING; ls /data'",
+    "berth run -d --health-cmd 'wget -q -O- localhost' --health-interval 5s --name api myimage",
+  ],
+  interspersed: false,
+  errorExitCode: EXIT_CLI,
+  args: { min: 1, complete: "image" },
+  flags: {
+    detach: { type: "boolean", short: "d", description: "Run container in background and print container ID" },
+    rm: { type: "boolean", description: "Automatically remove the container when it exits" },
+    ...containerFlags,
+  },
+  async run({ args, flags }, ctx) {
+    const [image, ...cmd] = args as [string, ...string[]];
+    const body = toCreate({ image, cmd, flags, env: ctx.env, cwd: process.cwd() });
+    if (flags.detach) {
+      const c = await ctx.api.createContainer({
+        body: { ...body, start: true, ...(flags.rm ? { autoRemove: true } : {}) },
+      });
+      ctx.out.stdout(`${c.id}\n`);
+      return 0;
+    }
+    if (flags.interactive || flags.tty) throw notInteractive();
+    return runForeground(ctx, body, flags.rm);
+  },
+});
+
+/** Starts the container, streams its logs until it exits, returns its exit code; --rm removes it after. */
+async function runForeground(ctx: Context, body: ContainerCreate, remove: boolean): Promise<number> {
+  const { api, out } = ctx;
+  const c = await api.createContainer({ body: { ...body, start: true } });
+  const id = c.id;
+  const forward = (signal: NodeJS.Signals) => () => {
+    void api.killContainer({ params: { id }, query: { signal } }).catch(() => undefined);
+  };
+  const onInt = forward("SIGINT");
+  const onTerm = forward("SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  try {
+    const logs = await api.containerLogs({ params: { id }, query: { follow: true } });
+    const pump = printLogs(logs, out, api, id);
+    const result = await api.waitContainer({ params: { id } });
+    // the log stream ends when the container does; give it a moment to flush, then stop reading
+    await Promise.race([pump, new Promise((ok) => setTimeout(ok, 2000).unref())]);
+    logs.cancel();
+    return result.exitCode;
+  } finally {
+    process.off("SIGINT", onInt);
+    process.off("SIGTERM", onTerm);
+    if (remove) await api.deleteContainer({ params: { id }, query: { force: true } }).catch(() => undefined);
+  }
+}
+
+async function printLogs(
+  logs: AsyncIterable<{ stream: string; text: string }>,
+  out: Context["out"],
+  _api: Client,
+  _id: string,
+): Promise<void> {
+  try {
+    for await (const line of logs) {
+      const text = line.text.endsWith("\n") ? line.text : `${line.text}\n`;
+      if (line.stream === "stderr") out.stderr(text);
+      else out.stdout(text);
+    }
+  } catch {
+    // cancelled or the daemon closed the stream
+  }
+}
+
+export const create = defineCommand({
+  name: "create",
+  summary: "Create a new container",
+  usage: "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+  examples: ["berth create --name web busybox httpd -f", "berth start web"],
+  interspersed: false,
+  errorExitCode: EXIT_CLI,
+  args: { min: 1, complete: "image" },
+  flags: containerFlags,
+  async run({ args, flags }, ctx) {
+    const [image, ...cmd] = args as [string, ...string[]];
+    const c = await ctx.api.createContainer({
+      body: toCreate({ image, cmd, flags, env: ctx.env, cwd: process.cwd() }),
+    });
+    ctx.out.stdout(`${c.id}\n`);
+    return 0;
+  },
+});
+
+export const launch = defineCommand({
+  name: "launch",
+  summary: "Create and start a system container (its init boots as PID 1)",
+  usage: "launch [OPTIONS] IMAGE [NAME]",
+  description: "Incus's launch: a system container with its own hostname, persistent root and init.",
+  examples: [
+    "berth launch debian-systemd c1",
+    "berth launch busybox-system box -c limits.memory=256MiB -c limits.cpu=2",
+    "berth launch debian-systemd c2 -c boot.autostart=true",
+  ],
+  errorExitCode: 1,
+  args: { min: 1, max: 2, complete: "image" },
+  flags: {
+    config: {
+      type: "string",
+      short: "c",
+      repeatable: true,
+      placeholder: "KEY=VALUE",
+      description: "Config key/value to apply to the new instance",
+    },
+    ephemeral: { type: "boolean", short: "e", description: "Ephemeral instance: removed when it stops" },
+    network: { type: "string", short: "n", choices: ["none", "host"], description: "Network mode" },
+    quiet: { type: "boolean", short: "q", description: "Don't show progress information" },
+  },
+  async run({ args, flags }, { api, out }) {
+    const [image, name] = args as [string, string?];
+    const body = applyConfig<ContainerCreate>({ image, kind: "system", start: true }, flags.config);
+    if (name) body.name = name;
+    if (flags.ephemeral) body.autoRemove = true;
+    if (flags.network) body.network = flags.network as "none" | "host";
+    if (!flags.quiet) out.stdout(`Launching ${name ?? "a new instance"}\n`);
+    const c = await api.createContainer({ body });
+    if (!flags.quiet && !name) out.stdout(`The instance you are starting doesn't have any name: it is ${c.name}\n`);
+    return 0;
+  },
+});

@@ -1,0 +1,98 @@
+/**
+ * Every command by name, loaded lazily: only the module of the command being run is imported
+ * (esbuild splits each into its own chunk), so `berth version` parses almost nothing.
+ */
+import type { AnyCommand } from "./framework/command.js";
+
+export interface Entry {
+  readonly name: string;
+  readonly aliases?: readonly string[];
+  load(): Promise<AnyCommand>;
+}
+
+type Loader = () => Promise<Record<string, unknown>>;
+const run: Loader = () => import("./commands/run.js");
+const lifecycle: Loader = () => import("./commands/lifecycle.js");
+const ps: Loader = () => import("./commands/ps.js");
+const inspect: Loader = () => import("./commands/inspect.js");
+const logs: Loader = () => import("./commands/logs.js");
+const exec: Loader = () => import("./commands/exec.js");
+const stats: Loader = () => import("./commands/stats.js");
+const update: Loader = () => import("./commands/update.js");
+const version: Loader = () => import("./commands/version.js");
+const images: Loader = () => import("./commands/images.js");
+const pending: Loader = () => import("./commands/pending.js");
+const meta: Loader = () => import("./commands/meta.js");
+const daemon: Loader = () => import("./commands/daemon.js");
+
+const e = (name: string, from: Loader, key: string, aliases?: string[]): Entry => ({
+  name,
+  ...(aliases ? { aliases } : {}),
+  load: async () => {
+    const cmd = (await from())[key] as AnyCommand | undefined;
+    if (!cmd) throw new Error(`command ${name}: module has no export ${key}`);
+    return cmd;
+  },
+});
+
+export const entries: readonly Entry[] = [
+  e("run", run, "run"),
+  e("create", run, "create"),
+  e("launch", run, "launch"),
+  e("start", lifecycle, "start"),
+  e("stop", lifecycle, "stop"),
+  e("restart", lifecycle, "restart"),
+  e("kill", lifecycle, "kill"),
+  e("pause", lifecycle, "pause"),
+  e("unpause", lifecycle, "unpause"),
+  e("rm", lifecycle, "rm", ["delete"]),
+  e("wait", lifecycle, "wait"),
+  e("rename", lifecycle, "rename"),
+  e("ps", ps, "ps", ["container ls", "container list"]),
+  e("list", ps, "list"),
+  e("inspect", inspect, "inspect"),
+  e("info", inspect, "info"),
+  e("logs", logs, "logs"),
+  e("exec", exec, "exec"),
+  e("stats", stats, "stats"),
+  e("top", stats, "top"),
+  e("update", update, "update"),
+  e("config set", update, "configSet"),
+  e("version", version, "version"),
+  e("image ls", images, "imageLs", ["images", "image list"]),
+  e("image rm", images, "imageRm", ["rmi"]),
+  e("image inspect", images, "imageInspect"),
+  e("image tag", images, "imageTag", ["tag"]),
+  e("image prune", images, "imagePrune"),
+  e("image bootstrap", images, "imageBootstrap"),
+  e("image pull", images, "imagePull", ["pull"]),
+  e("image push", images, "imagePush", ["push"]),
+  e("image build", images, "imageBuild", ["build"]),
+  e("attach", pending, "attach"),
+  e("console", pending, "console"),
+  e("cp", pending, "cp"),
+  e("port", pending, "port"),
+  e("daemon start", daemon, "daemonStart"),
+  e("completion", meta, "completion"),
+  e("help", meta, "help"),
+];
+
+/** Names that take a sub-command ("image ls"). */
+export const groups: ReadonlySet<string> = new Set(
+  entries.filter((x) => x.name.includes(" ")).map((x) => x.name.split(" ")[0]!),
+);
+
+/** Finds the entry for argv's first words; returns how many words named it. */
+export function resolve(words: readonly string[]): { entry: Entry; used: number } | undefined {
+  const [a, b] = words;
+  if (a === undefined) return undefined;
+  if (b !== undefined) {
+    const two = `${a} ${b}`;
+    const hit = entries.find((x) => x.name === two || x.aliases?.includes(two));
+    if (hit) return { entry: hit, used: 2 };
+  }
+  const one = entries.find((x) => x.name === a || x.aliases?.includes(a));
+  return one ? { entry: one, used: 1 } : undefined;
+}
+
+export const loadAll = (): Promise<AnyCommand[]> => Promise.all(entries.map((x) => x.load()));
