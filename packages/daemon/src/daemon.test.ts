@@ -138,6 +138,7 @@ describe("berthd", needsRoot, () => {
 
   it("kill -9 of berthd leaves 3 containers running; a restarted berthd lists them and records an exit that happened meanwhile", async () => {
     const names = ["k1", "k2", "k3"];
+    const t0 = new Date().toISOString();
     const pids: number[] = [];
     for (const name of names) {
       const c = await create({ name, image: "busybox", cmd: ["sleep", "300"], start: true });
@@ -154,6 +155,11 @@ describe("berthd", needsRoot, () => {
     const q = await d.request("GET", "/1.0/containers/quitter");
     assert.equal(q.json.state.status, "exited");
     assert.equal(q.json.state.exitCode, 7);
+    const replay = await d.stream(`/1.0/events?since=${encodeURIComponent(t0)}`);
+    const first = await replay.lines.next();
+    replay.close();
+    const e = JSON.parse(String(first.value).replace(/^data:\s*/, ""));
+    assert.deepEqual([e.type, e.name], ["container.created", "k1"], "events before the kill -9 are replayed");
     const ex = await d.request("POST", "/1.0/containers/k2/exec", { cmd: ["echo", "still here"] });
     assert.equal(ex.json.stdout, "still here\n");
     for (const name of [...names, "quitter"]) {

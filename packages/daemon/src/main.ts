@@ -18,6 +18,7 @@ import { ContainerService } from "./services/containers.js";
 import { ImageService } from "./services/images.js";
 import { ContainerRepo } from "./store/containers.js";
 import { openDb } from "./store/db.js";
+import { EventRepo } from "./store/events.js";
 
 export const VERSION = "0.1.0";
 
@@ -57,7 +58,8 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
   await mkdir(join(cfg.root, "containers"), { recursive: true, mode: 0o711 });
 
   const db = openDb(join(cfg.root, "berth.db"));
-  const bus = new EventBus();
+  const eventLog = new EventRepo(db);
+  const bus = new EventBus(1000, (e) => eventLog.append(e), eventLog.recent(1000));
   const cmd = new ProcessRunner();
   const libct = await Libct.open({ root: join(cfg.root, "libct"), runRoot: join(cfg.runRoot, "libct"), cmd });
   const storage = await storageDrivers.overlay(join(cfg.root, "storage", "overlay"), cmd);

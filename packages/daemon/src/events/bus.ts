@@ -10,12 +10,19 @@ export class EventBus {
   constructor(
     private readonly keep = 1000,
     private readonly persist?: (e: BerthEvent) => void,
-  ) {}
+    history: readonly BerthEvent[] = [],
+  ) {
+    this.recent.push(...history.slice(-keep));
+  }
 
   publish(e: BerthEvent): void {
     this.recent.push(e);
     if (this.recent.length > this.keep) this.recent.splice(0, this.recent.length - this.keep);
-    this.persist?.(e);
+    try {
+      this.persist?.(e);
+    } catch {
+      // the log is best effort (e.g. during shutdown); live subscribers still get the event
+    }
     for (const l of this.listeners) {
       try {
         l(e);
