@@ -9,14 +9,17 @@
  * ```
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import * as http from "node:http";
 import * as https from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { OciDirBlobs } from "../image/registry/oci-dir.js";
+import { type Descriptor, MEDIA, type Platform } from "../image/registry/types.js";
 import { ProcessRunner } from "../system/command.js";
 
 export interface RegistryOptions {
@@ -83,7 +86,13 @@ export async function bcryptHtpasswdLine(user: string, password: string): Promis
     .toString("base64")
     .replace(/[^A-Za-z0-9]/g, "a")
     .slice(0, 22);
-  const { stdout } = await runner.run("perl", ["-e", "print crypt($ARGV[0], $ARGV[1])", password, `$2b$05$${salt}`]);
+  const { stdout } = await runner.run("perl", [
+    "-e",
+    "print crypt($ARGV[0], $ARGV[1])",
+    "--",
+    password,
+    `$2b$05$${salt}`,
+  ]);
   if (!stdout.startsWith("$2b$")) throw new Error(`the C library's crypt(3) cannot do bcrypt (got ${stdout})`);
   return `${user}:${stdout}\n`;
 }
@@ -177,4 +186,53 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+export interface RandomImage {
+  readonly blobs: OciDirBlobs;
+  /** The manifest's descriptor, to push. */
+  readonly root: Descriptor;
+  readonly config: Descriptor;
+  readonly layers: readonly Descriptor[];
+}
+
+/**
+ * Writes an image of random "layers" (random bytes labelled tar+gzip: nothing here decompresses them) into
+ * `blobs`: a config naming `platform`, the layers, and an OCI manifest. Different calls give different digests.
+ */
+export async function writeRandomImage(
+  blobs: OciDirBlobs,
+  layerSizes: readonly number[],
+  platform: Platform = { os: "linux", architecture: "amd64" },
+  layerMediaType: string = MEDIA.ociLayerGzip,
+): Promise<RandomImage> {
+  const put = async (bytes: Buffer, mediaType: string): Promise<Descriptor> => {
+    const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+    await blobs.write(digest, Readable.from([bytes]), { size: bytes.length, resumeFrom: 0 });
+    return { mediaType, digest, size: bytes.length };
+  };
+  const layers: Descriptor[] = [];
+  for (const size of layerSizes) layers.push(await put(randomBytes(size), layerMediaType));
+  const config = await put(
+    Buffer.from(
+      JSON.stringify({
+        ...platform,
+        created: "1970-01-01T00:00:00Z",
+        config: { Cmd: ["/bin/sh"] },
+        rootfs: { type: "layers", diff_ids: layers.map((l) => l.digest) },
+      }),
+    ),
+    MEDIA.ociConfig,
+  );
+  const manifest = { schemaVersion: 2, mediaType: MEDIA.ociManifest, config, layers };
+  const root = await put(Buffer.from(JSON.stringify(manifest)), MEDIA.ociManifest);
+  return { blobs, root, config, layers };
+}
+
+/** Writes an OCI index of `manifests` (each with its platform) into `blobs` and returns its descriptor. */
+export async function writeIndex(blobs: OciDirBlobs, manifests: readonly Descriptor[]): Promise<Descriptor> {
+  const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.ociIndex, manifests }));
+  const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+  await blobs.write(digest, Readable.from([bytes]), { size: bytes.length, resumeFrom: 0 });
+  return { mediaType: MEDIA.ociIndex, digest, size: bytes.length };
 }

@@ -5,10 +5,10 @@
  * Used by tests and as the reference implementation of the ports; berth's content store has its own.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, readFile, rename, rm, stat, truncate } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { mkdir, open, readFile, rename, rm, stat, truncate } from "node:fs/promises";
 import { join } from "node:path";
-import { type Readable, Transform } from "node:stream";
+import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { LibctError } from "../../errors.js";
 import type { BlobSink, BlobSource } from "./types.js";
@@ -105,29 +105,26 @@ export class OciDirBlobs implements BlobSink, BlobSource {
         for await (const chunk of src) hash.update(chunk);
       });
     }
-    const count = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        received += chunk.length;
-        if (received > size) {
-          done(new LibctError("invalid", `blob ${digest} is larger than the ${size} bytes its descriptor says`));
-          return;
-        }
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
+    // Each chunk is written (and awaited) before the next is read, so after a dropped connection the ingest
+    // file holds exactly the bytes received and hashed, ready for a resume.
+    const fh = await open(ingest, resumeFrom > 0 ? "r+" : "w");
     try {
-      await pipeline(
-        stream,
-        count,
-        createWriteStream(ingest, resumeFrom > 0 ? { flags: "r+", start: resumeFrom } : {}),
-      );
-    } catch (err) {
-      if (err instanceof LibctError) {
-        await rm(ingest, { force: true });
-        throw err;
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        if (received + chunk.length > size) {
+          stream.destroy();
+          await fh.close().catch(() => {});
+          await rm(ingest, { force: true });
+          throw new LibctError("invalid", `blob ${digest} is larger than the ${size} bytes its descriptor says`);
+        }
+        await fh.write(chunk, 0, chunk.length, received);
+        hash.update(chunk);
+        received += chunk.length;
       }
+    } catch (err) {
+      if (err instanceof LibctError) throw err;
       throw new LibctError("unavailable", `download of ${digest} interrupted after ${received} bytes`, { cause: err });
+    } finally {
+      await fh.close().catch(() => {});
     }
     if (received < size) {
       throw new LibctError("unavailable", `download of ${digest} ended early: ${received} of ${size} bytes`);

@@ -9,7 +9,7 @@
  * const { manifestDigest } = await pullImage("127.0.0.1:5000/team/app:1.0", sink, { caFile, onProgress: draw });
  * ```
  */
-import { Readable } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { LibctError } from "../../errors.js";
 import { type ConnectOptions, RegistryClient } from "./client.js";
 import { choosePlatform, hostPlatform } from "./platform.js";
@@ -209,15 +209,22 @@ async function fetchBlob(
       );
       let done = start;
       let last = 0;
-      body.on("data", (chunk: Buffer) => {
-        done += chunk.length;
-        const now = Date.now();
-        if (now - last >= PROGRESS_INTERVAL_MS) {
-          last = now;
-          emit({ ...base, status: "downloading", bytesDone: done });
-        }
+      // Counts bytes as the sink consumes them (a "data" listener on `body` would start it flowing too early).
+      const counted = new Transform({
+        transform(chunk: Buffer, _enc, next) {
+          done += chunk.length;
+          const now = Date.now();
+          if (now - last >= PROGRESS_INTERVAL_MS) {
+            last = now;
+            emit({ ...base, status: "downloading", bytesDone: done });
+          }
+          next(null, chunk);
+        },
       });
-      await sink.write(desc.digest, body, { size: desc.size, resumeFrom: start });
+      body.on("error", (err) => counted.destroy(err));
+      body.on("aborted", () => counted.destroy(Object.assign(new Error("aborted"), { code: "ECONNRESET" })));
+      body.pipe(counted);
+      await sink.write(desc.digest, counted, { size: desc.size, resumeFrom: start });
     },
     {
       attempts: opts.attempts ?? 5,
