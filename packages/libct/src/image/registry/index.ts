@@ -13,4 +13,5 @@ export { choosePlatform, hostPlatform } from "./platform.js";
 export { type PullOptions, type PullResult, pullImage } from "./pull.js";
 export { type PushOptions, type PushResult, pushImage } from "./push.js";
 export { formatReference, parseReference, type Reference } from "./reference.js";
+export { storeBlobs } from "./store-blobs.js";
 export * from "./types.js";

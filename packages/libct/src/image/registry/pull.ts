@@ -222,7 +222,9 @@ async function fetchBlob(
         },
       });
       body.on("error", (err) => counted.destroy(err));
-      body.on("aborted", () => counted.destroy(Object.assign(new Error("aborted"), { code: "ECONNRESET" })));
+      // The sink sees a failure when it iterates (`errored`), which may be after the error was emitted.
+      counted.on("error", () => {});
+      counted.on("close", () => body.destroy()); // a sink that gives up early frees the connection
       body.pipe(counted);
       await sink.write(desc.digest, counted, { size: desc.size, resumeFrom: start });
     },

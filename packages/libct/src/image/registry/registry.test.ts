@@ -15,10 +15,12 @@ import { promisify } from "node:util";
 import { isLibctError } from "../../errors.js";
 import { startRegistry, type TestRegistry, writeIndex, writeRandomImage } from "../../testing/registry.js";
 import { defaultBusyboxCacheDir, ensureBusyboxImage } from "../busybox.js";
+import { ContentStore } from "../store/content-store.js";
 import { login } from "./login.js";
 import { OciDirBlobs } from "./oci-dir.js";
 import { pullImage } from "./pull.js";
 import { pushImage } from "./push.js";
+import { storeBlobs } from "./store-blobs.js";
 import type { Descriptor, ProgressEvent } from "./types.js";
 
 const run = promisify(execFile);
@@ -134,7 +136,8 @@ class MisbehavingProxy {
             flipped = true;
           }
           if (cut && sent + out.length >= cut.bytes) {
-            res.write(out.subarray(0, cut.bytes - sent), () => res.socket?.destroy());
+            // Stall, then drop: the client has consumed what came before the connection goes.
+            res.write(out.subarray(0, cut.bytes - sent), () => setTimeout(() => res.socket?.destroy(), 150));
             up.destroy();
             return;
           }
@@ -332,6 +335,22 @@ describe("registry client against docker-registry", () => {
     assert.ok(start > 0 && start <= 150_000, `resumed at ${gets[1]!.range}`);
     assert.ok(events.some((e) => e.type === "blob" && e.status === "retrying"));
     assert.deepEqual(await readFile(sink.blobPath(layer.digest)), await readFile(img.blobs.blobPath(layer.digest)));
+  });
+
+  it("pulls into the content store, resuming there too, and pushes from it", async () => {
+    const img = await writeRandomImage(await freshSink(), [300_000, 5_000]);
+    await pushImage(`${reg.url}/berth/store:1`, img.blobs, img.root, insecure);
+    const store = await ContentStore.open(await tempDir());
+    const layer = img.layers[0]!;
+    proxy.cut = { digest: layer.digest, bytes: 100_000 };
+    const before = proxy.requests.length;
+    const pulled = await pullImage(`${proxy.url}/berth/store:1`, storeBlobs(store), { plainHttp: true });
+    assert.equal(pulled.manifestDigest, img.root.digest);
+    const ranged = proxy.requests.slice(before).filter((r) => r.url.endsWith(layer.digest) && r.range);
+    assert.equal(ranged.length, 1);
+    assert.deepEqual(await store.readBlob(layer.digest), await readFile(img.blobs.blobPath(layer.digest)));
+    const pushed = await pushImage(`${reg.url}/berth/from-store:1`, storeBlobs(store), img.root, insecure);
+    assert.equal(pushed.digest, img.root.digest);
   });
 
   it("rejects a corrupted layer and stores nothing of it", async () => {
