@@ -164,7 +164,10 @@ export async function runCommand(cmd: AnyCommand, argv: readonly string[], host:
   } catch (err) {
     if (err instanceof CliError) return fail(io, err);
     if (err instanceof ApiError && err.status === 501) {
-      return fail(io, new CliError(`not implemented yet: ${err.message}`, { hint: "upgrade berthd, or see `berth version`" }));
+      return fail(
+        io,
+        new CliError(`not implemented yet: ${err.message}`, { hint: "upgrade berthd, or see `berth version`" }),
+      );
     }
     const { message, hint } = await ctx.explain(err, suggestionPool(cmd));
     io.stderr(`Error: ${message}\n${hint ? `${hint}\n` : ""}`);
@@ -205,7 +208,11 @@ function makeContext(
           const pick = /image/i.test(message) ? "image" : pool;
           if (pick === "image") {
             images ??= api.listImages().then(
-              (xs) => xs.flatMap((x) => [x.ref, ...(x.tags ?? [])]).filter((s): s is string => !!s),
+              (xs) =>
+                xs
+                  .flatMap((x) => [x.ref, ...(x.tags ?? [])])
+                  .filter((s): s is string => !!s)
+                  .flatMap((r) => (r.endsWith(":latest") ? [r.slice(0, -7), r] : [r])),
               () => [],
             );
           } else {

@@ -159,6 +159,12 @@ export function parseFlags<F extends FlagSpecs>(
       continue;
     }
     if (arg.startsWith("-") && arg.length > 1 && !/^-\d/.test(arg)) {
+      const asLong = arg.slice(1).split("=")[0]!;
+      if (asLong.length >= 2 && specs[asLong] && !byShort.has(asLong[0]!)) {
+        throw new CliError(`unknown shorthand flag: '${asLong[0]}' in ${arg}`, {
+          hint: `did you mean --${asLong}? Long flags take two dashes. ${helpTail(path)}`,
+        });
+      }
       // a group of short flags: -it, -dit, -eFOO=1, -e=FOO, -de FOO
       for (let j = 1; j < arg.length; j++) {
         const ch = arg[j]!;

@@ -72,13 +72,13 @@ function tokenize(src: string): Token[] {
 
 function lexAction(src: string): string[] {
   const out: string[] = [];
-  const re = /\s*("(?:[^"\\]|\\.)*"|`[^`]*`|\||\(|\)|[^\s|()]+)/gy;
-  let m: RegExpExecArray | null = re.exec(src);
-  while (m) {
+  const re = /\s*("(?:[^"\\]|\\.)*"|`[^`]*`|\||\(|\)|[^\s|()]+)/y;
+  let pos = 0;
+  for (let m = re.exec(src); m; m = re.exec(src)) {
     out.push(m[1]!);
-    m = re.exec(src);
+    pos = re.lastIndex;
   }
-  if (src.slice(re.lastIndex).trim()) throw new TemplateError(`cannot parse action: {{${src}}}`);
+  if (src.slice(pos).trim()) throw new TemplateError(`cannot parse action: {{${src}}}`);
   return out;
 }
 

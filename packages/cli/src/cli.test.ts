@@ -1,0 +1,264 @@
+import { strict as assert } from "node:assert";
+import { describe, it } from "node:test";
+import type { Container } from "@berth/api";
+import { main } from "./cli.js";
+import { type FakeHandler, fakeDaemon, problem, recordingIo } from "./testing.js";
+
+const container = (name: string, over: Partial<Container> = {}): Container => ({
+  id: `${name}0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab`.slice(0, 64),
+  name,
+  image: "busybox",
+  kind: "app",
+  createdAt: new Date(Date.now() - 120_000).toISOString(),
+  state: {
+    status: "running",
+    running: true,
+    paused: false,
+    oomKilled: false,
+    restartCount: 0,
+    startedAt: new Date(Date.now() - 60_000).toISOString(),
+    pid: 42,
+  },
+  config: { image: "busybox", cmd: ["sleep", "30"] },
+  labels: {},
+  restartPolicy: { name: "no" },
+  resources: {},
+  autostart: false,
+  ...over,
+});
+
+const notFound: FakeHandler = ({ params }) => problem(404, "not-found", `no such container '${params.id}'`);
+
+async function berth(argv: string[], handlers: Parameters<typeof fakeDaemon>[0] = {}) {
+  const daemon = fakeDaemon(handlers);
+  const io = recordingIo(daemon);
+  const code = await main(argv, io);
+  return { code, out: io.out, err: io.err, calls: daemon.calls };
+}
+
+describe("berth (in process, fake daemon)", () => {
+  it("--version and version without a daemon", async () => {
+    assert.match((await berth(["--version"])).out, /^berth version \d+\.\d+\.\d+\n$/);
+    const io = recordingIo(undefined, { BERTH_HOST: "unix:///nonexistent/berth.sock" });
+    assert.equal(await main(["version"], io), 0);
+    assert.match(io.out, /Client:\n Version: +\d/);
+    assert.match(
+      io.err,
+      /cannot reach berthd at \/nonexistent\/berth.sock: is it running\? start it with `berth daemon start` or `berthd`/,
+    );
+  });
+  it("a daemon that is not running: Error + hint, non-zero", async () => {
+    const io = recordingIo(undefined, { BERTH_HOST: "unix:///nonexistent/berth.sock" });
+    assert.equal(await main(["ps"], io), 1);
+    assert.match(io.err, /^Error: cannot reach berthd/);
+    const io2 = recordingIo(undefined, { BERTH_HOST: "unix:///nonexistent/berth.sock" });
+    assert.equal(await main(["run", "busybox"], io2), 125);
+  });
+  it("help, command help with examples, unknown command", async () => {
+    assert.match((await berth(["help"])).out, /Application containers[\s\S]*launch/);
+    const h = await berth(["run", "--help"]);
+    assert.equal(h.code, 0);
+    assert.match(h.out, /Usage: {2}berth run \[OPTIONS\] IMAGE/);
+    assert.match(h.out, /Examples:\n {2}berth run/);
+    assert.match((await berth(["help", "ps"])).out, /--no-trunc/);
+    const u = await berth(["rnu", "busybox"]);
+    assert.equal(u.code, 125);
+    assert.match(u.err, /'rnu' is not a berth command\ndid you mean 'berth run'\?/);
+    const g = await berth(["image", "lss"]);
+    assert.match(g.err, /did you mean 'berth image ls'\?/);
+  });
+  it("unknown flag: exit 125 with a suggestion, and no API call", async () => {
+    const r = await berth(["run", "--memroy", "256m", "busybox"]);
+    assert.equal(r.code, 125);
+    assert.equal(r.err, "Error: unknown flag: --memroy\ndid you mean --memory? See 'berth run --help'.\n");
+    assert.equal(r.calls.length, 0);
+  });
+  it("argument counts", async () => {
+    const r = await berth(["rename", "web"]);
+    assert.equal(r.code, 125);
+    assert.match(r.err, /"berth rename" requires exactly 2 arguments/);
+  });
+  it("ps: table, -q, --format template and json, filters passed through", async () => {
+    const list = () => ({
+      body: [
+        container("web"),
+        container("db", {
+          state: {
+            status: "exited",
+            running: false,
+            paused: false,
+            oomKilled: false,
+            restartCount: 0,
+            exitCode: 3,
+            finishedAt: new Date().toISOString(),
+          },
+        }),
+      ],
+    });
+    const t = await berth(["ps", "-a", "--filter", "label=x=y"], { listContainers: list });
+    assert.equal(t.code, 0);
+    const lines = t.out.trimEnd().split("\n");
+    assert.match(lines[0]!, /^CONTAINER ID +IMAGE +COMMAND +CREATED +STATUS +PORTS +NAMES$/);
+    assert.match(t.out, /web012345678 +busybox +"sleep 30" +2 minutes ago +Up About a minute +web/);
+    assert.match(t.out, /Exited \(3\) Less than a second ago/);
+    assert.equal(t.calls[0]!.query, "?all=true&filter=label%3Dx%3Dy");
+    assert.deepEqual((await berth(["ps", "-q"], { listContainers: list })).out.split("\n").sort(), [
+      "",
+      "db0123456789",
+      "web012345678",
+    ]);
+    assert.equal(
+      (await berth(["ps", "--format", "{{.Names}} {{.State.Status}}"], { listContainers: list })).out,
+      "web running\ndb exited\n",
+    );
+    const j = (await berth(["ps", "--format", "json"], { listContainers: list })).out.trim().split("\n");
+    assert.equal(JSON.parse(j[0]!).Names, "web");
+  });
+  it("stop/rm: one call per container, a line per success, Error per failure with did-you-mean, exit 1", async () => {
+    const r = await berth(["rm", "-f", "web", "wbe"], {
+      deleteContainer: ({ params }) =>
+        params.id === "web" ? {} : notFound({ params, query: new URLSearchParams(), body: undefined }),
+      listContainers: () => ({ body: [container("web"), container("db")] }),
+    });
+    assert.equal(r.code, 1);
+    assert.equal(r.out, "web\n");
+    assert.equal(r.err, "Error: no such container 'wbe'; did you mean 'web'?\n");
+    assert.deepEqual(
+      r.calls.filter((c) => c.id === "deleteContainer").map((c) => [c.params.id, c.query]),
+      [
+        ["web", "?force=true"],
+        ["wbe", "?force=true"],
+      ],
+    );
+    const s = await berth(["stop", "-t", "3", "web"], { stopContainer: () => ({}) });
+    assert.equal(s.calls[0]!.query, "?t=3");
+  });
+  it("inspect: not found suggests a name", async () => {
+    const r = await berth(["inspect", "wbe"], {
+      getContainer: notFound,
+      getImage: ({ params }) => problem(404, "not-found", `no such image '${params.ref}'`),
+      listContainers: () => ({ body: [container("web")] }),
+    });
+    assert.equal(r.code, 1);
+    assert.match(r.err, /no such container 'wbe'; did you mean 'web'\?/);
+    assert.equal(r.out, "[]\n");
+  });
+  it("run -d sends one create with start, the translated flags, and prints the id", async () => {
+    const r = await berth(["run", "-d", "--rm", "--name", "web", "-m", "64m", "-e", "A=1", "busybox", "sleep", "30"], {
+      createContainer: () => ({ status: 201, body: container("web") }),
+    });
+    assert.equal(r.code, 0);
+    assert.equal(r.out, `${container("web").id}\n`);
+    assert.equal(r.calls.length, 1);
+    assert.deepEqual(r.calls[0]!.body, {
+      image: "busybox",
+      name: "web",
+      cmd: ["sleep", "30"],
+      env: ["A=1"],
+      resources: { memory: 64 * 1024 ** 2 },
+      start: true,
+      autoRemove: true,
+    });
+  });
+  it("foreground run prints logs and returns the container's exit code; --rm removes after", async () => {
+    const r = await berth(["run", "--rm", "busybox", "sh", "-c", "echo hi; exit 3"], {
+      createContainer: () => ({ status: 201, body: container("x") }),
+      containerLogs: () => ({
+        lines: [
+          { time: "t", stream: "stdout", text: "hi" },
+          { time: "t", stream: "stderr", text: "oops" },
+        ],
+        contentType: "application/x-ndjson",
+      }),
+      waitContainer: () => ({ body: { exitCode: 3 } }),
+      deleteContainer: () => ({}),
+    });
+    assert.equal(r.code, 3);
+    assert.equal(r.out, "hi\n");
+    assert.equal(r.err, "oops\n");
+    assert.deepEqual(
+      r.calls.map((c) => c.id),
+      ["createContainer", "containerLogs", "waitContainer", "deleteContainer"],
+    );
+    assert.equal(r.calls[1]!.query, "?follow=true");
+  });
+  it("run: a missing image is exit 125 with the daemon's message", async () => {
+    const r = await berth(["run", "busybx"], {
+      createContainer: () => problem(404, "not-found", "no such image 'busybx'"),
+      listImages: () => ({ body: [{ id: "sha256:1", ref: "busybox:latest" }] }),
+    });
+    assert.equal(r.code, 125);
+    assert.equal(r.err, "Error: no such image 'busybx'; did you mean 'busybox'?\n");
+  });
+  it("exec returns the command's exit code and prints its output", async () => {
+    const r = await berth(["exec", "-e", "A=1", "-u", "1000", "-w", "/tmp", "web", "sh", "-c", "exit 4"], {
+      execContainer: () => ({ body: { exitCode: 4, stdout: "out\n", stderr: "err\n" } }),
+    });
+    assert.equal(r.code, 4);
+    assert.equal(r.out, "out\n");
+    assert.equal(r.err, "err\n");
+    assert.deepEqual(r.calls[0]!.body, { cmd: ["sh", "-c", "exit 4"], env: ["A=1"], user: "1000", workingDir: "/tmp" });
+    const incus = await berth(["exec", "c1", "--", "ls", "-l"], {
+      execContainer: () => ({ body: { exitCode: 0, stdout: "", stderr: "" } }),
+    });
+    assert.deepEqual(incus.calls[0]!.body, { cmd: ["ls", "-l"] });
+  });
+  it("a route the daemon lacks: not implemented, exit 125", async () => {
+    const r = await berth(["image", "pull", "alpine"]);
+    assert.equal(r.code, 125);
+    assert.match(r.err, /^Error: not implemented yet: pullImage/);
+  });
+  it("pending verbs parse their flags, then say not implemented (125)", async () => {
+    const r = await berth(["cp", "-a", "web:/etc/hostname", "."]);
+    assert.equal(r.code, 125);
+    assert.match(r.err, /cp is not implemented yet/);
+    assert.match((await berth(["attach", "--detach-kyes", "x", "web"])).err, /did you mean --detach-keys\?/);
+  });
+  it("validation issues from the daemon print as a hint", async () => {
+    const r = await berth(["update", "--memory", "1g", "web"], {
+      getContainer: () => ({ body: container("web") }),
+      updateContainer: () => ({
+        status: 400,
+        body: {
+          type: "about:blank",
+          title: "invalid",
+          status: 400,
+          detail: "invalid ContainerPut",
+          kind: "invalid",
+          issues: [{ field: "resources.memory", message: "too large" }],
+        },
+      }),
+    });
+    assert.equal(r.code, 1);
+    assert.equal(r.err, "Error: invalid ContainerPut\n  resources.memory: too large\n");
+  });
+  it("launch: a system container with Incus config keys", async () => {
+    const r = await berth(["launch", "debian", "c1", "-c", "limits.memory=256MiB", "-c", "boot.autostart=true"], {
+      createContainer: () => ({ status: 201, body: container("c1", { kind: "system" }) }),
+    });
+    assert.equal(r.code, 0);
+    assert.deepEqual(r.calls[0]!.body, {
+      image: "debian",
+      kind: "system",
+      start: true,
+      resources: { memory: 256 * 1024 ** 2 },
+      autostart: true,
+      name: "c1",
+    });
+  });
+  it("image bootstrap streams progress and prints the ref", async () => {
+    const r = await berth(["image", "bootstrap", "busybox"], {
+      bootstrapImage: () => ({
+        lines: [{ status: "building" }, { status: "done", ref: "busybox:latest", digest: "sha256:1" }],
+      }),
+    });
+    assert.equal(r.code, 0);
+    assert.equal(r.out, "building\ndone\nbusybox:latest\n");
+    assert.deepEqual(r.calls[0]!.body, { kind: "busybox" });
+  });
+  it("completion bash|zsh, and a suggestion for a typo", async () => {
+    assert.match((await berth(["completion", "bash"])).out, /complete -F _berth berth/);
+    assert.match((await berth(["completion", "zsh"])).out, /^#compdef berth/);
+    assert.match((await berth(["completion", "bsh"])).err, /did you mean bash\?/);
+  });
+});

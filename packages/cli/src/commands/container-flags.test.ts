@@ -1,0 +1,167 @@
+import { strict as assert } from "node:assert";
+import { describe, it } from "node:test";
+import type { ContainerPut } from "@berth/api";
+import { CliError } from "../framework/errors.js";
+import { parseFlags } from "../framework/flags.js";
+import { applyConfig } from "./config-keys.js";
+import { containerFlags, parseMount, parseRestart, parseVolume, toCreate } from "./container-flags.js";
+
+const create = (argv: string[], env: Record<string, string> = {}) => {
+  const { flags, args } = parseFlags(containerFlags, argv, { interspersed: false });
+  const [image, ...cmd] = args as [string, ...string[]];
+  return toCreate({ image, cmd, flags, env, cwd: "/home/u" });
+};
+
+describe("run flags → ContainerCreate", () => {
+  it("maps the common flags", () => {
+    const body = create(
+      [
+        "--name",
+        "web",
+        "-e",
+        "A=1",
+        "-e",
+        "HOME_VAR",
+        "-v",
+        "/srv:/data:ro",
+        "-v",
+        "cache:/cache",
+        "--memory",
+        "256m",
+        "--memory-swap",
+        "-1",
+        "--cpus",
+        "1.5",
+        "--cpuset-cpus",
+        "0-1",
+        "--pids-limit",
+        "50",
+        "--network",
+        "none",
+        "-h",
+        "box",
+        "-u",
+        "1000:1000",
+        "-w",
+        "/tmp",
+        "--read-only",
+        "--restart",
+        "on-failure:3",
+        "--init",
+        "-l",
+        "a=b",
+        "--cap-add",
+        "NET_ADMIN",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        "--stop-timeout",
+        "5",
+        "busybox",
+        "sleep",
+        "30",
+      ],
+      { HOME_VAR: "x" },
+    );
+    assert.deepEqual(body, {
+      image: "busybox",
+      name: "web",
+      cmd: ["sleep", "30"],
+      env: ["A=1", "HOME_VAR=x"],
+      workingDir: "/tmp",
+      user: "1000:1000",
+      hostname: "box",
+      mounts: [
+        { type: "bind", source: "/srv", target: "/data", readOnly: true },
+        { type: "volume", source: "cache", target: "/cache" },
+      ],
+      network: "none",
+      readOnly: true,
+      init: true,
+      capAdd: ["NET_ADMIN"],
+      capDrop: ["ALL"],
+      securityOpt: ["no-new-privileges"],
+      stopTimeoutSeconds: 5,
+      labels: { a: "b" },
+      restartPolicy: { name: "on-failure", maximumRetryCount: 3 },
+      resources: { memory: 256 * 1024 ** 2, memorySwap: -1, cpus: 1.5, cpusetCpus: "0-1", pidsLimit: 50 },
+    });
+  });
+  it("health flags", () => {
+    const body = create([
+      "--health-cmd",
+      "true",
+      "--health-interval",
+      "5s",
+      "--health-timeout",
+      "2s",
+      "--health-retries",
+      "3",
+      "--health-start-period",
+      "1m",
+      "img",
+    ]);
+    assert.deepEqual(body.healthcheck, {
+      test: ["CMD-SHELL", "true"],
+      intervalMs: 5000,
+      timeoutMs: 2000,
+      startPeriodMs: 60_000,
+      retries: 3,
+    });
+    assert.deepEqual(create(["--no-healthcheck", "img"]).healthcheck, { test: ["NONE"] });
+  });
+  it("--entrypoint and -it", () => {
+    const body = create(["--entrypoint", "/bin/sh", "-it", "img", "-c", "ls"]);
+    assert.deepEqual(body.entrypoint, ["/bin/sh"]);
+    assert.deepEqual(body.cmd, ["-c", "ls"]);
+    assert.equal(body.tty, true);
+    assert.equal(body.openStdin, true);
+  });
+  it("relative bind sources resolve against the cwd", () => {
+    assert.deepEqual(parseVolume("./data:/d", "/home/u"), { type: "bind", source: "/home/u/data", target: "/d" });
+  });
+  it("rejects bad volumes, mounts, restart policies, swap below memory, -p", () => {
+    assert.throws(() => parseVolume("/a:data"), CliError);
+    assert.throws(() => parseVolume("/a:/b:bogus"), /invalid volume option 'bogus'/);
+    assert.throws(() => parseMount("type=bind,target=/x"), /needs source/);
+    assert.throws(() => parseMount("type=nfs,target=/x"), /invalid mount type/);
+    assert.throws(() => parseRestart("sometimes"), /invalid restart policy/);
+    assert.throws(() => parseRestart("always:3"), /invalid restart policy/);
+    assert.throws(() => create(["--memory", "1g", "--memory-swap", "512m", "img"]), /memoryswap/);
+    assert.throws(() => create(["-p", "8080:80", "img"]), /not implemented yet/);
+    assert.throws(() => create(["--cpus", "0", "img"]), /greater than 0/);
+  });
+  it("--mount forms", () => {
+    assert.deepEqual(parseMount("type=bind,src=/a,dst=/b,readonly"), {
+      type: "bind",
+      source: "/a",
+      target: "/b",
+      readOnly: true,
+    });
+    assert.deepEqual(parseMount("type=tmpfs,target=/t,tmpfs-size=64m"), {
+      type: "tmpfs",
+      target: "/t",
+      tmpfsSize: 64 * 1024 ** 2,
+    });
+  });
+  it("Incus config keys", () => {
+    assert.deepEqual(
+      applyConfig({}, [
+        "limits.memory=512MiB",
+        "limits.cpu=2",
+        "limits.processes=100",
+        "boot.autostart=true",
+        "user.team=a",
+      ]),
+      {
+        resources: { memory: 512 * 1024 ** 2, cpus: 2, pidsLimit: 100 },
+        autostart: true,
+        labels: { "user.team": "a" },
+      },
+    );
+    assert.deepEqual(applyConfig<ContainerPut>({}, ["limits.cpu=0-1"]).resources, { cpusetCpus: "0-1" });
+    assert.throws(() => applyConfig({}, ["limits.nope=1"]), /unknown config key/);
+    assert.throws(() => applyConfig({}, ["limits.memory=lots"]), /invalid value/);
+  });
+});
