@@ -1,0 +1,190 @@
+/**
+ * The real CLI (the esbuild bundle, as users run it) against a real berthd on temp roots and a temp socket.
+ * Skips, saying why, when berthd is not built yet, when not root, or when runc/conmon are missing.
+ */
+import { strict as assert } from "node:assert";
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdtemp, open, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const here = fileURLToPath(new URL(".", import.meta.url));
+const DAEMON = join(here, "../../daemon/dist/main.js");
+const BUNDLE = join(here, "berth.cjs");
+const CLI = existsSync(BUNDLE) ? BUNDLE : join(here, "bin.js");
+
+const has = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
+const skip = !existsSync(DAEMON)
+  ? "berthd is not built yet (packages/daemon/dist/main.js is missing)"
+  : process.getuid?.() !== 0
+    ? "needs root (berthd runs containers)"
+    : !has("runc") || !has("conmon")
+      ? "needs runc and conmon (scripts/setup.sh)"
+      : !existsSync("/bin/busybox")
+        ? "needs busybox-static for `berth image bootstrap busybox`"
+        : false;
+
+interface Result {
+  code: number;
+  out: string;
+  err: string;
+}
+
+describe("berth against a real berthd", { skip, timeout: 180_000 }, () => {
+  let base = "";
+  let socket = "";
+  let logFile = "";
+  let daemon: ChildProcess | undefined;
+
+  const berth = (...args: string[]): Promise<Result> =>
+    new Promise((resolve) => {
+      execFile(
+        process.execPath,
+        [CLI, ...args],
+        { env: { ...process.env, BERTH_HOST: `unix://${socket}` }, timeout: 60_000 },
+        (err, out, errOut) => {
+          const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+          resolve({ code, out, err: errOut });
+        },
+      );
+    });
+
+  before(async () => {
+    // short paths: conmon's attach socket lives under the run root and must fit in 107 bytes
+    base = await mkdtemp(join(tmpdir(), "bc-"));
+    socket = join(base, "x", "berth.sock");
+    logFile = join(base, "berthd.log");
+    const log = await open(logFile, "a");
+    daemon = spawn(
+      process.execPath,
+      [DAEMON, "--root", join(base, "r"), "--run-root", join(base, "x"), "--socket", socket],
+      {
+        stdio: ["ignore", "ignore", log.fd],
+      },
+    );
+    await log.close();
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      if (daemon.exitCode !== null) throw new Error(`berthd exited:\n${readFileSync(logFile, "utf8").slice(-2000)}`);
+      if ((await berth("version", "--format", "{{.Server.Version}}")).out.trim() !== "<no value>") break;
+      if (Date.now() > deadline)
+        throw new Error(`berthd did not answer:\n${readFileSync(logFile, "utf8").slice(-2000)}`);
+      await new Promise((ok) => setTimeout(ok, 100));
+    }
+  });
+
+  after(async () => {
+    if (!daemon) return;
+    const left = (await berth("ps", "-aq", "--no-trunc")).out.split("\n").filter(Boolean);
+    if (left.length) await berth("rm", "-f", ...left);
+    daemon.kill("SIGTERM");
+    await new Promise((ok) => (daemon!.exitCode !== null ? ok(undefined) : daemon!.once("exit", ok)));
+    const mounts = readFileSync("/proc/self/mounts", "utf8")
+      .split("\n")
+      .map((l) => l.split(" ")[1] ?? "")
+      .filter((m) => m.startsWith(base))
+      .reverse();
+    for (const m of mounts) spawnSync("umount", ["-l", m]);
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it("version shows client and server", async () => {
+    const r = await berth("version");
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /Client:[\s\S]*Server: berthd/);
+  });
+
+  it("image bootstrap busybox", async () => {
+    const r = await berth("image", "bootstrap", "busybox");
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /busybox:latest\n$/);
+    assert.match((await berth("images", "--format", "{{.Repository}}:{{.Tag}}")).out, /^busybox:latest$/m);
+  });
+
+  it("run --rm returns the container's exit code and prints its output as it comes", async () => {
+    const r = await berth("run", "--rm", "busybox", "sh", "-c", "exit 3");
+    assert.equal(r.code, 3, r.err);
+    const hello = await berth("run", "--rm", "--network", "none", "busybox", "sh", "-c", "echo hello; echo oops >&2");
+    assert.equal(hello.code, 0, hello.err);
+    assert.equal(hello.out, "hello\n");
+    assert.equal(hello.err, "oops\n");
+    assert.doesNotMatch((await berth("ps", "-a", "--format", "{{.Image}}")).out, /busybox/);
+  });
+
+  it("run -d, ps, exec, logs, inspect, top, stats, stop, start, rm -f", async () => {
+    const d = await berth(
+      "run",
+      "-d",
+      "--name",
+      "web",
+      "--memory",
+      "64m",
+      "-e",
+      "GREETING=hi",
+      "busybox",
+      "sh",
+      "-c",
+      "echo ready; sleep 30",
+    );
+    assert.equal(d.code, 0, d.err);
+    assert.match(d.out, /^[0-9a-f]{64}\n$/);
+
+    const ps = await berth("ps");
+    assert.match(ps.out, /^CONTAINER ID +IMAGE +COMMAND +CREATED +STATUS +PORTS +NAMES\n/);
+    assert.match(ps.out, /busybox .*Up .* web\n/);
+    assert.equal((await berth("ps", "--format", "{{.Names}} {{.State.Status}}")).out, "web running\n");
+
+    const hi = await berth("exec", "web", "echo", "hi");
+    assert.equal(hi.code, 0, hi.err);
+    assert.equal(hi.out, "hi\n");
+    assert.equal((await berth("exec", "web", "sh", "-c", "echo $GREETING; exit 5")).code, 5);
+    assert.equal((await berth("exec", "-e", "X=1", "-w", "/tmp", "web", "sh", "-c", "echo $X $PWD")).out, "1 /tmp\n");
+
+    const logs = await berth("logs", "web");
+    assert.equal(logs.code, 0, logs.err);
+    assert.match(logs.out, /^ready$/m);
+    assert.match((await berth("logs", "-t", "--tail", "1", "web")).out, /^\d{4}-\d\d-\d\dT\S+ ready\n$/);
+
+    assert.equal(
+      (await berth("inspect", "-f", "{{.Name}} {{.State.Status}} {{.Resources.Memory}}", "web")).out,
+      `web running ${64 * 1024 * 1024}\n`,
+    );
+    assert.match((await berth("top", "web")).out, /sleep 30/);
+    assert.match((await berth("stats", "--no-stream", "web")).out, /^CONTAINER ID +NAME +CPU %[\s\S]* web /m);
+
+    const stop = await berth("stop", "-t", "1", "web");
+    assert.equal(stop.code, 0, stop.err);
+    assert.equal(stop.out, "web\n");
+    assert.match((await berth("ps", "-a", "--format", "{{.Names}} {{.Status}}")).out, /^web Exited \(\d+\)/m);
+    assert.equal((await berth("start", "web")).code, 0);
+
+    const rm = await berth("rm", "-f", "web");
+    assert.equal(rm.code, 0, rm.err);
+    assert.equal(rm.out, "web\n");
+    assert.doesNotMatch((await berth("ps", "-a")).out, /web/);
+  });
+
+  it("bad flags: exit 125 with a suggestion, nothing created", async () => {
+    const r = await berth("run", "--memroy", "256m", "busybox", "true");
+    assert.equal(r.code, 125);
+    assert.match(r.err, /^Error: unknown flag: --memroy\ndid you mean --memory\?/);
+    const size = await berth("run", "--memory", "lots", "busybox", "true");
+    assert.equal(size.code, 125);
+    assert.match(size.err, /invalid argument "lots" for "--memory" flag/);
+    assert.equal((await berth("ps", "-aq")).out, "");
+  });
+
+  it("a missing container: did you mean", async () => {
+    assert.equal((await berth("run", "-d", "--name", "web", "busybox", "sleep", "30")).code, 0);
+    const r = await berth("stop", "wbe");
+    assert.equal(r.code, 1);
+    assert.match(r.err, /no such container 'wbe'.*did you mean 'web'\?/);
+    const missingImage = await berth("run", "--rm", "busybx", "true");
+    assert.equal(missingImage.code, 125);
+    assert.match(missingImage.err, /busybx/);
+    assert.equal((await berth("rm", "-f", "web")).code, 0);
+  });
+});
