@@ -204,6 +204,12 @@ describe("importRootfs", () => {
       assert.deepEqual(config.config, { Cmd: ["/bin/hello"], Env: ["PATH=/bin"], Labels: { a: "b" } });
       assert.equal(config.history?.[0]?.["comment"], "imported from tarball");
       await validateOciArchive(await save(store, [r.ref], "oci-archive"));
+      // docker-archive decompresses the stored layer (twice: to size it, then into the tar).
+      const other = await fresh();
+      await loadImages(other, createReadStream(await save(store, [r.ref], "docker-archive")));
+      const back = await other.getManifest(r.ref);
+      assert.deepEqual((await other.imageConfig(back.manifest)).rootfs.diff_ids, [sha(tar)]);
+      assert.equal(back.manifest.layers[0]!.digest, sha(tar));
     });
   }
 
