@@ -1,6 +1,5 @@
 /** run, create (Docker) and launch (Incus): the same POST /1.0/containers with different defaults. */
-import type { ContainerCreate } from "@berth/api";
-import type { Client } from "@berth/api/client";
+import type { ContainerCreate, LogLine } from "@berth/api";
 import { type Context, defineCommand } from "../framework/command.js";
 import { CliError, EXIT_CLI } from "../framework/errors.js";
 import { applyConfig } from "./config-keys.js";
@@ -60,11 +59,22 @@ async function runForeground(ctx: Context, body: ContainerCreate, remove: boolea
   process.on("SIGTERM", onTerm);
   try {
     const logs = await api.containerLogs({ params: { id }, query: { follow: true } });
-    const pump = printLogs(logs, out, api, id);
+    const printed = { lines: 0 };
+    const pump = printLogs(logs, out, printed);
     const result = await api.waitContainer({ params: { id } });
-    // the log stream ends when the container does; give it a moment to flush, then stop reading
-    await Promise.race([pump, new Promise((ok) => setTimeout(ok, 2000).unref())]);
-    logs.cancel();
+    // A follow stream may end a poll interval after the exit: give it a moment, then read the rest
+    // without follow and print what the stream had not shown yet.
+    const ended = await Promise.race([
+      pump.then(() => true),
+      new Promise<boolean>((ok) => setTimeout(ok, 30, false).unref()),
+    ]);
+    if (!ended) {
+      logs.cancel();
+      await pump;
+      const rest = await api.containerLogs({ params: { id } });
+      let i = 0;
+      for await (const line of rest) if (i++ >= printed.lines) printLine(line, out);
+    }
     return result.exitCode;
   } finally {
     process.off("SIGINT", onInt);
@@ -73,20 +83,20 @@ async function runForeground(ctx: Context, body: ContainerCreate, remove: boolea
   }
 }
 
-async function printLogs(
-  logs: AsyncIterable<{ stream: string; text: string }>,
-  out: Context["out"],
-  _api: Client,
-  _id: string,
-): Promise<void> {
+function printLine(line: LogLine, out: Context["out"]): void {
+  const text = line.text.endsWith("\n") ? line.text : `${line.text}\n`;
+  if (line.stream === "stderr") out.stderr(text);
+  else out.stdout(text);
+}
+
+async function printLogs(logs: AsyncIterable<LogLine>, out: Context["out"], printed: { lines: number }): Promise<void> {
   try {
     for await (const line of logs) {
-      const text = line.text.endsWith("\n") ? line.text : `${line.text}\n`;
-      if (line.stream === "stderr") out.stderr(text);
-      else out.stdout(text);
+      printLine(line, out);
+      printed.lines++;
     }
   } catch {
-    // cancelled or the daemon closed the stream
+    // cancelled, or the daemon closed the stream
   }
 }
 
