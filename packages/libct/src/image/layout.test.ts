@@ -6,7 +6,6 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { loadImageSpecValidator } from "../testing/oci-image-schema.js";
 import { needsRoot } from "../testing/slow.js";

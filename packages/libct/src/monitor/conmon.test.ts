@@ -13,7 +13,7 @@ import { RuncRuntime } from "../runtime/runc.js";
 import { specFromDescription } from "../spec/index.js";
 import { ProcessRunner } from "../system/command.js";
 import { needsRoot } from "../testing/slow.js";
-import { sleep, until } from "../testing/wait.js";
+import { until } from "../testing/wait.js";
 import { ConmonMonitor, type ConmonPaths, parseK8sLog } from "./conmon.js";
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;

@@ -9,7 +9,7 @@ import { cgroupExists } from "../cgroups/index.js";
 import { defaultBusyboxCacheDir, ensureBusyboxImage } from "../image/busybox.js";
 import { Libct } from "../lifecycle/libct.js";
 import { needsRoot } from "../testing/slow.js";
-import { sleep, until, withTimeout } from "../testing/wait.js";
+import { until, withTimeout } from "../testing/wait.js";
 import { attach } from "./attach.js";
 
 describe("exec in a running container", { skip: needsRoot.skip, timeout: 60_000 }, () => {

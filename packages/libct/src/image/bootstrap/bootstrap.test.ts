@@ -202,6 +202,8 @@ function fakeDebianTree(rootfs: string): void {
   put("var/lib/apt/lists/m_debian_dists_bookworm_main_binary-amd64_Packages", "Package: x\n");
   put("var/cache/apt/archives/bash_5.2_amd64.deb", "deb");
   put("var/log/bootstrap.log", "log");
+  put("var/log/dpkg.log", "2026-11-23 22:25:01 startup archives install\n");
+  put("etc/shadow", "root:*:20415:0:99999:7:::\nnobody:*:20415:0:99999:7:::\n");
   mkdirSync(join(rootfs, "var/lib/apt/lists/partial"));
   mkdirSync(join(rootfs, "etc/systemd/system/getty.target.wants"), { recursive: true });
   symlinkSync(
@@ -300,6 +302,12 @@ describe("bootstrapImage", () => {
     assert.deepEqual(await readdir(join(root, "var/cache/apt/archives")), []);
     assert.deepEqual(await readdir(join(root, "dev")), []);
     assert.equal(existsSync(join(root, "var/log/bootstrap.log")), false);
+    assert.equal(existsSync(join(root, "var/log/dpkg.log")), false);
+    const days = Math.floor(Date.parse("2025-05-10T09:01:02Z") / 86_400_000);
+    assert.equal(
+      await readFile(join(root, "etc/shadow"), "utf8"),
+      `root:*:${days}:0:99999:7:::\nnobody:*:${days}:0:99999:7:::\n`,
+    );
     for (const unit of SANDBOXED_UNITS) {
       assert.equal(await readFile(join(root, "etc/systemd/system", `${unit}.d`, DROPIN_NAME), "utf8"), SANDBOX_DROPIN);
     }

@@ -85,7 +85,7 @@ export async function bootstrapImage(
       await debootstrap(checked, { runner, rootfs, mirror, arch, progress, opts });
       created = await releaseDate(rootfs);
       progress("preparing the rootfs for containers");
-      await prepareDebianRootfs(rootfs, checked.variant);
+      await prepareDebianRootfs(rootfs, checked.variant, { created });
       createdBy =
         `berth image bootstrap debian:${checked.suite} --variant ${checked.variant}` +
         ` (debootstrap --variant=minbase${checked.variant === "systemd" ? " --include=systemd,systemd-sysv,dbus" : ""})`;

@@ -6,7 +6,7 @@
  * Every write goes through `safePath`, which refuses a path whose parent is a symlink, so nothing is written
  * outside the rootfs whatever the tree holds.
  */
-import { lstat, mkdir, readdir, rm, symlink, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { LibctError } from "../../errors.js";
 import type { DebianVariant } from "./spec.js";
@@ -114,11 +114,43 @@ export async function prepareSystemd(root: string): Promise<void> {
   await remove(root, "etc/systemd/system/getty.target.wants/getty@tty1.service");
 }
 
+/** Logs and caches that record when the build ran (as debuerreotype-fixup removes them). */
+const BUILD_TIME_FILES = [
+  "var/log/bootstrap.log",
+  "var/log/dpkg.log",
+  "var/log/alternatives.log",
+  "var/log/apt/history.log",
+  "var/log/apt/term.log",
+  "var/log/apt/eipp.log.xz",
+  "var/cache/ldconfig/aux-cache",
+  "var/lib/dpkg/status-old",
+  "var/lib/dpkg/diversions-old",
+  "var/lib/dpkg/statoverride-old",
+  "var/cache/debconf/config.dat-old",
+  "var/cache/debconf/templates.dat-old",
+] as const;
+
+/**
+ * Sets the "last password change" field (days since the epoch) of every account in a shadow file to `days`,
+ * in place, so the file keeps its owner and mode.
+ */
+async function pinShadowDates(root: string, rel: string, days: number): Promise<void> {
+  const path = await safePath(root, rel, false);
+  const st = path === undefined ? undefined : await lstat(path).catch(() => undefined);
+  if (path === undefined || !st?.isFile()) return;
+  const text = await readFile(path, "utf8");
+  await writeFile(path, text.replace(/^([^:\n]*:[^:\n]*:)\d+:/gm, `$1${days}:`));
+}
+
 /**
  * Post-processes a debootstrapped `root` in place for use as a container image (see the file comment).
  * Rejects with "invalid" when the tree has symlinks where directories belong on the paths it writes.
  */
-export async function prepareDebianRootfs(root: string, variant: DebianVariant): Promise<void> {
+export async function prepareDebianRootfs(
+  root: string,
+  variant: DebianVariant,
+  build: { readonly created: string },
+): Promise<void> {
   await replaceFile(root, "etc/hostname", "");
   await replaceFile(root, "etc/hosts", HOSTS);
   await replaceFile(root, "etc/resolv.conf", ""); // debootstrap copies the host's; the runtime provides one
@@ -129,7 +161,9 @@ export async function prepareDebianRootfs(root: string, variant: DebianVariant):
   for (const name of ["pkgcache.bin", "srcpkgcache.bin"]) {
     await remove(root, `var/cache/apt/${name}`);
   }
-  await remove(root, "var/log/bootstrap.log");
+  for (const rel of BUILD_TIME_FILES) await remove(root, rel);
+  const days = Math.floor(Date.parse(build.created) / 86_400_000);
+  for (const rel of ["etc/shadow", "etc/shadow-"]) await pinShadowDates(root, rel, days);
   await remove(root, "debootstrap"); // debootstrap's own work dir; absent after a successful run
   await emptyDir(root, "dev"); // device nodes: the runtime mounts its own /dev
   if (variant === "systemd") await prepareSystemd(root);

@@ -7,7 +7,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { loadImageSpecValidator } from "../../testing/oci-image-schema.js";
 import { defaultBusyboxCacheDir, ensureBusyboxImage } from "../busybox.js";
