@@ -2,6 +2,10 @@
  * Offline base images: `busybox:latest` from the host's busybox-static, `debian:<suite>[-systemd]` with
  * debootstrap from the Debian mirror the host's apt already uses.
  *
+ * Images are reproducible: mtimes are clamped to the suite's Release date and build-time logs are dropped, so
+ * two builds from the same archive state give the same manifest digest (checked for bookworm minbase and
+ * systemd: about 26 s and 38 s each with the .deb cache warm).
+ *
  * ```ts
  * const store = await ContentStore.open("/var/lib/berth/images");
  * const { ref, manifestDigest } = await bootstrapImage(
