@@ -162,5 +162,8 @@ if [ -z "${BERTH_SETUP_SKIP_NPM:-}" ]; then
   fi
   log "building"
   npm run build --silent
+  # berth and berthd on PATH, pointing at this checkout's build.
+  ln -sfn "$repo/packages/cli/dist/berth.cjs" /usr/local/bin/berth
+  ln -sfn "$repo/packages/daemon/dist/main.js" /usr/local/bin/berthd
 fi
 log "ready: runc $(runc --version | awk 'NR==1 {print $3}'), conmon $(conmon --version | awk 'NR==1 {print $3}'), criu $("$criu_bin" --version | awk '/^Version:/ {print $2}')"

@@ -131,8 +131,18 @@ export const runtimeSuite = (name: string, open: (stateRoot: string) => Promise<
 
     it("kill SIGTERM stops an init that handles it", async () => {
       const { id } = await running();
-      await runtime.kill(id, "SIGTERM");
-      await until("stopped", async () => ((await status(id)) === "stopped" ? true : undefined));
+      // start returns once init has exec'd the shell, possibly before the shell has set its trap; PID 1
+      // ignores signals it has no handler for, so repeat SIGTERM until the trap has caught one.
+      await until(
+        "stopped by SIGTERM",
+        async () => {
+          if ((await status(id)) === "stopped") return true;
+          await runtime.kill(id, "SIGTERM").catch(() => {});
+          await sleep(200);
+          return undefined;
+        },
+        10_000,
+      );
     });
 
     it("delete forgets a stopped container", async () => {
