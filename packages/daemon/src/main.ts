@@ -16,6 +16,7 @@ import { createApiServer } from "./http/server.js";
 import { createLogger, type Logger } from "./log.js";
 import { ContainerService } from "./services/containers.js";
 import { ImageService } from "./services/images.js";
+import { autostartContainers } from "./services/system.js";
 import { ContainerRepo } from "./store/containers.js";
 import { openDb } from "./store/db.js";
 import { EventRepo } from "./store/events.js";
@@ -71,6 +72,10 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
 
   const rec = await containers.reconcile();
   log.info("reconciled", rec);
+  // boot.autostart: bring system containers back (in the background: the API must not wait for boots).
+  void autostartContainers(repo, (id) => containers.start(id), log).catch((err) =>
+    log.warn("autostart failed", { err }),
+  );
 
   const info = () => ({
     version: VERSION,

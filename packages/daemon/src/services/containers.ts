@@ -38,6 +38,7 @@ import type { ContainerRepo, ContainerRow } from "../store/containers.js";
 import { describe, type ImageRunConfig, limitsOf, ociResourcesOf, resolveUser, toApiIssues } from "./describe.js";
 import type { ImageService } from "./images.js";
 import { generateName, suggest } from "./names.js";
+import { IdRangeAllocator, SYSTEM_STOP_TIMEOUT_SECONDS, shiftRootfs, systemInitArgs } from "./system.js";
 
 export interface ContainerDeps {
   readonly libct: Libct;
@@ -88,8 +89,11 @@ export class ContainerService {
   private readonly reservedNames = new Set<string>();
   private readonly watchers = new Map<string, AbortController>();
   private closed = false;
+  private readonly idRanges: IdRangeAllocator;
 
-  constructor(private readonly d: ContainerDeps) {}
+  constructor(private readonly d: ContainerDeps) {
+    this.idRanges = new IdRangeAllocator(d.libct, d.repo);
+  }
 
   // ---- paths ----
 
@@ -276,9 +280,23 @@ export class ContainerService {
         readFile(join(rootfs, "etc/passwd"), "utf8").catch(() => ""),
         readFile(join(rootfs, "etc/group"), "utf8").catch(() => ""),
       ]);
-      const description = describe({ id, req, image: imgCfg, rootfs, passwd, group });
+      // System containers: an id range of their own and a rootfs shifted into it (system.ts).
+      const system = req.kind === "system" && !req.privileged;
+      const range = system ? await this.idRanges.reserve() : undefined;
+      if (range) undo.push(() => this.idRanges.release(range.base));
+      const description = describe({
+        id,
+        req,
+        image: imgCfg,
+        rootfs,
+        passwd,
+        group,
+        ...(req.kind === "system" ? { name, systemInit: systemInitArgs(imgCfg.Labels, libct.host) } : {}),
+        ...(range ? { idMap: range.idMap } : {}),
+      });
       const issues = validateDescription(description, libct.host);
       if (issues.length) throw new ValidationError(toApiIssues(issues));
+      if (range) await shiftRootfs(rootfs, dir, description, this.d.log);
       await libct.create({ id, description, ...(req.openStdin ? { stdin: true } : {}) });
       undo.push(() => libct.delete(id, { force: true }));
       const { labels: _l, restartPolicy: _r, resources: _res, autostart: _a, name: _n, start: _s, ...config } = req;
@@ -301,6 +319,7 @@ export class ContainerService {
       };
       repo.insert(row);
       undo.release();
+      if (range) this.idRanges.release(range.base);
       this.d.log.info("container created", { id, name, image: req.image });
       this.event("container.created", row);
       if (req.start) await this.start(id);
@@ -383,7 +402,11 @@ export class ContainerService {
   }
 
   /** running/paused → exited, once; emits container.exited and applies autoRemove. */
-  private recordExit(id: string, exitCode: number, oomKilled: boolean): void {
+  private recordExit(id: string, rawExitCode: number, oomKilled: boolean): void {
+    // A system container's init that shuts down calls reboot(2), which in a PID namespace ends it "killed"
+    // by SIGINT (halt/poweroff) or SIGHUP (reboot): that is a clean shutdown, reported as 0.
+    const exitCode =
+      (rawExitCode === 129 || rawExitCode === 130) && this.d.repo.get(id)?.kind === "system" ? 0 : rawExitCode;
     const changed = this.d.repo.setState(id, { status: "exited", exitCode, oomKilled, finishedAt: now(), pid: null }, [
       "running",
       "paused",
@@ -405,7 +428,10 @@ export class ContainerService {
     await this.locks.run(row.id, async () => {
       const st = await this.libctState(row.id);
       if (!st || st.status === "stopped") return;
-      const t = opts.timeoutSeconds ?? row.config.stopTimeoutSeconds ?? 10;
+      const t =
+        opts.timeoutSeconds ??
+        row.config.stopTimeoutSeconds ??
+        (row.kind === "system" ? SYSTEM_STOP_TIMEOUT_SECONDS : 10);
       const res = await this.d.libct.stop(row.id, { timeoutMs: t * 1000 });
       if (res) this.recordExit(row.id, res.exitCode, res.oomKilled);
       this.event("container.stopped", row);

@@ -31,6 +31,12 @@ export interface DescribeInputs {
   readonly rootfs: string;
   readonly passwd?: string;
   readonly group?: string;
+  /** System containers: the container's name (its hostname by default). */
+  readonly name?: string;
+  /** System containers: the init command (from system.ts systemInitArgs), used when the request gives no cmd. */
+  readonly systemInit?: readonly string[];
+  /** System containers: the uid/gid range the rootfs was shifted to. */
+  readonly idMap?: ContainerDescription["idMap"];
 }
 
 /** Docker's merge: an entrypoint given in the request replaces the image's and drops its Cmd. */
@@ -181,7 +187,9 @@ function securityOf(opts: readonly string[]): Partial<ContainerDescription> & { 
 export function describe(inp: DescribeInputs): ContainerDescription {
   const { req, image } = inp;
   const kind = req.kind ?? "app";
-  const args = commandOf(req, image);
+  // A system container boots the image's init (Incus): the image's Cmd/Entrypoint are for app containers.
+  const system = kind === "system";
+  const args = system && inp.systemInit && !req.cmd && !req.entrypoint ? [...inp.systemInit] : commandOf(req, image);
   if (args.length === 0) {
     throw new ValidationError([
       { field: "cmd", message: "the image has no Cmd or Entrypoint; give cmd (the command to run)" },
@@ -226,7 +234,12 @@ export function describe(inp: DescribeInputs): ContainerDescription {
     };
   });
   const limits = limitsOf(req.resources);
-  const stopSignal = req.stopSignal ?? (image.StopSignal || undefined);
+  const stopSignal =
+    req.stopSignal ??
+    (image.StopSignal || undefined) ??
+    (system ? image.Labels?.["org.berth.image.stop-signal"] || undefined : undefined) ??
+    // An init other than systemd (busybox init) ignores SIGRTMIN+3; SIGTERM makes busybox init shut down.
+    (system && image.Labels?.["org.berth.image.init"] !== "systemd" ? "SIGTERM" : undefined);
   const labels = { ...(image.Labels ?? {}), ...(req.labels ?? {}) };
   return {
     kind,
@@ -236,10 +249,11 @@ export function describe(inp: DescribeInputs): ContainerDescription {
       env: mergeEnv(image.Env ?? [], req.env ?? []),
       cwd: req.workingDir ?? (image.WorkingDir || "/"),
       ...(userSpec ? { user: resolveUser(userSpec, inp.passwd, inp.group) } : {}),
-      ...(req.tty ? { terminal: true } : {}),
+      ...(req.tty || system ? { terminal: true } : {}),
       ...(sec.noNewPrivileges ? { noNewPrivileges: true } : {}),
     },
-    hostname: req.hostname ?? inp.id.slice(0, 12),
+    hostname: req.hostname ?? (system && inp.name ? inp.name : inp.id.slice(0, 12)),
+    ...(system && inp.idMap ? { idMap: inp.idMap } : {}),
     ...(mounts.length ? { mounts } : {}),
     ...(req.network === "host" ? { namespaces: { network: "host" } } : {}),
     ...(limits ? { limits } : {}),
