@@ -22,6 +22,7 @@ const update: Loader = () => import("./commands/update.js");
 const version: Loader = () => import("./commands/version.js");
 const images: Loader = () => import("./commands/images.js");
 const pending: Loader = () => import("./commands/pending.js");
+const consoleCmd: Loader = () => import("./commands/console.js");
 const meta: Loader = () => import("./commands/meta.js");
 const daemon: Loader = () => import("./commands/daemon.js");
 
@@ -69,7 +70,7 @@ export const entries: readonly Entry[] = [
   e("image push", images, "imagePush", ["push"]),
   e("image build", images, "imageBuild", ["build"]),
   e("attach", pending, "attach"),
-  e("console", pending, "console"),
+  e("console", consoleCmd, "console"),
   e("cp", pending, "cp"),
   e("port", pending, "port"),
   e("daemon start", daemon, "daemonStart"),

@@ -11,11 +11,15 @@ import { join } from "node:path";
 import { ContentStore, Libct, LibctError, ProcessRunner, storageDrivers } from "@berth/libct";
 import { type DaemonConfig, parseArgs, USAGE } from "./config.js";
 import { EventBus } from "./events/bus.js";
+import { installAttach } from "./http/attach.js";
 import { handlers, type Services } from "./http/handlers.js";
 import { createApiServer } from "./http/server.js";
 import { createLogger, type Logger } from "./log.js";
 import { ContainerService } from "./services/containers.js";
+import { HealthMonitor } from "./services/health.js";
 import { ImageService } from "./services/images.js";
+import { LogRotator } from "./services/logrotate.js";
+import { Supervisor } from "./services/supervisor.js";
 import { autostartContainers } from "./services/system.js";
 import { ContainerRepo } from "./store/containers.js";
 import { openDb } from "./store/db.js";
@@ -69,9 +73,18 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
   const images = new ImageService(store, storage, cfg.root, publish, log);
   const repo = new ContainerRepo(db);
   const containers = new ContainerService({ libct, storage, images, repo, cmd, root: cfg.root, publish, log });
+  // Restart policies, health checks and log rotation follow every container's lifecycle.
+  const supervisor = new Supervisor({ repo, root: cfg.root, log, start: (id) => containers.start(id, { restart: true }) });
+  const health = new HealthMonitor({ libct, publish, log });
+  const logRotator = new LogRotator({ libct, root: cfg.root, log });
+  containers.attach(supervisor, health, logRotator);
 
   const rec = await containers.reconcile();
   log.info("reconciled", rec);
+  void supervisor.boot().then(
+    (n) => n && log.info("restart policies brought containers back", { started: n }),
+    (err) => log.warn("restart policies on boot failed", { err }),
+  );
   // boot.autostart: bring system containers back (in the background: the API must not wait for boots).
   void autostartContainers(repo, (id) => containers.start(id), log).catch((err) =>
     log.warn("autostart failed", { err }),
@@ -92,6 +105,7 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
   await checkSocketFree(cfg.socket);
   await rm(cfg.socket, { force: true });
   const unixServer = createApiServer(handlers, services, log);
+  installAttach(unixServer, { containers, libct, log });
   await listen(unixServer, cfg.socket);
   await chmod(cfg.socket, 0o660);
   const gid = await berthGid();
@@ -107,6 +121,7 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
       );
     }
     const tcpServer = createApiServer(handlers, services, log);
+    installAttach(tcpServer, { containers, libct, log });
     await listen(tcpServer, cfg.tcp.port, cfg.tcp.host);
     servers.push(tcpServer);
     log.warn("serving the API on TCP without TLS or tokens (loopback only)", {
@@ -123,6 +138,9 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
   });
 
   return async () => {
+    supervisor.close();
+    health.close();
+    logRotator.close();
     containers.close();
     await Promise.all(
       servers.map(

@@ -102,6 +102,8 @@ export class ConmonMonitor {
     for (const a of runtime.globalArgs()) args.push("--runtime-arg", a);
     if (opts.terminal) args.push("-t");
     if (opts.stdin) args.push("-i");
+    // A container's console outlives its clients: detaching (closing the attach socket) must not close the pty's input.
+    if (opts.terminal && !opts.execProcessFile) args.push("--leave-stdin-open");
     if (opts.logSizeMax) args.push("--log-size-max", String(opts.logSizeMax));
     if (opts.execProcessFile) args.push("-e", "--exec-process-spec", opts.execProcessFile);
     if (opts.restoreFrom) args.push("--restore", opts.restoreFrom);
