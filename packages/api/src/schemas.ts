@@ -118,6 +118,13 @@ export const ContainerCreate = object(
     stopSignal: str("signal that stops the container gracefully", { pattern: "^(SIG)?[A-Z0-9+-]+$|^[0-9]+$" }),
     stopTimeoutSeconds: int("seconds between the stop signal and SIGKILL", { minimum: 0, maximum: 86400 }),
     healthcheck: HealthcheckConfig,
+    logOptions: object({
+      maxSizeBytes: int("rotate the log when it grows past this many bytes (Docker's max-size)", {
+        minimum: 1024,
+        maximum: MAX_BYTES,
+      }),
+      maxFiles: int("log files kept, the live one included (Docker's max-file)", { minimum: 1, maximum: 100 }),
+    }),
     start: bool("start it right away (berth run)"),
     autoRemove: bool("remove it when it exits (berth run --rm)"),
   },
@@ -137,10 +144,31 @@ export const ExecCreate = object(
   ["cmd"],
 );
 
+/**
+ * Registry access a pull or push carries, so berthd never reads the user's credentials file. Like Docker's
+ * X-Registry-Auth, but as a body field: the CLI reads ~/.config/berth/config.json (Docker's format, written
+ * by `berth login`) and sends the registry's entry here; berthd uses it for this request only.
+ */
+const registryAccess = {
+  auth: object(
+    {
+      username: str("registry user", { minLength: 1 }),
+      password: str("password or token", { minLength: 1 }),
+    },
+    ["username", "password"],
+    "credentials for the registry of the reference (from the client's config.json)",
+  ),
+  tlsVerify: bool("false: accept any certificate and fall back to plain http (default true; loopback registries default false)"),
+  ca: str("PEM of the CA(s) that signed the registry's certificate (the client reads --ca-file / --cert-dir)", {
+    maxLength: 262144,
+  }),
+};
+
 export const ImagePull = object(
   {
     ref: str("image reference", { minLength: 1, maxLength: 512 }),
     platform: str("os/arch[/variant]", { pattern: "^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$" }),
+    ...registryAccess,
   },
   ["ref"],
 );
@@ -149,6 +177,7 @@ export const ImagePush = object(
   {
     ref: str("local image reference", { minLength: 1, maxLength: 512 }),
     destination: str("remote reference (default: ref)", { minLength: 1, maxLength: 512 }),
+    ...registryAccess,
   },
   ["ref"],
 );
@@ -156,9 +185,15 @@ export const ImagePush = object(
 export const ImageBootstrap = object({
   kind: str("busybox (from the host's busybox-static) or debian (debootstrap)", { enum: ["busybox", "debian"] }),
   name: str("alias of kind", { enum: ["busybox", "debian"] }),
-  ref: str("tag to give the image (default: <kind>:latest)", { minLength: 1, maxLength: 512 }),
-  variant: str("app (default) or system", { enum: ["app", "system"] }),
-  suite: str("debian suite, e.g. bookworm", { minLength: 1 }),
+  ref: str("tag to give the image (default: busybox:latest, debian:<suite>, debian:<suite>-systemd)", {
+    minLength: 1,
+    maxLength: 512,
+  }),
+  variant: str("debian only: minbase (default) or systemd (the base of system containers)", {
+    enum: ["minbase", "systemd"],
+  }),
+  suite: str("debian suite, e.g. bookworm (default)", { minLength: 1, pattern: "^[a-z]+$" }),
+  mirror: str("debian only: the archive URL (default: the host's apt mirror)", { pattern: "^(https?|file)://" }),
 });
 
 // ---- responses -------------------------------------------------------------------------------------------

@@ -24,6 +24,12 @@ export interface HealthcheckConfig {
   retries?: number;
 }
 
+/** Rotation of a container's log: at most `maxFiles` files (the live one included) of `maxSizeBytes` each. */
+export interface LogOptions {
+  maxSizeBytes?: number;
+  maxFiles?: number;
+}
+
 export interface Resources {
   /** Bytes; 0 = unlimited. */
   memory?: number;
@@ -87,6 +93,8 @@ export interface ContainerCreate extends ContainerPut {
   stopSignal?: string;
   stopTimeoutSeconds?: number;
   healthcheck?: HealthcheckConfig;
+  /** Log rotation (Docker's --log-opt max-size=... max-file=...); the daemon's default otherwise. */
+  logOptions?: LogOptions;
   /** Start it right away (berth run). */
   start?: boolean;
   /** Remove it when it exits (berth run --rm). */

@@ -12,6 +12,7 @@ import type {
   Container,
   ContainerCreate,
   ContainerPut,
+  ContainerState,
   ContainerStatus,
   ExecCreate,
   ExecResult,
@@ -37,7 +38,9 @@ import type { Logger } from "../log.js";
 import type { ContainerRepo, ContainerRow } from "../store/containers.js";
 import { describe, type ImageRunConfig, limitsOf, ociResourcesOf, resolveUser, toApiIssues } from "./describe.js";
 import type { ImageService } from "./images.js";
+import { type ImageHealthcheck, mergeHealthcheck } from "./health.js";
 import { generateName, suggest } from "./names.js";
+import { initBinary, withInit } from "./supervisor.js";
 import { IdRangeAllocator, SYSTEM_STOP_TIMEOUT_SECONDS, shiftRootfs, systemInitArgs } from "./system.js";
 
 export interface ContainerDeps {
@@ -49,6 +52,25 @@ export interface ContainerDeps {
   readonly root: string;
   readonly publish: (e: BerthEvent) => void;
   readonly log: Logger;
+}
+
+/**
+ * Observers of container lifecycles (restart policies, health checks, log rotation), attached in main.ts.
+ * Hooks must not throw and must not wait on the container's lock.
+ */
+export interface ContainerHooks {
+  /** The container runs: started by a user or a restart policy, or found running by reconcile. */
+  running?(row: ContainerRow): void;
+  /** Its exit was recorded (once). */
+  exited?(row: ContainerRow): void;
+  /** A user started or stopped it (restart policies remember a stop). */
+  userAction?(id: string, action: "start" | "stop"): void;
+  removed?(id: string): void;
+  health?(id: string): ContainerState["health"] | undefined;
+  /** Before libct deletes a stopped container's bundle (and its log) to create it again. */
+  archive?(row: ContainerRow): Promise<void>;
+  /** Rotated log text, oldest first, shown before the live log. */
+  rotatedText?(id: string): Promise<string>;
 }
 
 export interface ListOptions {
@@ -90,6 +112,21 @@ export class ContainerService {
   private readonly watchers = new Map<string, AbortController>();
   private closed = false;
   private readonly idRanges: IdRangeAllocator;
+  private readonly hooks: ContainerHooks[] = [];
+
+  attach(...hooks: ContainerHooks[]): void {
+    this.hooks.push(...hooks);
+  }
+
+  private notify(fn: (h: ContainerHooks) => void): void {
+    for (const h of this.hooks) {
+      try {
+        fn(h);
+      } catch (err) {
+        this.d.log.warn("container hook failed", { err });
+      }
+    }
+  }
 
   constructor(private readonly d: ContainerDeps) {
     this.idRanges = new IdRangeAllocator(d.libct, d.repo);
@@ -136,6 +173,7 @@ export class ContainerService {
 
   toWire(row: ContainerRow): Container {
     const { labels, restartPolicy, resources, autostart } = row;
+    const health = this.hooks.map((h) => h.health?.(row.id)).find((x) => x !== undefined);
     return {
       id: row.id,
       name: row.name,
@@ -153,6 +191,7 @@ export class ContainerService {
         ...(row.startedAt ? { startedAt: row.startedAt } : {}),
         ...(row.finishedAt ? { finishedAt: row.finishedAt } : {}),
         restartCount: row.restartCount,
+        ...(health ? { health } : {}),
       },
       config: row.config,
       labels,
@@ -242,13 +281,20 @@ export class ContainerService {
     if (req.tty || req.openStdin) {
       // TTY containers work in libct; attach is not served yet, so stdin would be useless.
     }
-    if (req.init)
+    if (req.healthcheck && !["CMD", "CMD-SHELL", "NONE"].includes(req.healthcheck.test[0] ?? "")) {
       throw new ValidationError([
-        { field: "init", message: "--init is not supported by this berthd yet; leave it out" },
+        { field: "healthcheck.test", message: 'the test starts with "CMD", "CMD-SHELL" or "NONE"' },
       ]);
-    if (req.healthcheck && req.healthcheck.test[0] !== "NONE") {
+    }
+    if (req.autoRemove && req.restartPolicy && req.restartPolicy.name !== "no") {
       throw new ValidationError([
-        { field: "healthcheck", message: "health checks are not supported by this berthd yet; leave healthcheck out" },
+        { field: "restartPolicy", message: "a restart policy and autoRemove (--rm) conflict; choose one" },
+      ]);
+    }
+    const initPath = req.init ? initBinary() : undefined;
+    if (req.init && !initPath) {
+      throw new ValidationError([
+        { field: "init", message: "no init binary on this host; install catatonit (apt install catatonit)" },
       ]);
     }
     for (const [i, m] of (req.mounts ?? []).entries()) {
@@ -284,7 +330,7 @@ export class ContainerService {
       const system = req.kind === "system" && !req.privileged;
       const range = system ? await this.idRanges.reserve() : undefined;
       if (range) undo.push(() => this.idRanges.release(range.base));
-      const description = describe({
+      const described = describe({
         id,
         req,
         image: imgCfg,
@@ -294,12 +340,15 @@ export class ContainerService {
         ...(req.kind === "system" ? { name, systemInit: systemInitArgs(imgCfg.Labels, libct.host) } : {}),
         ...(range ? { idMap: range.idMap } : {}),
       });
+      const description = initPath ? withInit(described, initPath) : described;
+      const healthcheck = mergeHealthcheck(req.healthcheck, (imgCfg as { Healthcheck?: ImageHealthcheck }).Healthcheck);
       const issues = validateDescription(description, libct.host);
       if (issues.length) throw new ValidationError(toApiIssues(issues));
       if (range) await shiftRootfs(rootfs, dir, description, this.d.log);
       await libct.create({ id, description, ...(req.openStdin ? { stdin: true } : {}) });
       undo.push(() => libct.delete(id, { force: true }));
-      const { labels: _l, restartPolicy: _r, resources: _res, autostart: _a, name: _n, start: _s, ...config } = req;
+      const { labels: _l, restartPolicy: _r, resources: _res, autostart: _a, name: _n, start: _s, ...given } = req;
+      const config = { ...given, ...(healthcheck ? { healthcheck } : {}) };
       const row: ContainerRow = {
         id,
         name,
@@ -349,10 +398,12 @@ export class ContainerService {
     await mountAll(this.d.cmd, await this.d.storage.mounts(this.snapshotKey(id)), rootfs);
   }
 
-  async start(ref: string): Promise<void> {
+  /** `restart`: started by a restart policy (keeps restartCount and a user's stop). */
+  async start(ref: string, opts: { restart?: boolean } = {}): Promise<void> {
     const row = this.find(ref);
     await this.locks.run(row.id, async () => {
       const { libct, repo } = this.d;
+      if (!opts.restart) this.notify((h) => h.userAction?.(row.id, "start"));
       const st = await this.libctState(row.id);
       if (st?.status === "running") return; // already running: nothing to do (Docker answers 304)
       if (st?.status === "paused") {
@@ -362,7 +413,11 @@ export class ContainerService {
       if (st?.status !== "created") {
         // A container that ran before: libct starts only created containers, so create it again from its description.
         this.watchers.get(row.id)?.abort();
-        if (st) await libct.delete(row.id, { force: true });
+        if (st) {
+          for (const h of this.hooks)
+            await h.archive?.(row).catch((err) => this.d.log.warn("log archive failed", { err }));
+          await libct.delete(row.id, { force: true });
+        }
         await libct.create({
           id: row.id,
           description: row.description,
@@ -378,9 +433,12 @@ export class ContainerService {
         finishedAt: null,
         exitCode: null,
         oomKilled: false,
+        ...(opts.restart ? {} : { restartCount: 0 }),
       });
       this.event("container.started", row);
       this.watch(row.id);
+      const started = repo.get(row.id);
+      if (started) this.notify((h) => h.running?.(started));
     });
   }
 
@@ -418,6 +476,7 @@ export class ContainerService {
     if (!row) return;
     this.d.log.info("container exited", { id, name: row.name, exitCode, oomKilled });
     this.d.publish({ type: "container.exited", id, name: row.name, at: now(), exitCode, oomKilled });
+    this.notify((h) => h.exited?.(row));
     if (row.config.autoRemove && !this.closed) {
       this.remove(id, { force: true }).catch((err) => this.d.log.warn("auto-remove failed", { id, err }));
     }
@@ -426,6 +485,8 @@ export class ContainerService {
   async stop(ref: string, opts: { timeoutSeconds?: number } = {}): Promise<void> {
     const row = this.find(ref);
     await this.locks.run(row.id, async () => {
+      this.notify((h) => h.userAction?.(row.id, "stop"));
+      this.d.repo.setState(row.id, { status: "exited" }, ["restarting"]);
       const st = await this.libctState(row.id);
       if (!st || st.status === "stopped") return;
       const t =
@@ -447,6 +508,10 @@ export class ContainerService {
     const row = this.find(ref);
     await this.locks.run(row.id, async () => {
       const sig = /^\d+$/.test(signal) ? Number(signal) : signal.toUpperCase();
+      const name = typeof sig === "string" && !sig.startsWith("SIG") ? `SIG${sig}` : sig;
+      if (name === "SIGKILL" || name === 9 || name === (row.description.stopSignal ?? "SIGTERM")) {
+        this.notify((h) => h.userAction?.(row.id, "stop")); // Docker: a kill is a user's stop too
+      }
       await this.d.libct.kill(row.id, sig);
     });
   }
@@ -564,6 +629,7 @@ export class ContainerService {
       });
       await rm(this.dir(row.id), { recursive: true, force: true });
       repo.delete(row.id);
+      this.notify((h) => h.removed?.(row.id));
       this.d.log.info("container removed", { id: row.id, name: row.name });
       this.event("container.removed", row);
     });
@@ -579,6 +645,7 @@ export class ContainerService {
     async function* gen(): AsyncGenerator<LogLine> {
       let text = await readFile(path, "utf8").catch(() => "");
       let offset = Buffer.byteLength(text);
+      for (const h of self.hooks) if (h.rotatedText) text = (await h.rotatedText(row.id)) + text;
       const complete = text.lastIndexOf("\n") + 1;
       let pending = text.slice(complete);
       text = text.slice(0, complete);
@@ -743,6 +810,8 @@ export class ContainerService {
         if (status !== "created") {
           running++;
           this.watch(row.id);
+          const live = this.d.repo.get(row.id);
+          if (live) this.notify((h) => h.running?.(live));
         }
       } catch (err) {
         this.d.log.warn("reconcile failed for a container", { id: row.id, err });
