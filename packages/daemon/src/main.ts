@@ -74,7 +74,12 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
   const repo = new ContainerRepo(db);
   const containers = new ContainerService({ libct, storage, images, repo, cmd, root: cfg.root, publish, log });
   // Restart policies, health checks and log rotation follow every container's lifecycle.
-  const supervisor = new Supervisor({ repo, root: cfg.root, log, start: (id) => containers.start(id, { restart: true }) });
+  const supervisor = new Supervisor({
+    repo,
+    root: cfg.root,
+    log,
+    start: (id) => containers.start(id, { restart: true }),
+  });
   const health = new HealthMonitor({ libct, publish, log });
   const logRotator = new LogRotator({ libct, root: cfg.root, log });
   containers.attach(supervisor, health, logRotator);

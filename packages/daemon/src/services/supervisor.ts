@@ -123,7 +123,7 @@ export class Supervisor implements ContainerHooks {
       this.timers.delete(id);
       if (this.closed) return;
       const row = this.d.repo.get(id);
-      if (!row || row.status !== "restarting") return;
+      if (row?.status !== "restarting") return;
       this.d.start(id).catch((err) => {
         this.d.log.warn("restart failed", { id, err, detail: (err as Error).message });
         if (this.d.repo.setState(id, { status: "exited", finishedAt: new Date().toISOString() }, ["restarting"])) {
