@@ -14,8 +14,8 @@ import { constants } from "node:fs";
 import { open } from "node:fs/promises";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import type { Duplex } from "node:stream";
+import { PassThrough } from "node:stream";
 import { attach, type Libct, LibctError } from "@berth/libct";
 import type { Logger } from "../log.js";
 import type { ContainerService } from "../services/containers.js";
@@ -65,7 +65,10 @@ export function installAttach(server: Server, deps: AttachDeps): void {
     const row = containers.find(decodeURIComponent(ref));
     const st = await libct.state(row.id).catch(() => undefined);
     if (!st || (st.status !== "running" && st.status !== "paused")) {
-      throw new LibctError("precondition", `container '${row.name}' is not running; start it with berth start ${row.name}`);
+      throw new LibctError(
+        "precondition",
+        `container '${row.name}' is not running; start it with berth start ${row.name}`,
+      );
     }
     return row;
   };
@@ -119,8 +122,10 @@ export function installAttach(server: Server, deps: AttachDeps): void {
           `content-length: ${Buffer.byteLength(p.body)}\r\nconnection: close\r\n\r\n${p.body}`,
       );
     };
-    if (!m || m[2] !== "attach") {
-      fail(new LibctError("not-found", `no upgrade route ${req.method} ${req.url}; use POST /1.0/containers/{id}/attach`));
+    if (m?.[2] !== "attach") {
+      fail(
+        new LibctError("not-found", `no upgrade route ${req.method} ${req.url}; use POST /1.0/containers/{id}/attach`),
+      );
       return;
     }
     socket.on("error", () => {});

@@ -41,7 +41,13 @@ import type { ImageService } from "./images.js";
 import { type ImageHealthcheck, mergeHealthcheck } from "./health.js";
 import { generateName, suggest } from "./names.js";
 import { initBinary, withInit } from "./supervisor.js";
-import { IdRangeAllocator, SYSTEM_STOP_TIMEOUT_SECONDS, shiftRootfs, systemInitArgs } from "./system.js";
+import {
+  checkTraversable,
+  IdRangeAllocator,
+  SYSTEM_STOP_TIMEOUT_SECONDS,
+  shiftRootfs,
+  systemInitArgs,
+} from "./system.js";
 
 export interface ContainerDeps {
   readonly libct: Libct;
@@ -344,7 +350,10 @@ export class ContainerService {
       const healthcheck = mergeHealthcheck(req.healthcheck, (imgCfg as { Healthcheck?: ImageHealthcheck }).Healthcheck);
       const issues = validateDescription(description, libct.host);
       if (issues.length) throw new ValidationError(toApiIssues(issues));
-      if (range) await shiftRootfs(rootfs, dir, description, this.d.log);
+      if (range) {
+        await checkTraversable(rootfs);
+        await shiftRootfs(rootfs, dir, description, this.d.log);
+      }
       await libct.create({ id, description, ...(req.openStdin ? { stdin: true } : {}) });
       undo.push(() => libct.delete(id, { force: true }));
       const { labels: _l, restartPolicy: _r, resources: _res, autostart: _a, name: _n, start: _s, ...given } = req;

@@ -10,9 +10,10 @@
  * container's, and `rm` removes it with the container. The marker lives in the container's directory,
  * outside the rootfs, so a restart never shifts twice.
  */
-import { join } from "node:path";
+import { stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import type { ContainerDescription, HostFacts, IdMapSpec, Libct } from "@berth/libct";
-import { defaultSystemIdMap, mappedRoot } from "@berth/libct";
+import { defaultSystemIdMap, LibctError, mappedRoot } from "@berth/libct";
 import { shiftOwnership } from "@berth/libct/storage/shift";
 import type { Logger } from "../log.js";
 import type { ContainerRepo } from "../store/containers.js";
@@ -98,4 +99,22 @@ export async function autostartContainers(
     }
   }
   return n;
+}
+
+/**
+ * The container's root (host uid N, not root) must traverse every directory above its rootfs for runc to
+ * bind it; a 0700 directory on the way (mkdtemp's default) fails with a bare "permission denied".
+ */
+export async function checkTraversable(rootfs: string): Promise<void> {
+  for (let d = dirname(rootfs); ; d = dirname(d)) {
+    const st = await stat(d).catch(() => undefined);
+    if (st && (st.mode & 0o001) === 0) {
+      throw new LibctError(
+        "precondition",
+        `${d} is not searchable by others (mode ${(st.mode & 0o777).toString(8)}), so a system container's ` +
+          `unprivileged root cannot reach its rootfs; chmod o+x ${d} or run berthd with a --root below searchable directories`,
+      );
+    }
+    if (d === dirname(d)) return;
+  }
 }

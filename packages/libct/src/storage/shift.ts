@@ -8,7 +8,7 @@
  * A marker file records that a tree was shifted (and by how much), so a second call is a no-op; a tree
  * shifted by other offsets is refused rather than shifted twice.
  */
-import { lstat, lchown, chmod, readdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, lchown, lstat, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { LibctError } from "../errors.js";
 
