@@ -48,11 +48,19 @@ export interface ImageSummary {
   createdAt?: string;
   [key: string]: unknown;
 }
-export interface ImagePull {
+/** Registry access sent with a pull or push (berthd never reads the user's config.json); see schemas.ts. */
+export interface RegistryAccess {
+  auth?: { username: string; password: string };
+  /** false: accept any certificate and fall back to plain http. */
+  tlsVerify?: boolean;
+  /** PEM of the registry's CA. */
+  ca?: string;
+}
+export interface ImagePull extends RegistryAccess {
   ref: string;
   platform?: string;
 }
-export interface ImagePush {
+export interface ImagePush extends RegistryAccess {
   ref: string;
   destination?: string;
 }
@@ -60,9 +68,10 @@ export interface ImageBootstrap {
   /** "busybox" (busybox-static from the host) or "debian" (debootstrap). */
   kind: string;
   ref?: string;
-  /** app (default) or system (an init-booting image). */
+  /** debian only: minbase (default) or systemd. */
   variant?: string;
   suite?: string;
+  mirror?: string;
 }
 export interface PruneResult {
   removed?: string[];

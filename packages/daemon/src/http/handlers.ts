@@ -4,7 +4,8 @@ import { openapiDocument } from "@berth/api/openapi";
 import { ValidationError } from "@berth/libct";
 import type { EventBus } from "../events/bus.js";
 import type { ContainerService } from "../services/containers.js";
-import type { ImageBootstrapRequest, ImageService } from "../services/images.js";
+import type { ImageService } from "../services/images.js";
+import { imageHandlers } from "./image-handlers.js";
 import { type HandlerTable, reply } from "./router.js";
 
 export interface Services {
@@ -148,7 +149,5 @@ export const handlers: HandlerTable<Services> = {
   containerTop: async ({ params }, s) => reply.json(await s.containers.top(id(params))),
   execContainer: async ({ params, body }, s) => reply.json(await s.containers.exec(id(params), body as ExecCreate)),
 
-  listImages: async (_req, s) => reply.json(await s.images.list()),
-  getImage: async ({ params }, s) => reply.json(await s.images.get(params.ref!)),
-  bootstrapImage: async ({ body }, s) => reply.ndjson(s.images.bootstrap(body as ImageBootstrapRequest)),
+  ...imageHandlers,
 };

@@ -2,6 +2,7 @@
  * The router: built from the api route table (routes as data); each operation id is bound to a handler
  * that parses input, calls one service method and returns a Reply value.
  */
+import type { Readable } from "node:stream";
 import { matchPath, type OperationId, type RouteSpec, routes } from "@berth/api";
 import { HttpError } from "./problem.js";
 
@@ -12,18 +13,26 @@ export interface ApiRequest {
   readonly body: unknown;
   /** Aborted when the client goes away. */
   readonly signal: AbortSignal;
+  /** The raw request body, for routes without a JSON `body` schema (tar uploads: import, load). */
+  readonly stream?: Readable;
 }
 
 export type Reply =
   | { readonly kind: "json"; readonly status: number; readonly body: unknown }
   | { readonly kind: "empty" }
-  | { readonly kind: "ndjson" | "sse"; readonly items: AsyncIterable<unknown> };
+  | { readonly kind: "ndjson" | "sse"; readonly items: AsyncIterable<unknown> }
+  | { readonly kind: "bytes"; readonly contentType: string; readonly items: AsyncIterable<Uint8Array> };
 
 export const reply = {
   json: (body: unknown, status = 200): Reply => ({ kind: "json", status, body }),
   noContent: (): Reply => ({ kind: "empty" }),
   ndjson: (items: AsyncIterable<unknown>): Reply => ({ kind: "ndjson", items }),
   sse: (items: AsyncIterable<unknown>): Reply => ({ kind: "sse", items }),
+  bytes: (items: AsyncIterable<Uint8Array>, contentType = "application/octet-stream"): Reply => ({
+    kind: "bytes",
+    contentType,
+    items,
+  }),
 };
 
 export type Handler<S> = (req: ApiRequest, services: S) => Promise<Reply>;

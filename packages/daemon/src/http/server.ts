@@ -89,6 +89,23 @@ async function send(res: ServerResponse, r: Reply, status: number, signal: Abort
     res.end(body);
     return;
   }
+  if (r.kind === "bytes") {
+    res.writeHead(200, { "content-type": r.contentType });
+    try {
+      for await (const chunk of r.items) {
+        if (signal.aborted) break;
+        if (!res.write(chunk))
+          await new Promise((resolve) => {
+            res.once("drain", resolve);
+            res.once("close", resolve);
+          });
+      }
+      res.end();
+    } catch {
+      res.destroy(); // headers are gone: a cut connection tells the client the body is incomplete
+    }
+    return;
+  }
   const sse = r.kind === "sse";
   res.writeHead(200, {
     "content-type": sse ? "text/event-stream" : "application/x-ndjson",
@@ -134,7 +151,13 @@ export function createApiServer<S>(handlers: HandlerTable<S>, services: S, log: 
           );
         let body: unknown;
         if (m.route.body) body = validateBody(m.route.body, parseJson(await readBody(req)));
-        const apiReq: ApiRequest = { params: m.params, query: url.searchParams, body, signal: abort.signal };
+        const apiReq: ApiRequest = {
+          params: m.params,
+          query: url.searchParams,
+          body,
+          signal: abort.signal,
+          ...(m.route.body ? {} : { stream: req }),
+        };
         await send(res, await handler(apiReq, services), m.route.status, abort.signal);
         log.debug("request", { ...ctx, status: res.statusCode, ms: Date.now() - started });
       } catch (err) {

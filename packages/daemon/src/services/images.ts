@@ -3,19 +3,39 @@
  * committed storage snapshot keyed by its chain id, which containers then use as their lower layers.
  */
 import { createHash } from "node:crypto";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { PassThrough, type Readable } from "node:stream";
 import type { BerthEvent } from "@berth/api";
 import {
   type ContentStore,
   type Descriptor,
-  ensureBusyboxImage,
   type ImageConfig,
   type ImageManifest,
   LibctError,
   type StorageDriver,
 } from "@berth/libct";
+import { importRootfs, loadImages, saveImages } from "@berth/libct/image/archive/index";
+import { normalizeTag } from "@berth/libct/image/archive/refs";
+import { bootstrapImage, checkBootstrapSpec } from "@berth/libct/image/bootstrap/index";
+import {
+  formatReference,
+  type Platform,
+  parseReference,
+  pullImage,
+  pushImage,
+  type Reference,
+  storeBlobs,
+} from "@berth/libct/image/registry/index";
 import { applyLayer } from "@berth/libct/image/unpack/index";
 import type { Logger } from "../log.js";
+import {
+  connectOptions,
+  parsePlatform,
+  progressMapper,
+  type RegistryAccess,
+  streamWork,
+} from "./images-transfer.js";
 
 export interface ImageSummary {
   id: string;
@@ -39,6 +59,17 @@ export interface ProgressLine {
   id?: string;
   ref?: string;
   digest?: string;
+  [key: string]: unknown;
+}
+
+export interface ImagePullRequest extends RegistryAccess {
+  ref: string;
+  platform?: string;
+}
+
+export interface ImagePushRequest extends RegistryAccess {
+  ref: string;
+  destination?: string;
 }
 
 export interface ImageBootstrapRequest {
@@ -47,6 +78,7 @@ export interface ImageBootstrapRequest {
   ref?: string;
   variant?: string;
   suite?: string;
+  mirror?: string;
 }
 
 const sha256 = (s: string) => `sha256:${createHash("sha256").update(s).digest("hex")}`;
@@ -94,6 +126,11 @@ export class ImageService {
       }
       byDigest.set(e.descriptor.digest, await this.summary(e.ref, e.descriptor));
     }
+    const usage = await this.store.diskUsage().catch(() => undefined);
+    for (const u of usage?.images ?? []) {
+      const s = byDigest.get(u.digest);
+      if (s) Object.assign(s, { size: u.size, sharedSize: u.sharedSize });
+    }
     return [...byDigest.values()];
   }
 
@@ -102,6 +139,27 @@ export class ImageService {
     const s = await this.summary(found, descriptor);
     s.tags = (await this.store.listImages()).filter((e) => e.descriptor.digest === descriptor.digest).map((e) => e.ref);
     return s;
+  }
+
+  /** Summary plus the manifest and config, for `image inspect`. */
+  async inspect(ref: string): Promise<ImageSummary & Record<string, unknown>> {
+    const s = await this.get(ref);
+    try {
+      const { descriptor, manifest } = await this.store.getManifest(s.digest);
+      const config = await this.store.imageConfig(manifest);
+      const usage = (await this.store.diskUsage()).images.find((u) => u.digest === s.digest);
+      return {
+        ...s,
+        ...(usage ? { size: usage.size, sharedSize: usage.sharedSize } : {}),
+        manifestDigest: descriptor.digest,
+        mediaType: descriptor.mediaType,
+        configDigest: manifest.config.digest,
+        layers: manifest.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType })),
+        config,
+      };
+    } catch {
+      return { ...s };
+    }
   }
 
   private async summary(ref: string, d: Descriptor): Promise<ImageSummary> {
@@ -136,7 +194,13 @@ export class ImageService {
 
   /** The image's manifest, config and top layer snapshot, unpacking layers not unpacked yet. */
   async resolve(ref: string): Promise<ResolvedImage> {
-    const { ref: found, descriptor } = await this.find(ref);
+    const { ref: found, descriptor } = await this.find(ref).catch(async (err: unknown) => {
+      // Docker's behaviour: a missing image is pulled when it names a registry.
+      if (!(err instanceof LibctError) || err.kind !== "not-found" || !looksLikeRegistryRef(ref)) throw err;
+      this.log.info("image not found locally, pulling", { ref });
+      await this.pullInto(parseRef(ref), {}, () => {});
+      return this.find(ref);
+    });
     const { descriptor: md, manifest } = await this.store.getManifest(descriptor.digest);
     const config = await this.store.imageConfig(manifest);
     const diffIds = config.rootfs?.diff_ids ?? [];
@@ -204,33 +268,229 @@ export class ImageService {
     return work.finally(() => this.unpacking.delete(key));
   }
 
-  /** Builds a base image offline. Only busybox (from the host's busybox-static) for now. */
+  // ---- registry ---------------------------------------------------------------------------------------------
+
+  /** Pulls `req.ref` into the store and tags it; progress lines as it goes, `{status:"done"}` last. */
+  pull(req: ImagePullRequest): AsyncGenerator<ProgressLine> {
+    const reference = parseRef(req.ref);
+    const platform = parsePlatform(req.platform);
+    return streamWork(async (push) => {
+      const r = await this.pullInto(reference, req, push, platform);
+      return [{ status: "done", ref: r.ref, digest: r.digest }];
+    });
+  }
+
+  private async pullInto(
+    reference: Reference,
+    access: RegistryAccess,
+    push: (l: ProgressLine) => void,
+    platform?: Platform,
+  ): Promise<{ ref: string; digest: string }> {
+    const ref = formatReference(reference);
+    const { opts, cleanup } = await connectOptions(reference.registry, access, await this.tmp());
+    try {
+      push({ status: `pulling ${ref}` });
+      using lease = this.store.lease();
+      const pulled = await pullImage(reference, storeBlobs(this.store, lease), {
+        ...opts,
+        ...(platform ? { platform } : {}),
+        onProgress: progressMapper(push),
+      });
+      const root = pulled.index
+        ? { mediaType: pulled.index.mediaType, digest: pulled.index.digest }
+        : { mediaType: pulled.manifestMediaType, digest: pulled.manifestDigest };
+      const size = await this.store.blobSize(root.digest);
+      const tag = reference.digest && !reference.tag ? ref : ref;
+      await this.store.tag(tag, { ...root, size });
+      this.publish({ type: "image.pulled", ref: tag, digest: root.digest, at: new Date().toISOString() });
+      this.log.info("image pulled", { ref: tag, digest: root.digest });
+      return { ref: tag, digest: root.digest };
+    } finally {
+      await cleanup();
+    }
+  }
+
+  /** Pushes local image `req.ref` to `req.destination` (default: the same reference). */
+  push(req: ImagePushRequest): AsyncGenerator<ProgressLine> {
+    return streamWork(async (push) => {
+      const { ref: local, descriptor } = await this.find(req.ref);
+      const dest = parseRef(req.destination ?? req.ref);
+      const { opts, cleanup } = await connectOptions(dest.registry, req, await this.tmp());
+      try {
+        push({ status: `pushing ${local} to ${formatReference(dest)}` });
+        // Cross-repository mount: blobs the registry already has in another repository of ours.
+        const mountFrom = (await this.store.listImages())
+          .map((e) => parseRef(e.ref, false))
+          .filter((r): r is Reference => !!r && r.registry === dest.registry && r.repository !== dest.repository)
+          .map((r) => r.repository);
+        const r = await pushImage(dest, storeBlobs(this.store), descriptor, {
+          ...opts,
+          mountFrom: [...new Set(mountFrom)],
+          onProgress: progressMapper(push),
+        });
+        return [{ status: "done", ref: formatReference(r.reference), digest: r.digest }];
+      } finally {
+        await cleanup();
+      }
+    });
+  }
+
+  private async tmp(): Promise<string> {
+    const dir = join(this.root, "tmp");
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  }
+
+  // ---- tags, removal, garbage collection ---------------------------------------------------------------
+
+  async tag(ref: string, tag: string): Promise<void> {
+    const { descriptor } = await this.find(ref);
+    const full = normalizeTag(tag, "tag");
+    await this.store.tag(full, descriptor);
+    this.publish({ type: "image.built", ref: full, digest: descriptor.digest, at: new Date().toISOString() });
+  }
+
+  /**
+   * Removes tag `ref` (every tag when `ref` is a digest or id). `users` are the containers created from
+   * the image: without `force` their presence is a conflict that names them. Unreferenced blobs go too.
+   */
+  async remove(
+    ref: string,
+    opts: { force: boolean; users: (digest: string, refs: string[]) => { id: string; name: string }[] },
+  ): Promise<{ untagged: string[]; deleted: string[] }> {
+    const { ref: found, descriptor } = await this.find(ref);
+    const all = (await this.store.listImages()).filter((e) => e.descriptor.digest === descriptor.digest);
+    const byDigest = ref === descriptor.digest || (/^(sha256:)?[0-9a-f]{12,64}$/.test(ref) && !all.some((e) => e.ref === ref));
+    const untag = byDigest ? all.map((e) => e.ref) : [found];
+    const last = untag.length === all.length;
+    if (last && !opts.force) {
+      const users = opts.users(descriptor.digest, all.map((e) => e.ref));
+      if (users.length) {
+        throw new LibctError(
+          "conflict",
+          `image ${found} is used by container ${users.map((u) => `'${u.name}' (${u.id.slice(0, 12)})`).join(", ")};` +
+            " remove the container first (berth rm), or force with -f",
+        );
+      }
+    }
+    for (const r of untag) await this.store.untag(r);
+    let deleted: string[] = [];
+    if (last) deleted = (await this.store.prune()).removedBlobs;
+    this.publish({ type: "image.removed", ref: found, digest: descriptor.digest, at: new Date().toISOString() });
+    return { untagged: untag, deleted };
+  }
+
+  /** Removes blobs nothing references and layer snapshots no image uses (those under containers stay). */
+  async prune(): Promise<{ removed: string[]; reclaimedBytes: number; removedLayers: string[] }> {
+    const blobs = await this.store.prune();
+    const keep = new Set<string>();
+    for (const e of await this.store.listImages()) {
+      try {
+        const { manifest } = await this.store.getManifest(e.descriptor.digest);
+        const cfg = await this.store.imageConfig(manifest);
+        for (const c of chainIds(cfg.rootfs?.diff_ids ?? [])) keep.add(layerSnapshotKey(c));
+      } catch {
+        // an image without its platform's manifest keeps no layers
+      }
+    }
+    let reclaimed = blobs.reclaimedBytes;
+    const removedLayers: string[] = [];
+    for (let progress = true; progress; ) {
+      progress = false;
+      for (const snap of await this.storage.list()) {
+        if (!snap.key.startsWith("layer/") || keep.has(snap.key)) continue;
+        const bytes = await this.storage.usage(snap.key).catch(() => 0n);
+        try {
+          await this.storage.remove(snap.key);
+        } catch {
+          continue; // a parent of a container's snapshot or of another layer
+        }
+        reclaimed += Number(bytes);
+        removedLayers.push(snap.key);
+        progress = true;
+      }
+    }
+    this.log.info("images pruned", { blobs: blobs.removedBlobs.length, layers: removedLayers.length, reclaimed });
+    return { removed: blobs.removedBlobs, removedLayers, reclaimedBytes: reclaimed };
+  }
+
+  // ---- archives ---------------------------------------------------------------------------------------------
+
+  async import(source: Readable, ref: string): Promise<ImageSummary> {
+    if (!ref) throw new LibctError("invalid", "say what to call the image: ?ref=NAME:TAG");
+    const r = await importRootfs(this.store, source, ref);
+    this.publish({ type: "image.built", ref: r.ref, digest: r.manifest.digest, at: new Date().toISOString() });
+    return this.get(r.ref);
+  }
+
+  async load(source: Readable): Promise<ImageSummary[]> {
+    const r = await loadImages(this.store, source);
+    const out: ImageSummary[] = [];
+    for (const img of r.images) {
+      const ref = img.refs[0] ?? img.descriptor.digest;
+      this.publish({ type: "image.built", ref, digest: img.descriptor.digest, at: new Date().toISOString() });
+      out.push(img.refs[0] ? await this.get(img.refs[0]) : await this.summary(ref, img.descriptor));
+    }
+    return out;
+  }
+
+  /** Checks every ref first (so an unknown one is a 404 before any byte), then streams the archive. */
+  async save(refs: readonly string[], format: string): Promise<AsyncIterable<Uint8Array>> {
+    if (format !== "docker-archive" && format !== "oci-archive")
+      throw new LibctError("invalid", `format must be docker-archive or oci-archive, not '${format}'`);
+    const found: string[] = [];
+    for (const r of refs) found.push((await this.find(r)).ref);
+    const out = new PassThrough();
+    saveImages(this.store, found, out, format).catch((err) => out.destroy(err as Error));
+    return out;
+  }
+
+  // ---- offline base images ----------------------------------------------------------------------------------
+
+  /** Builds a base image offline with the library's bootstrapImage (busybox-static or debootstrap). */
   bootstrap(req: ImageBootstrapRequest): AsyncGenerator<ProgressLine> {
     const kind = req.kind ?? req.name;
     if (kind === undefined) throw new LibctError("invalid", 'say which image to bootstrap: {"kind":"busybox"}');
-    if (kind !== "busybox") {
-      throw new LibctError(
-        "invalid",
-        `bootstrapping '${kind}' is not supported by this berthd yet; use {"kind":"busybox"}`,
-      );
-    }
-    if (req.variant === "system")
-      throw new LibctError("invalid", "the busybox system variant is not supported yet; leave variant out");
-    return this.bootstrapBusybox(req.ref);
+    const spec = checkBootstrapSpec(
+      kind === "debian"
+        ? {
+            distro: "debian",
+            suite: req.suite ?? "bookworm",
+            variant: req.variant ?? "minbase",
+            ...(req.mirror ? { mirror: req.mirror } : {}),
+          }
+        : { distro: kind },
+    );
+    return streamWork(async (push) => {
+      const r = await bootstrapImage(this.store, spec, {
+        workDir: join(this.root, "tmp", "bootstrap"),
+        cacheDir: join(this.root, "cache", "debootstrap"),
+        onProgress: (msg) => push({ status: msg }),
+      });
+      let ref = r.ref;
+      if (req.ref && req.ref !== ref) {
+        await this.store.tag(req.ref, await this.store.resolve(ref));
+        ref = req.ref;
+      }
+      this.publish({ type: "image.built", ref, digest: r.manifestDigest, at: new Date().toISOString() });
+      return [{ status: "done", ref, digest: r.manifestDigest }];
+    });
   }
+}
 
-  private async *bootstrapBusybox(wantRef: string | undefined): AsyncGenerator<ProgressLine> {
-    yield { status: "building busybox rootfs from the host's busybox-static" };
-    const img = await ensureBusyboxImage(join(this.root, "cache", "busybox"));
-    yield { status: "importing", digest: img.manifestDigest };
-    const entries = await this.store.importLayout(img.layout);
-    let ref = entries[0]?.ref ?? "busybox:latest";
-    if (wantRef && wantRef !== ref) {
-      const d = await this.store.resolve(ref);
-      await this.store.tag(wantRef, d);
-      ref = wantRef;
-    }
-    this.publish({ type: "image.built", ref, digest: img.manifestDigest, at: new Date().toISOString() });
-    yield { status: "done", ref, digest: img.manifestDigest };
+/** A reference that names a registry host (has a dot or port, or is localhost): worth pulling on create. */
+export function looksLikeRegistryRef(ref: string): boolean {
+  const first = ref.split("/")[0]!;
+  return ref.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost");
+}
+
+function parseRef(ref: string): Reference;
+function parseRef(ref: string, strict: false): Reference | undefined;
+function parseRef(ref: string, strict = true): Reference | undefined {
+  try {
+    return parseReference(ref);
+  } catch (err) {
+    if (!strict) return undefined;
+    throw new LibctError("invalid", `'${ref}' is not an image reference: ${(err as Error).message}`, { cause: err });
   }
 }

@@ -1,0 +1,61 @@
+/** Image routes: pull, push, tag, remove, prune, import, load, save, bootstrap (registered in handlers.ts). */
+import { LibctError, ValidationError } from "@berth/libct";
+import type { ContainerService } from "../services/containers.js";
+import type {
+  ImageBootstrapRequest,
+  ImagePullRequest,
+  ImagePushRequest,
+  ImageService,
+} from "../services/images.js";
+import { type HandlerTable, reply } from "./router.js";
+
+interface ImageServices {
+  readonly containers: ContainerService;
+  readonly images: ImageService;
+}
+
+function force(q: URLSearchParams): boolean {
+  const v = q.get("force");
+  if (v === null || v === "false" || v === "0") return false;
+  if (v === "" || v === "true" || v === "1") return true;
+  throw new ValidationError([{ field: "force", message: `must be true or false, not '${v}'` }]);
+}
+
+function needStream<T>(s: T | undefined, what: string): T {
+  if (!s) throw new LibctError("invalid", `send the ${what} as the request body`);
+  return s;
+}
+
+export const imageHandlers: HandlerTable<ImageServices> = {
+  listImages: async (_req, s) => reply.json(await s.images.list()),
+  getImage: async ({ params }, s) => reply.json(await s.images.inspect(params.ref!)),
+  bootstrapImage: async ({ body }, s) => reply.ndjson(s.images.bootstrap(body as ImageBootstrapRequest)),
+  pullImage: async ({ body }, s) => reply.ndjson(s.images.pull(body as ImagePullRequest)),
+  pushImage: async ({ body }, s) => reply.ndjson(s.images.push(body as ImagePushRequest)),
+  tagImage: async ({ params, query }, s) => {
+    const tag = query.get("tag");
+    if (!tag) throw new ValidationError([{ field: "tag", message: "say the new reference: ?tag=NAME:TAG" }]);
+    await s.images.tag(params.ref!, tag);
+    return reply.noContent();
+  },
+  deleteImage: async ({ params, query }, s) => {
+    await s.images.remove(params.ref!, {
+      force: force(query),
+      users: (digest, refs) =>
+        s.containers
+          .list({ all: true, filters: [] })
+          .filter((c) => c.imageId === digest || refs.includes(c.image))
+          .map((c) => ({ id: c.id, name: c.name })),
+    });
+    return reply.noContent();
+  },
+  pruneImages: async (_req, s) => reply.json(await s.images.prune()),
+  importImage: async ({ query, stream }, s) =>
+    reply.json(await s.images.import(needStream(stream, "root filesystem tar"), query.get("ref") ?? ""), 201),
+  loadImage: async ({ stream }, s) => reply.json(await s.images.load(needStream(stream, "image archive"))),
+  saveImage: async ({ params, query }, s) => {
+    const format = query.get("format") || "docker-archive";
+    const refs = [params.ref!, ...query.getAll("ref")];
+    return reply.bytes(await s.images.save(refs, format), "application/x-tar");
+  },
+};
