@@ -21,6 +21,11 @@ const stats: Loader = () => import("./commands/stats.js");
 const update: Loader = () => import("./commands/update.js");
 const version: Loader = () => import("./commands/version.js");
 const images: Loader = () => import("./commands/images.js");
+const pull: Loader = () => import("./commands/pull.js");
+const login: Loader = () => import("./commands/login.js");
+const save: Loader = () => import("./commands/save.js");
+const load: Loader = () => import("./commands/load.js");
+const importCmd: Loader = () => import("./commands/import.js");
 const pending: Loader = () => import("./commands/pending.js");
 const consoleCmd: Loader = () => import("./commands/console.js");
 const meta: Loader = () => import("./commands/meta.js");
@@ -66,8 +71,13 @@ export const entries: readonly Entry[] = [
   e("image tag", images, "imageTag", ["tag"]),
   e("image prune", images, "imagePrune"),
   e("image bootstrap", images, "imageBootstrap"),
-  e("image pull", images, "imagePull", ["pull"]),
-  e("image push", images, "imagePush", ["push"]),
+  e("image pull", pull, "imagePull", ["pull"]),
+  e("image push", pull, "imagePush", ["push"]),
+  e("image save", save, "save", ["save"]),
+  e("image load", load, "load", ["load"]),
+  e("image import", importCmd, "importImage", ["import"]),
+  e("login", login, "login"),
+  e("logout", login, "logout"),
   e("image build", images, "imageBuild", ["build"]),
   e("attach", pending, "attach"),
   e("console", consoleCmd, "console"),

@@ -1,7 +1,7 @@
 /** Image verbs: ls, rm, inspect, tag, prune, bootstrap, pull, push, build. Progress streams print as they come. */
 import { spawn } from "node:child_process";
-import type { ImageSummary, LineStream, ProgressLine } from "@berth/api/client";
-import { type Context, defineCommand, formatFlag, formatLongFlag } from "../framework/command.js";
+import type { ImageSummary } from "@berth/api/client";
+import { defineCommand, formatFlag, formatLongFlag } from "../framework/command.js";
 import { CliError } from "../framework/errors.js";
 import { formatSize, humanDuration } from "../framework/units.js";
 import { formatList, formatObject } from "../output/format.js";
@@ -37,7 +37,8 @@ export function imageRows(images: readonly ImageSummary[], noTrunc = false, now 
           .slice(0, 12);
     const created = typeof img.createdAt === "string" ? img.createdAt : "";
     return refs.map((ref) => {
-      const [Repository, Tag] = splitRef(ref);
+      // Docker's familiar form: docker.io/library/x → x, docker.io/u/x → u/x
+      const [Repository, Tag] = splitRef(ref?.replace(/^docker\.io\/(library\/)?/, ""));
       return {
         Repository,
         Tag,
@@ -143,49 +144,20 @@ export const imagePrune = defineCommand({
   async run(_, { api, out }) {
     const r = await api.pruneImages();
     for (const x of r.removed ?? []) out.stdout(`deleted: ${x}\n`);
+    for (const x of (r.removedLayers as string[] | undefined) ?? []) out.stdout(`deleted layer: ${x}\n`);
     out.stdout(`Total reclaimed space: ${formatSize(Number(r.reclaimedBytes ?? 0))}\n`);
     return 0;
   },
 });
 
-/** Prints pull / push / build / bootstrap progress; throws on an error line. */
-async function followProgress(
-  stream: LineStream<ProgressLine>,
-  { out }: Context,
-  quiet: boolean,
-): Promise<ProgressLine | undefined> {
-  let last: ProgressLine | undefined;
-  for await (const line of stream) {
-    last = line;
-    if (line.error) {
-      const e = line.error;
-      throw new CliError(typeof e === "string" ? e : e.detail || e.title);
-    }
-    if (quiet) continue;
-    const text = line.message ?? line.status ?? (typeof line.stream === "string" ? line.stream : undefined);
-    if (text === undefined) continue;
-    const progress = line.total ? ` ${formatSize(line.done ?? 0)}/${formatSize(line.total)}` : "";
-    out.stdout(
-      `${
-        line.id
-          ? `${String(line.id)
-              .replace(/^sha256:/, "")
-              .slice(0, 12)}: `
-          : ""
-      }${String(text).replace(/\n$/, "")}${progress}\n`,
-    );
-  }
-  return last;
-}
-
 export const imageBootstrap = defineCommand({
   name: "image bootstrap",
-  summary: "Build a base image offline (busybox from the host's busybox-static, or debian with debootstrap)",
-  usage: "image bootstrap [OPTIONS] busybox|debian",
+  summary: "Build a base image offline (busybox from the host's busybox-static, or Debian with debootstrap)",
+  usage: "image bootstrap [OPTIONS] busybox|debian[:SUITE]",
   examples: [
     "berth image bootstrap busybox",
-    "berth image bootstrap --system busybox",
-    "berth image bootstrap --tag debian-systemd --system debian",
+    "berth image bootstrap debian:bookworm",
+    "berth image bootstrap debian:bookworm --variant systemd",
   ],
   args: { min: 1, max: 1 },
   flags: {
@@ -193,68 +165,38 @@ export const imageBootstrap = defineCommand({
       type: "string",
       short: "t",
       placeholder: "NAME:TAG",
-      description: "Reference to store it under (default: the kind's name)",
+      description: "Reference to store it under (default: busybox:latest, debian:SUITE, debian:SUITE-systemd)",
     },
-    system: { type: "boolean", description: "A system image whose init boots as PID 1" },
-    suite: { type: "string", placeholder: "string", description: "Debian suite for debootstrap (e.g. bookworm)" },
+    variant: {
+      type: "string",
+      placeholder: "string",
+      choices: ["minbase", "systemd"],
+      description: "Debian: minbase (default) or systemd (the base of system containers)",
+    },
+    mirror: { type: "string", placeholder: "url", description: "Debian mirror (default: the host's apt mirror)" },
     quiet: { type: "boolean", short: "q", description: "Suppress the progress output" },
+    format: { type: "string", placeholder: "json", description: "json: progress as JSON lines" },
   },
   async run({ args, flags }, ctx) {
-    const kind = args[0]!;
+    const [kind, suite] = args[0]!.split(":") as [string, string | undefined];
     if (!["busybox", "debian"].includes(kind)) {
-      throw new CliError(`unknown bootstrap kind '${kind}'`, { hint: "use busybox or debian" });
+      throw new CliError(`unknown bootstrap kind '${kind}'`, { hint: "use busybox or debian:SUITE (e.g. debian:bookworm)" });
     }
+    if (kind === "busybox" && (suite || flags.variant || flags.mirror))
+      throw new CliError("busybox takes no suite, --variant or --mirror");
+    const { followProgress, progressMode } = await import("./image-progress.js");
+    const mode = progressMode(flags, ctx.out);
     const stream = await ctx.api.bootstrapImage({
       body: {
         kind,
         ...(flags.tag ? { ref: flags.tag } : {}),
-        ...(flags.system ? { variant: "system" } : {}),
-        ...(flags.suite ? { suite: flags.suite } : {}),
+        ...(flags.variant ? { variant: flags.variant } : {}),
+        ...(suite ? { suite } : {}),
+        ...(flags.mirror ? { mirror: flags.mirror } : {}),
       },
     });
-    const last = await followProgress(stream, ctx, flags.quiet);
-    const ref = last?.ref ?? flags.tag;
-    if (ref) ctx.out.stdout(`${String(ref)}\n`);
-    return 0;
-  },
-});
-
-export const imagePull = defineCommand({
-  name: "image pull",
-  aliases: ["pull"],
-  summary: "Download an image from a registry",
-  usage: "image pull [OPTIONS] NAME[:TAG|@DIGEST]",
-  examples: ["berth pull docker.io/library/busybox:latest", "berth pull --platform linux/arm64 alpine"],
-  args: { min: 1, max: 1, complete: "image" },
-  flags: {
-    platform: {
-      type: "string",
-      placeholder: "string",
-      description: "Set platform if server is multi-platform capable",
-    },
-    quiet: { type: "boolean", short: "q", description: "Suppress verbose output" },
-  },
-  async run({ args, flags }, ctx) {
-    const stream = await ctx.api.pullImage({
-      body: { ref: args[0]!, ...(flags.platform ? { platform: flags.platform } : {}) },
-    });
-    const last = await followProgress(stream, ctx, flags.quiet);
-    if (flags.quiet) ctx.out.stdout(`${String(last?.digest ?? args[0])}\n`);
-    return 0;
-  },
-});
-
-export const imagePush = defineCommand({
-  name: "image push",
-  aliases: ["push"],
-  summary: "Upload an image to a registry",
-  usage: "image push [OPTIONS] NAME[:TAG] [DESTINATION]",
-  examples: ["berth push registry.example.com/team/app:1.0"],
-  args: { min: 1, max: 2, complete: "image" },
-  flags: { quiet: { type: "boolean", short: "q", description: "Suppress verbose output" } },
-  async run({ args, flags }, ctx) {
-    const stream = await ctx.api.pushImage({ body: { ref: args[0]!, ...(args[1] ? { destination: args[1] } : {}) } });
-    await followProgress(stream, ctx, flags.quiet);
+    const last = await followProgress(stream, ctx, mode === "tty" ? "plain" : mode);
+    if (flags.quiet) ctx.out.stdout(`${String(last?.ref ?? flags.tag ?? "")}\n`);
     return 0;
   },
 });
@@ -294,7 +236,8 @@ export const imageBuild = defineCommand({
       },
       body: tar.stdout,
     });
-    const last = await followProgress(stream, ctx, flags.quiet);
+    const { followProgress } = await import("./image-progress.js");
+    const last = await followProgress(stream, ctx, flags.quiet ? "quiet" : "plain");
     if (flags.quiet && last?.id) ctx.out.stdout(`${String(last.id)}\n`);
     return 0;
   },
