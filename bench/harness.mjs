@@ -6,9 +6,12 @@
 //   anchor        string, what the subject is compared with (e.g. "runc run")
 //   target?       { maxRatio?, maxOverheadMs?, maxMedianMs? }: declared pass criteria
 //   setup(ctx)    once before any run; may call ctx.skipSubject(reason) to measure only the anchor
-//   subject(ctx)  one timed run of berth
-//   anchorRun(ctx) one timed run of the anchor
+//   subject(ctx)  one timed run of berth; may return an untimed clean-up function (also anchorRun)
+//   anchorRun(ctx) one timed run of the anchor; absent when `anchor` is "none" (only berth is timed)
 //   teardown(ctx) once at the end, also after a failure
+//   defaultRuns?, defaultWarmup?  the benchmark's own defaults when --runs / --warmup are not given (slow ones)
+//   measure(ctx)  instead of subject/anchorRun: a benchmark that is not a timing (e.g. memory) returns the
+//                 result fields itself, including `ratio` when target.maxRatio is declared
 // ctx: { runs, tmp (a fresh temp dir, removed afterwards), run (index of the current run, -1/-2 in warm-up),
 //        uniqueId(prefix), log(...args) (to stderr), skipSubject(reason), state (free for the module) }
 import { mkdtemp, rm } from "node:fs/promises";
@@ -55,17 +58,24 @@ export function checkTarget(target, median, anchorMedian) {
   return { pass: why.length === 0, why };
 }
 
+/** Times one run. A run may return a function: its clean-up, called after the clock stops (untimed). */
 async function timed(fn, ctx) {
   const start = performance.now();
-  await fn(ctx);
-  return performance.now() - start;
+  const after = await fn(ctx);
+  const ms = performance.now() - start;
+  if (typeof after === "function") await after();
+  return ms;
 }
 
 /**
  * Runs one benchmark module: setup, warm-up, `runs` interleaved pairs (subject, anchor, then anchor, subject,
  * alternating which goes first), teardown. Returns the result object printed as one JSON line.
  */
-export async function runBenchmark(bench, { runs = DEFAULT_RUNS, warmup = WARMUP_RUNS, log = console.error } = {}) {
+export async function runBenchmark(bench, { runs, warmup, log = console.error } = {}) {
+  runs ??= bench.defaultRuns ?? DEFAULT_RUNS;
+  warmup ??= bench.defaultWarmup ?? WARMUP_RUNS;
+  if (typeof bench.measure === "function") return runMeasure(bench, log);
+  const hasAnchor = typeof bench.anchorRun === "function";
   let counter = 0;
   let subjectSkipped = null;
   const ctx = {
@@ -86,14 +96,14 @@ export async function runBenchmark(bench, { runs = DEFAULT_RUNS, warmup = WARMUP
     const hasSubject = () => subjectSkipped === null;
     for (let i = 0; i < warmup; i++) {
       ctx.run = -1 - i;
-      if (hasSubject()) await bench.subject(ctx);
-      await bench.anchorRun(ctx);
+      if (hasSubject()) await timed(bench.subject, ctx);
+      if (hasAnchor) await timed(bench.anchorRun, ctx);
     }
     for (let i = 0; i < runs; i++) {
       ctx.run = i;
       const subjectFirst = i % 2 === 0;
       if (subjectFirst && hasSubject()) subject.push(await timed(bench.subject, ctx));
-      anchor.push(await timed(bench.anchorRun, ctx));
+      if (hasAnchor) anchor.push(await timed(bench.anchorRun, ctx));
       if (!subjectFirst && hasSubject()) subject.push(await timed(bench.subject, ctx));
     }
   } finally {
@@ -105,19 +115,20 @@ export async function runBenchmark(bench, { runs = DEFAULT_RUNS, warmup = WARMUP
   }
 
   const s = subject.length > 0 ? summarize(subject) : null;
-  const a = summarize(anchor);
+  const a = hasAnchor ? summarize(anchor) : { median: null, p90: null };
   const median = s ? s.median : null;
+  const both = median !== null && a.median !== null;
   const result = {
     bench: bench.name,
     subject: "berth",
-    anchor: bench.anchor,
+    anchor: bench.anchor ?? "none",
     median_ms: roundMs(median),
     anchor_median_ms: roundMs(a.median),
-    ratio: median === null ? null : round3(median / a.median),
+    ratio: both ? round3(median / a.median) : null,
     runs,
     p90_ms: roundMs(s ? s.p90 : null),
     anchor_p90_ms: roundMs(a.p90),
-    overhead_ms: median === null ? null : roundMs(median - a.median),
+    overhead_ms: both ? roundMs(median - a.median) : null,
   };
   if (bench.target) {
     const { pass, why } = checkTarget(bench.target, median, a.median);
@@ -126,6 +137,43 @@ export async function runBenchmark(bench, { runs = DEFAULT_RUNS, warmup = WARMUP
     if (why.length > 0) result.failed = why;
   }
   if (subjectSkipped !== null) result.skipped_subject = subjectSkipped;
+  return result;
+}
+
+/** A non-timing benchmark: setup, one `measure`, teardown; the fields it returns, then target and pass. */
+async function runMeasure(bench, log) {
+  let counter = 0;
+  const ctx = {
+    runs: 1,
+    run: 0,
+    tmp: await mkdtemp(join(tmpdir(), `berth-bench-${bench.name}-`)),
+    state: {},
+    uniqueId: (prefix = bench.name) => `${prefix}-${process.pid}-${counter++}`,
+    log: (...args) => log(`[${bench.name}]`, ...args),
+    skipSubject: () => {},
+  };
+  let measured;
+  try {
+    await bench.setup?.(ctx);
+    measured = await bench.measure(ctx);
+  } finally {
+    try {
+      await bench.teardown?.(ctx);
+    } finally {
+      await rm(ctx.tmp, { recursive: true, force: true });
+    }
+  }
+  const result = { bench: bench.name, subject: "berth", anchor: bench.anchor ?? "none", ...measured };
+  if (bench.target) {
+    const t = bench.target;
+    const why = [];
+    if (t.maxRatio !== undefined && measured.ratio !== null && measured.ratio > t.maxRatio) {
+      why.push(`ratio ${measured.ratio} > ${t.maxRatio}`);
+    }
+    result.target = t;
+    result.pass = measured.ratio === null || measured.ratio === undefined ? null : why.length === 0;
+    if (why.length > 0) result.failed = why;
+  }
   return result;
 }
 

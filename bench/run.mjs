@@ -17,7 +17,9 @@ async function discover() {
   for (const file of (await readdir(benchDir)).filter((f) => f.endsWith(".mjs") && !NOT_BENCHMARKS.has(f)).sort()) {
     const mod = await import(new URL(file, benchDir).href);
     const bench = mod.default ?? mod;
-    if (typeof bench.subject !== "function" || typeof bench.anchorRun !== "function") continue;
+    const timing =
+      typeof bench.subject === "function" && (typeof bench.anchorRun === "function" || bench.anchor === "none");
+    if (!timing && typeof bench.measure !== "function") continue;
     found.set(bench.name ?? basename(file, ".mjs"), bench);
   }
   return found;
@@ -35,8 +37,8 @@ try {
     allowPositionals: true,
     options: {
       json: { type: "boolean", default: false },
-      runs: { type: "string", default: String(DEFAULT_RUNS) },
-      warmup: { type: "string", default: String(WARMUP_RUNS) },
+      runs: { type: "string" },
+      warmup: { type: "string" },
       list: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -46,11 +48,15 @@ try {
 }
 const { values, positionals } = parsed;
 if (values.help) usage();
-const runs = Number(values.runs);
-const warmup = Number(values.warmup);
-if (!Number.isInteger(runs) || runs < 1) usage(`--runs wants a positive integer, not ${values.runs}`);
-if (!Number.isInteger(warmup) || warmup < 0) usage(`--warmup wants a non-negative integer, not ${values.warmup}`);
-if (runs < MIN_RUNS) console.error(`bench: warning: ${runs} runs is below ${MIN_RUNS}; medians will be noisy`);
+// Unset --runs / --warmup: each benchmark's own default (defaultRuns, defaultWarmup), else 20 and 2.
+const runs = values.runs === undefined ? undefined : Number(values.runs);
+const warmup = values.warmup === undefined ? undefined : Number(values.warmup);
+if (runs !== undefined && (!Number.isInteger(runs) || runs < 1))
+  usage(`--runs wants a positive integer, not ${values.runs}`);
+if (warmup !== undefined && (!Number.isInteger(warmup) || warmup < 0))
+  usage(`--warmup wants a non-negative integer, not ${values.warmup}`);
+if (runs !== undefined && runs < MIN_RUNS)
+  console.error(`bench: warning: ${runs} runs is below ${MIN_RUNS}; medians will be noisy`);
 
 const all = await discover();
 if (values.list) {
@@ -64,9 +70,14 @@ const selected = positionals.length > 0 ? positionals : [...all.keys()];
 const results = [];
 let broken = false;
 for (const name of selected) {
-  console.error(`bench: ${name} (${runs} runs each, ${warmup} warm-up)...`);
+  const b = all.get(name);
+  const r = b.measure ? 1 : (runs ?? b.defaultRuns ?? DEFAULT_RUNS);
+  const w = b.measure ? 0 : (warmup ?? b.defaultWarmup ?? WARMUP_RUNS);
+  if (runs === undefined && r < MIN_RUNS && !b.measure)
+    console.error(`bench: ${name}: its own default of ${r} runs (below ${MIN_RUNS}: it is slow); --runs overrides`);
+  console.error(`bench: ${name} (${b.measure ? "one measurement" : `${r} runs each, ${w} warm-up`})...`);
   try {
-    const result = await runBenchmark(all.get(name), { runs, warmup });
+    const result = await runBenchmark(b, { runs: r, warmup: w });
     results.push(result);
     if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   } catch (err) {

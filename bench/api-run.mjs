@@ -1,0 +1,43 @@
+// api-run: create (start=true) + wait + delete of `busybox true` through berthd's REST API from a warm client
+// (node:http keep-alive agent on the unix socket), against a raw `runc run` in the same run: the very anchor of
+// `lifecycle` (runc on the config.json libct generates for busybox /bin/true, stdio to /dev/null). This is the
+// engine's own overhead as an orchestrator sees it. Target: ratio <= 1.5.
+import { berthMissing, startBerthd } from "./lib/daemon.mjs";
+import * as lifecycle from "./lifecycle.mjs";
+
+export const name = "api-run";
+export const anchor = "runc run";
+export const target = { maxRatio: 1.5 };
+
+export async function setup(ctx) {
+  // lifecycle's setup builds the runc bundle (and opens libct, which it closes in its teardown).
+  ctx.state.lc = { ...ctx, state: {} };
+  await lifecycle.setup(ctx.state.lc);
+  const missing = berthMissing();
+  if (missing) return ctx.skipSubject(missing);
+  ctx.state.d = await startBerthd();
+  await ctx.state.d.bootstrapBusybox();
+}
+
+export async function subject(ctx) {
+  const { d } = ctx.state;
+  const c = await d.expect(201, "POST", "/1.0/containers", {
+    image: "busybox",
+    cmd: ["true"],
+    network: "none",
+    start: true,
+  });
+  const exit = await d.expect(200, "POST", `/1.0/containers/${c.id}/wait`);
+  await d.expect(204, "DELETE", `/1.0/containers/${c.id}`);
+  if (exit?.exitCode !== 0) throw new Error(`berth: true exited ${JSON.stringify(exit)}`);
+}
+
+export const anchorRun = (ctx) => lifecycle.anchorRun(ctx.state.lc);
+
+export async function teardown(ctx) {
+  try {
+    await ctx.state.d?.stop();
+  } finally {
+    if (ctx.state.lc) await lifecycle.teardown(ctx.state.lc);
+  }
+}
