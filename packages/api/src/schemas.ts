@@ -158,7 +158,9 @@ const registryAccess = {
     ["username", "password"],
     "credentials for the registry of the reference (from the client's config.json)",
   ),
-  tlsVerify: bool("false: accept any certificate and fall back to plain http (default true; loopback registries default false)"),
+  tlsVerify: bool(
+    "false: accept any certificate and fall back to plain http (default true; loopback registries default false)",
+  ),
   ca: str("PEM of the CA(s) that signed the registry's certificate (the client reads --ca-file / --cert-dir)", {
     maxLength: 262144,
   }),

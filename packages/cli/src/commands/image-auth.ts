@@ -6,8 +6,8 @@
 import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { rootCertificates } from "node:tls";
 import { dirname } from "node:path";
+import { rootCertificates } from "node:tls";
 import { CliError } from "../framework/errors.js";
 
 export const DOCKER_HUB = "docker.io";
@@ -26,8 +26,7 @@ export const normalizeRegistry = (r: string) => {
   return HUB_KEYS.includes(host) ? DOCKER_HUB : host;
 };
 
-export const isLoopback = (registry: string) =>
-  /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(registry);
+export const isLoopback = (registry: string) => /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(registry);
 
 interface ConfigFile {
   auths?: Record<string, { auth?: string; username?: string; password?: string; [k: string]: unknown }>;

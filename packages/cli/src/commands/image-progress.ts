@@ -16,7 +16,12 @@ export const registryFlags = {
     type: "boolean",
     description: "Require HTTPS and verify certificates (default true; loopback registries default false)",
   },
-  "ca-file": { type: "string", placeholder: "path", complete: "file", description: "CA certificate(s) of the registry (PEM)" },
+  "ca-file": {
+    type: "string",
+    placeholder: "path",
+    complete: "file",
+    description: "CA certificate(s) of the registry (PEM)",
+  },
   "cert-dir": {
     type: "string",
     placeholder: "path",
@@ -56,7 +61,12 @@ export async function readCa(flags: RegistryFlagValues): Promise<string | undefi
     const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
       throw new CliError(`cannot read --cert-dir ${dir}: ${err.code ?? err.message}`);
     });
-    const pems = await Promise.all(names.filter((n) => n.endsWith(".crt")).sort().map((n) => readFile(join(dir, n), "utf8")));
+    const pems = await Promise.all(
+      names
+        .filter((n) => n.endsWith(".crt"))
+        .sort()
+        .map((n) => readFile(join(dir, n), "utf8")),
+    );
     if (!pems.length) throw new CliError(`--cert-dir ${dir} holds no *.crt file`);
     return pems.join("\n");
   }
@@ -118,13 +128,20 @@ export async function followProgress(
       continue;
     }
     const text = String(line.message ?? line.status ?? "").replace(/\n$/, "");
-    const id = line.id ? String(line.id).replace(/^sha256:/, "").slice(0, 12) : undefined;
+    const id = line.id
+      ? String(line.id)
+          .replace(/^sha256:/, "")
+          .slice(0, 12)
+      : undefined;
     if (id && typeof line.total === "number") {
       const done = Number(line.done ?? 0);
       const sizes = `${formatSize(done)}/${formatSize(line.total)}`;
       if (mode === "tty") {
         const active = line.status === "downloading" || line.status === "uploading";
-        layers.set(id, `${id}: ${text.padEnd(11)} ${active ? `${bar(done, line.total)} ${sizes}` : formatSize(line.total)}`);
+        layers.set(
+          id,
+          `${id}: ${text.padEnd(11)} ${active ? `${bar(done, line.total)} ${sizes}` : formatSize(line.total)}`,
+        );
         redraw();
       } else if (lastStatus.get(id) !== line.status) {
         lastStatus.set(id, String(line.status));
@@ -133,10 +150,6 @@ export async function followProgress(
       continue;
     }
     if (mode === "tty") drawn = 0; // a plain line ends the block of bars
-    if (line.status === "done") {
-      out.stdout(`${line.ref ? `${String(line.ref)}: ` : ""}done${line.digest ? `\nDigest: ${String(line.digest)}` : ""}\n`);
-      continue;
-    }
     if (text) out.stdout(`${id ? `${id}: ` : ""}${text}\n`);
   }
   return last;

@@ -180,7 +180,9 @@ export const imageBootstrap = defineCommand({
   async run({ args, flags }, ctx) {
     const [kind, suite] = args[0]!.split(":") as [string, string | undefined];
     if (!["busybox", "debian"].includes(kind)) {
-      throw new CliError(`unknown bootstrap kind '${kind}'`, { hint: "use busybox or debian:SUITE (e.g. debian:bookworm)" });
+      throw new CliError(`unknown bootstrap kind '${kind}'`, {
+        hint: "use busybox or debian:SUITE (e.g. debian:bookworm)",
+      });
     }
     if (kind === "busybox" && (suite || flags.variant || flags.mirror))
       throw new CliError("busybox takes no suite, --variant or --mirror");
@@ -196,7 +198,8 @@ export const imageBootstrap = defineCommand({
       },
     });
     const last = await followProgress(stream, ctx, mode === "tty" ? "plain" : mode);
-    if (flags.quiet) ctx.out.stdout(`${String(last?.ref ?? flags.tag ?? "")}\n`);
+    const ref = last?.ref ?? flags.tag;
+    if (ref && mode !== "json") ctx.out.stdout(`${String(ref)}\n`);
     return 0;
   },
 });

@@ -12,17 +12,29 @@ export const load = defineCommand({
   examples: ["berth load -i busybox.tar", "berth load < images.tar"],
   args: { max: 0 },
   flags: {
-    input: { type: "string", short: "i", placeholder: "string", complete: "file", description: "Read from tar archive file, instead of STDIN" },
+    input: {
+      type: "string",
+      short: "i",
+      placeholder: "string",
+      complete: "file",
+      description: "Read from tar archive file, instead of STDIN",
+    },
     quiet: { type: "boolean", short: "q", description: "Suppress the load output" },
   },
   async run({ flags }, { api, out }) {
-    if (flags.input) await access(flags.input).catch(() => Promise.reject(new CliError(`cannot read ${flags.input}: no such file`)));
+    if (flags.input)
+      await access(flags.input).catch(() => Promise.reject(new CliError(`cannot read ${flags.input}: no such file`)));
     else if (process.stdin.isTTY)
-      throw new CliError("requested load from stdin, but stdin is a terminal", { hint: "use -i FILE or redirect stdin" });
+      throw new CliError("requested load from stdin, but stdin is a terminal", {
+        hint: "use -i FILE or redirect stdin",
+      });
     const body = flags.input ? createReadStream(flags.input) : process.stdin;
     const loaded = await api.loadImage({ body });
     if (!flags.quiet)
-      for (const img of loaded) out.stdout(img.ref && !img.ref.startsWith("sha256:") ? `Loaded image: ${img.ref}\n` : `Loaded image ID: ${img.digest}\n`);
+      for (const img of loaded)
+        out.stdout(
+          img.ref && !img.ref.startsWith("sha256:") ? `Loaded image: ${img.ref}\n` : `Loaded image ID: ${img.digest}\n`,
+        );
     return 0;
   },
 });

@@ -11,7 +11,9 @@ import { authFile, readCa, registryFlags } from "./image-progress.js";
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");
+  return Buffer.concat(chunks)
+    .toString("utf8")
+    .replace(/\r?\n$/, "");
 }
 
 async function promptLine(question: string): Promise<string> {
@@ -30,7 +32,7 @@ export const login = defineCommand({
   usage: "login [OPTIONS] REGISTRY",
   examples: [
     "berth login -u alice registry.example.com",
-    "echo \"$TOKEN\" | berth login -u alice --password-stdin registry.example.com",
+    'echo "$TOKEN" | berth login -u alice --password-stdin registry.example.com',
     "berth login -u alice -p secret --ca-file ca.pem 127.0.0.1:5000",
   ],
   args: { min: 1, max: 1 },

@@ -29,6 +29,7 @@ export const imagePull = defineCommand({
     });
     const last = await followProgress(stream, ctx, mode);
     if (flags.quiet) ctx.out.stdout(`${String(last?.digest ?? ref)}\n`);
+    else if (mode !== "json") ctx.out.stdout(`Digest: ${String(last?.digest ?? "")}\n${String(last?.ref ?? ref)}\n`);
     return 0;
   },
 });
@@ -57,6 +58,7 @@ export const imagePush = defineCommand({
     });
     const last = await followProgress(stream, ctx, mode);
     if (flags.quiet) ctx.out.stdout(`${String(last?.digest ?? "")}\n`);
+    else if (mode !== "json") ctx.out.stdout(`${String(last?.ref ?? dest)}: digest: ${String(last?.digest ?? "")}\n`);
     return 0;
   },
 });

@@ -12,7 +12,13 @@ export const save = defineCommand({
   examples: ["berth save -o busybox.tar busybox", "berth save --format oci-archive busybox app:1 > images.tar"],
   args: { min: 1, complete: "image" },
   flags: {
-    output: { type: "string", short: "o", placeholder: "string", complete: "file", description: "Write to a file, instead of STDOUT" },
+    output: {
+      type: "string",
+      short: "o",
+      placeholder: "string",
+      complete: "file",
+      description: "Write to a file, instead of STDOUT",
+    },
     format: {
       type: "string",
       placeholder: "string",
@@ -40,7 +46,9 @@ export const save = defineCommand({
         out.destroy();
         await rm(target, { force: true });
       }
-      throw new CliError(`saving failed: the daemon cut the archive short (${(err as Error).message}); see berthd's log`);
+      throw new CliError(
+        `saving failed: the daemon cut the archive short (${(err as Error).message}); see berthd's log`,
+      );
     }
     if (target) {
       await new Promise<void>((resolve) => out.end(() => resolve()));

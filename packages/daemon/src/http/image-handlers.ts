@@ -1,12 +1,7 @@
 /** Image routes: pull, push, tag, remove, prune, import, load, save, bootstrap (registered in handlers.ts). */
 import { LibctError, ValidationError } from "@berth/libct";
 import type { ContainerService } from "../services/containers.js";
-import type {
-  ImageBootstrapRequest,
-  ImagePullRequest,
-  ImagePushRequest,
-  ImageService,
-} from "../services/images.js";
+import type { ImageBootstrapRequest, ImagePullRequest, ImagePushRequest, ImageService } from "../services/images.js";
 import { type HandlerTable, reply } from "./router.js";
 
 interface ImageServices {

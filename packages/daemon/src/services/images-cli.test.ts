@@ -50,7 +50,8 @@ describe("image verbs through berthd and the CLI", { skip, timeout: 120_000 }, (
           timeout: 60_000,
           maxBuffer: 64 << 20,
         },
-        (err, out, errOut) => resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, out, err: errOut }),
+        (err, out, errOut) =>
+          resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, out, err: errOut }),
       );
       if (input !== undefined) child.stdin!.end(input);
       else child.stdin!.end();
@@ -77,7 +78,11 @@ describe("image verbs through berthd and the CLI", { skip, timeout: 120_000 }, (
   before(async () => {
     tmp = await mkdtemp(join(tmpdir(), "bimg-"));
     authFile = join(tmp, "auth", "config.json");
-    [d, reg, secure] = await Promise.all([startTestDaemon(), startRegistry(), startRegistry({ auth: "htpasswd", tls: true })]);
+    [d, reg, secure] = await Promise.all([
+      startTestDaemon(),
+      startRegistry(),
+      startRegistry({ auth: "htpasswd", tls: true }),
+    ]);
     await ok(["image", "bootstrap", "busybox"]);
   });
   after(async () => {
@@ -92,7 +97,10 @@ describe("image verbs through berthd and the CLI", { skip, timeout: 120_000 }, (
     await ok(["tag", "busybox", remote]);
     const digest = JSON.parse(await ok(["image", "inspect", remote]))[0].digest as string;
     const pushed = await ok(["push", "--format", "json", remote]);
-    const lines = pushed.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    const lines = pushed
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     assert.equal(lines.at(-1).status, "done");
     assert.equal(lines.at(-1).digest, digest);
     await ok(["rmi", remote]);
@@ -100,7 +108,10 @@ describe("image verbs through berthd and the CLI", { skip, timeout: 120_000 }, (
     const pulled = await ok(["pull", remote]);
     assert.match(pulled, /done/);
     assert.equal(JSON.parse(await ok(["image", "inspect", remote]))[0].digest, digest);
-    assert.equal((await ok(["run", "--rm", "--network", "none", remote, "echo", "hello from the registry"])).trim(), "hello from the registry");
+    assert.equal(
+      (await ok(["run", "--rm", "--network", "none", remote, "echo", "hello from the registry"])).trim(),
+      "hello from the registry",
+    );
     // -q prints the digest only
     assert.equal((await ok(["pull", "-q", remote])).trim(), digest);
   });
@@ -155,16 +166,25 @@ describe("image verbs through berthd and the CLI", { skip, timeout: 120_000 }, (
     const tarball = await rootfsTar("imported");
     const id = (await ok(["import", tarball, "imported:1"])).trim();
     assert.match(id, /^sha256:[0-9a-f]{64}$/);
-    assert.equal((await ok(["run", "--rm", "--network", "none", "imported:1", "/bin/sh", "-c", "cat /marker"])).trim(), "imported");
+    assert.equal(
+      (await ok(["run", "--rm", "--network", "none", "imported:1", "/bin/sh", "-c", "cat /marker"])).trim(),
+      "imported",
+    );
   });
 
   it("login against htpasswd + TLS, then pull with --ca-file; a wrong password fails", async () => {
     const remote = `${secure.url}/secure/busybox:1`;
-    const bad = await berth(["login", "-u", secure.username!, "--password-stdin", "--ca-file", secure.caFile!, secure.url], "wrong\n");
+    const bad = await berth(
+      ["login", "-u", secure.username!, "--password-stdin", "--ca-file", secure.caFile!, secure.url],
+      "wrong\n",
+    );
     assert.notEqual(bad.code, 0);
     assert.match(bad.err, /unauthorized|wrong username or password/);
     assert.ok(!existsSync(authFile) || !(await readFile(authFile, "utf8")).includes(secure.url));
-    await ok(["login", "-u", secure.username!, "--password-stdin", "--ca-file", secure.caFile!, secure.url], `${secure.password}\n`);
+    await ok(
+      ["login", "-u", secure.username!, "--password-stdin", "--ca-file", secure.caFile!, secure.url],
+      `${secure.password}\n`,
+    );
     assert.equal((await stat(authFile)).mode & 0o777, 0o600);
     await ok(["tag", "busybox", remote]);
     // without the CA, TLS verification fails with a clear message (loopback is insecure by default, as in Docker)
@@ -216,6 +236,10 @@ describe("image verbs through berthd and the CLI", { skip, timeout: 120_000 }, (
   it("bootstrap debian:bookworm through the daemon", { ...slow, timeout: 900_000 }, async () => {
     await ok(["image", "bootstrap", "debian:bookworm"]);
     assert.ok((await refs()).some((r) => r.includes("debian:bookworm")));
-    assert.equal((await ok(["run", "--rm", "--network", "none", "debian:bookworm", "cat", "/etc/debian_version"])).trim().length > 0, true);
+    assert.equal(
+      (await ok(["run", "--rm", "--network", "none", "debian:bookworm", "cat", "/etc/debian_version"])).trim().length >
+        0,
+      true,
+    );
   });
 });

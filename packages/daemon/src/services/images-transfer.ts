@@ -35,7 +35,10 @@ export async function connectOptions(
   let caFile: string | undefined;
   if (access.ca) {
     if (!access.ca.includes("-----BEGIN CERTIFICATE-----"))
-      throw new LibctError("invalid", "ca is not a PEM certificate; pass the CA file the registry's certificate chains to");
+      throw new LibctError(
+        "invalid",
+        "ca is not a PEM certificate; pass the CA file the registry's certificate chains to",
+      );
     dir = await mkdtemp(join(tmpRoot, "ca-"));
     caFile = join(dir, "ca.pem");
     await writeFile(caFile, access.ca, { mode: 0o600 });
@@ -54,7 +57,8 @@ export async function connectOptions(
 export function parsePlatform(p: string | undefined): Platform | undefined {
   if (!p) return undefined;
   const [os, architecture, variant] = p.split("/");
-  if (!os || !architecture) throw new LibctError("invalid", `platform '${p}' must be os/arch[/variant], e.g. linux/amd64`);
+  if (!os || !architecture)
+    throw new LibctError("invalid", `platform '${p}' must be os/arch[/variant], e.g. linux/amd64`);
   return { os, architecture, ...(variant ? { variant } : {}) };
 }
 

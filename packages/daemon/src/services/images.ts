@@ -29,13 +29,7 @@ import {
 } from "@berth/libct/image/registry/index";
 import { applyLayer } from "@berth/libct/image/unpack/index";
 import type { Logger } from "../log.js";
-import {
-  connectOptions,
-  parsePlatform,
-  progressMapper,
-  type RegistryAccess,
-  streamWork,
-} from "./images-transfer.js";
+import { connectOptions, parsePlatform, progressMapper, type RegistryAccess, streamWork } from "./images-transfer.js";
 
 export interface ImageSummary {
   id: string;
@@ -360,11 +354,15 @@ export class ImageService {
   ): Promise<{ untagged: string[]; deleted: string[] }> {
     const { ref: found, descriptor } = await this.find(ref);
     const all = (await this.store.listImages()).filter((e) => e.descriptor.digest === descriptor.digest);
-    const byDigest = ref === descriptor.digest || (/^(sha256:)?[0-9a-f]{12,64}$/.test(ref) && !all.some((e) => e.ref === ref));
+    const byDigest =
+      ref === descriptor.digest || (/^(sha256:)?[0-9a-f]{12,64}$/.test(ref) && !all.some((e) => e.ref === ref));
     const untag = byDigest ? all.map((e) => e.ref) : [found];
     const last = untag.length === all.length;
     if (last && !opts.force) {
-      const users = opts.users(descriptor.digest, all.map((e) => e.ref));
+      const users = opts.users(
+        descriptor.digest,
+        all.map((e) => e.ref),
+      );
       if (users.length) {
         throw new LibctError(
           "conflict",
