@@ -37,8 +37,8 @@ import {
 import type { Logger } from "../log.js";
 import type { ContainerRepo, ContainerRow } from "../store/containers.js";
 import { describe, type ImageRunConfig, limitsOf, ociResourcesOf, resolveUser, toApiIssues } from "./describe.js";
-import type { ImageService } from "./images.js";
 import { type ImageHealthcheck, mergeHealthcheck } from "./health.js";
+import type { ImageService } from "./images.js";
 import { generateName, suggest } from "./names.js";
 import { initBinary, withInit } from "./supervisor.js";
 import {
