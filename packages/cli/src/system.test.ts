@@ -11,7 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { slow } from "@berth/libct/testing/slow";
+
+/** Slow scenario tests; `npm run test:quick` (BERTH_QUICK=1) skips them. The CLI does not import libct. */
+const slow = { skip: process.env.BERTH_QUICK ? "slow test (BERTH_QUICK set)" : false };
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const DAEMON = join(here, "../../daemon/dist/main.js");
