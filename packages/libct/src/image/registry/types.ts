@@ -1,16 +1,12 @@
 /** Wire types of the OCI distribution and image specs as the registry client sees them, and its storage ports. */
 import type { Readable } from "node:stream";
+import { MT } from "../store/media-types.js";
 
+/** The store's media types plus the layer and legacy types a registry can serve. */
 export const MEDIA = {
-  ociIndex: "application/vnd.oci.image.index.v1+json",
-  ociManifest: "application/vnd.oci.image.manifest.v1+json",
-  ociConfig: "application/vnd.oci.image.config.v1+json",
+  ...MT,
   ociLayer: "application/vnd.oci.image.layer.v1.tar",
-  ociLayerGzip: "application/vnd.oci.image.layer.v1.tar+gzip",
   ociLayerZstd: "application/vnd.oci.image.layer.v1.tar+zstd",
-  dockerList: "application/vnd.docker.distribution.manifest.list.v2+json",
-  dockerManifest: "application/vnd.docker.distribution.manifest.v2+json",
-  dockerConfig: "application/vnd.docker.container.image.v1+json",
   dockerLayerGzip: "application/vnd.docker.image.rootfs.diff.tar.gzip",
   dockerLayerZstd: "application/vnd.docker.image.rootfs.diff.tar.zstd",
   dockerSchema1Signed: "application/vnd.docker.distribution.manifest.v1+prettyjws",
@@ -31,36 +27,7 @@ export const LAYER_TYPES: readonly string[] = [
 /** The Accept header of a manifest GET: manifests and indexes, OCI and Docker schema2. */
 export const MANIFEST_ACCEPT = [MEDIA.ociManifest, MEDIA.ociIndex, MEDIA.dockerManifest, MEDIA.dockerList].join(", ");
 
-export interface Platform {
-  readonly os: string;
-  readonly architecture: string;
-  readonly variant?: string;
-}
-
-export interface Descriptor {
-  readonly mediaType: string;
-  readonly digest: string;
-  readonly size: number;
-  readonly platform?: Platform & { readonly "os.version"?: string };
-  readonly annotations?: Readonly<Record<string, string>>;
-  readonly urls?: readonly string[];
-  readonly artifactType?: string;
-}
-
-export interface ImageManifest {
-  readonly schemaVersion: 2;
-  readonly mediaType?: string;
-  readonly config: Descriptor;
-  readonly layers: readonly Descriptor[];
-  readonly annotations?: Readonly<Record<string, string>>;
-}
-
-export interface ImageIndex {
-  readonly schemaVersion: 2;
-  readonly mediaType?: string;
-  readonly manifests: readonly Descriptor[];
-  readonly annotations?: Readonly<Record<string, string>>;
-}
+export type { Descriptor, ImageIndex, ImageManifest, Platform } from "../store/media-types.js";
 
 /** The part of an image config the client reads; the rest is passed through untouched. */
 export interface ImageConfig {
