@@ -30,6 +30,8 @@ const pending: Loader = () => import("./commands/pending.js");
 const consoleCmd: Loader = () => import("./commands/console.js");
 const meta: Loader = () => import("./commands/meta.js");
 const daemon: Loader = () => import("./commands/daemon.js");
+const build: Loader = () => import("./commands/build.js");
+const commitCmd: Loader = () => import("./commands/commit.js");
 
 const e = (name: string, from: Loader, key: string, aliases?: string[]): Entry => ({
   name,
@@ -78,7 +80,8 @@ export const entries: readonly Entry[] = [
   e("image import", importCmd, "importImage", ["import"]),
   e("login", login, "login"),
   e("logout", login, "logout"),
-  e("image build", images, "imageBuild", ["build"]),
+  e("image build", build, "imageBuild", ["build"]),
+  e("commit", commitCmd, "commit", ["container commit"]),
   e("attach", pending, "attach"),
   e("console", consoleCmd, "console"),
   e("cp", pending, "cp"),

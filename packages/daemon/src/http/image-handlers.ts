@@ -1,5 +1,7 @@
 /** Image routes: pull, push, tag, remove, prune, import, load, save, bootstrap (registered in handlers.ts). */
 import { LibctError, ValidationError } from "@berth/libct";
+import { BuildService } from "../services/build.js";
+import { commitContainer } from "../services/commit.js";
 import type { ContainerService } from "../services/containers.js";
 import type { ImageBootstrapRequest, ImagePullRequest, ImagePushRequest, ImageService } from "../services/images.js";
 import { type HandlerTable, reply } from "./router.js";
@@ -14,6 +16,30 @@ function force(q: URLSearchParams): boolean {
   if (v === null || v === "false" || v === "0") return false;
   if (v === "" || v === "true" || v === "1") return true;
   throw new ValidationError([{ field: "force", message: `must be true or false, not '${v}'` }]);
+}
+
+const builders = new WeakMap<object, BuildService>();
+/** The build and commit services reach the image service's store and storage (bracket access to its private fields). */
+const internals = (s: ImageServices) => ({
+  store: s.images["store"],
+  storage: s.images["storage"],
+  root: s.images["root"],
+  libct: s.containers["d"].libct,
+});
+function builder(s: ImageServices): BuildService {
+  let b = builders.get(s.images);
+  if (!b) {
+    const i = internals(s);
+    b = new BuildService({
+      images: s.images,
+      containers: s.containers,
+      store: i.store,
+      storage: i.storage,
+      root: i.root,
+    });
+    builders.set(s.images, b);
+  }
+  return b;
 }
 
 function needStream<T>(s: T | undefined, what: string): T {
@@ -48,6 +74,13 @@ export const imageHandlers: HandlerTable<ImageServices> = {
   importImage: async ({ query, stream }, s) =>
     reply.json(await s.images.import(needStream(stream, "root filesystem tar"), query.get("ref") ?? ""), 201),
   loadImage: async ({ stream }, s) => reply.json(await s.images.load(needStream(stream, "image archive"))),
+  buildImage: async ({ query, stream }, s) =>
+    reply.ndjson(await builder(s).build(needStream(stream, "build context tar"), query)),
+  commitContainer: async ({ params, query }, s) => {
+    const ref = query.get("ref");
+    if (!ref) throw new ValidationError([{ field: "ref", message: "say what to call the image: ?ref=NAME:TAG" }]);
+    return reply.json(await commitContainer({ ...s, ...internals(s) }, params.id!, ref), 201);
+  },
   saveImage: async ({ params, query }, s) => {
     const format = query.get("format") || "docker-archive";
     const refs = [params.ref!, ...query.getAll("ref")];

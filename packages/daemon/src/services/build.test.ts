@@ -1,0 +1,166 @@
+/** `build` and `commit` through a real berthd (root): Containerfiles run, cache, multi-stage, ignore files. */
+import { strict as assert } from "node:assert";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { startTestDaemon, type TestDaemon } from "../testing/daemon.js";
+
+const skip =
+  process.getuid?.() !== 0
+    ? "needs root (berthd runs containers)"
+    : !existsSync("/bin/busybox")
+      ? "needs busybox-static"
+      : false;
+
+describe("build and commit through berthd", { skip, timeout: 180_000 }, () => {
+  let d: TestDaemon;
+  let tmp: string;
+
+  const context = async (name: string, files: Record<string, string>): Promise<Buffer> => {
+    const dir = join(tmp, name);
+    for (const [p, text] of Object.entries(files)) {
+      await mkdir(dirname(join(dir, p)), { recursive: true });
+      await writeFile(join(dir, p), text, { mode: p.endsWith(".sh") ? 0o755 : 0o644 });
+    }
+    const r = spawnSync("tar", ["-c", "-C", dir, "."], { maxBuffer: 1 << 26 });
+    assert.equal(r.status, 0);
+    return r.stdout;
+  };
+  const build = async (tar: Buffer, tag: string) => {
+    const r = await d.request("POST", `/1.0/images/build?t=${encodeURIComponent(tag)}`, undefined, {
+      raw: tar,
+      headers: { "content-type": "application/x-tar" },
+    });
+    const lines = r.text
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => {
+        try {
+          return JSON.parse(l);
+        } catch {
+          return { status: l };
+        }
+      });
+    return { status: r.status, lines, text: r.text, json: r.json };
+  };
+  const runOut = async (image: string, cmd?: string[]): Promise<string> => {
+    const c = await d.request("POST", "/1.0/containers", { image, network: "none", ...(cmd ? { cmd } : {}) });
+    assert.equal(c.status, 201, c.text);
+    const s = await d.request("POST", `/1.0/containers/${c.json.id}/start`);
+    assert.equal(s.status, 204, s.text);
+    await d.request("POST", `/1.0/containers/${c.json.id}/wait`);
+    const raw = (await d.request("GET", `/1.0/containers/${c.json.id}/logs`)).text;
+    const logs = raw
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => {
+        try {
+          return (JSON.parse(l) as { text: string }).text;
+        } catch {
+          return `${l}\n`;
+        }
+      })
+      .join("");
+    await d.request("DELETE", `/1.0/containers/${c.json.id}?force=true`);
+    return logs;
+  };
+
+  before(async () => {
+    tmp = await mkdtemp(join(tmpdir(), "bbuild-"));
+    d = await startTestDaemon();
+    const r = await d.request("POST", "/1.0/images/bootstrap", { kind: "busybox" });
+    assert.equal(r.status, 200, r.text);
+  });
+  after(async () => {
+    const leaks = await d?.cleanup();
+    await rm(tmp, { recursive: true, force: true });
+    assert.deepEqual(leaks ?? [], []);
+  });
+
+  it("COPY a script, CMD: the image's container prints its output; RUN runs in a container", async () => {
+    const tar = await context("app", {
+      Containerfile: 'FROM busybox\nCOPY hello.sh /app/\nRUN echo built > /app/stamp\nCMD ["/app/hello.sh"]\n',
+      "hello.sh": "#!/bin/sh\necho hello from the script; cat /app/stamp\n",
+    });
+    const r = await build(tar, "app:1");
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.lines.at(-1).status, "done", r.text);
+    const out = await runOut("app:1");
+    assert.match(out, /hello from the script/);
+    assert.match(out, /built/);
+  });
+
+  it("an unchanged rebuild is all cache and under a second; a changed file busts from its step", async () => {
+    const files = {
+      Containerfile:
+        'FROM busybox\nRUN echo one > /one\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\nCMD ["cat", "/b.txt"]\n',
+      "a.txt": "first\n",
+    };
+    const first = await build(await context("cache", files), "cache:1");
+    assert.equal(first.status, 200, first.text);
+    const tar = await context("cache", files);
+    const t0 = performance.now();
+    const again = await build(tar, "cache:1");
+    const ms = performance.now() - t0;
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.lines.filter((l) => l.status === "---> Using cache").length, 4, again.text);
+    assert.ok(ms < 1000, `warm rebuild took ${ms} ms`);
+    const changed = await build(await context("cache", { ...files, "a.txt": "second\n" }), "cache:2");
+    assert.equal(changed.status, 200, changed.text);
+    assert.equal(changed.lines.filter((l) => l.status === "---> Using cache").length, 1, changed.text);
+    assert.equal((await runOut("cache:2")).trim(), "second");
+  });
+
+  it("multi-stage: COPY --from an earlier stage", async () => {
+    const tar = await context("multi", {
+      Containerfile:
+        'FROM busybox AS builder\nRUN mkdir /out && echo artefact > /out/file\nFROM busybox\nCOPY --from=builder /out/file /final\nCMD ["cat", "/final"]\n',
+    });
+    const r = await build(tar, "multi:1");
+    assert.equal(r.status, 200, r.text);
+    assert.equal((await runOut("multi:1")).trim(), "artefact");
+  });
+
+  it("an unknown instruction: 400 naming the line, and no image", async () => {
+    const r = await build(await context("bad", { Containerfile: "FROM busybox\nRUNN echo x\n" }), "bad:1");
+    assert.equal(r.status, 400, r.text);
+    assert.match(r.text, /line 2/);
+    assert.equal((await d.request("GET", "/1.0/images/bad:1")).status, 404);
+  });
+
+  it(".containerignore leaves files out of the context", async () => {
+    const tar = await context("ign", {
+      Containerfile: 'FROM busybox\nCOPY . /ctx/\nCMD ["ls", "/ctx"]\n',
+      ".containerignore": "secret.txt\n",
+      "secret.txt": "s\n",
+      "kept.txt": "k\n",
+    });
+    const r = await build(tar, "ign:1");
+    assert.equal(r.status, 200, r.text);
+    const out = await runOut("ign:1");
+    assert.match(out, /kept\.txt/);
+    assert.doesNotMatch(out, /secret\.txt/);
+  });
+
+  it("commit: a running container's written file is in the new image", async () => {
+    const c = await d.request("POST", "/1.0/containers", {
+      image: "busybox",
+      network: "none",
+      cmd: ["sh", "-c", "echo committed > /note; sleep 60"],
+    });
+    assert.equal(c.status, 201, c.text);
+    await d.request("POST", `/1.0/containers/${c.json.id}/start`);
+    for (let i = 0; i < 50; i++) {
+      const e = await d.request("POST", `/1.0/containers/${c.json.id}/exec`, { cmd: ["cat", "/note"] });
+      if (e.status === 200 && /committed/.test(e.text)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const r = await d.request("POST", `/1.0/containers/${c.json.id}/commit?ref=snap:1`);
+    assert.equal(r.status, 201, r.text);
+    await d.request("DELETE", `/1.0/containers/${c.json.id}?force=true`);
+    assert.equal((await runOut("snap:1", ["cat", "/note"])).trim(), "committed");
+  });
+});
