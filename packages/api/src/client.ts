@@ -213,6 +213,8 @@ export interface Endpoints {
   execContainer: { params: Id; body: ExecCreate; result: ExecResult };
   attachContainer: { params: Id; query?: { stdin?: Bool; detachKeys?: string }; raw: true };
   resizeContainer: { params: Id; query: { h: number; w: number }; result: undefined };
+  execSession: { params: Id & { session: string }; result: WaitResult };
+  resizeExec: { params: Id & { session: string }; query: { h: number; w: number }; result: undefined };
   getArchive: { params: Id; query: { path: string }; raw: true };
   putArchive: { params: Id; query: { path: string }; body: Body; result: undefined };
   listImages: { result: ImageSummary[] };

@@ -147,7 +147,10 @@ export const routes = {
   execContainer: {
     method: "POST",
     path: "/1.0/containers/{id}/exec",
-    summary: "Run a command; without tty/stdin the reply carries output and exit code",
+    summary:
+      "Run a command; without tty/stdin the reply carries output and exit code. With 'Connection: Upgrade, Upgrade: tcp' " +
+      "(exec -it) it answers 101 with X-Berth-Exec-Session and the stream is the session's stdio; " +
+      "GET /exec/{session} then gives the exit code",
     body: "ExecCreate",
     status: 200,
     response: "ExecResult",
@@ -167,10 +170,26 @@ export const routes = {
     status: 204,
     query: { h: "rows", w: "columns" },
   },
+  execSession: {
+    method: "GET",
+    path: "/1.0/containers/{id}/exec/{session}",
+    summary: "Wait for an interactive exec session (the upgrade of POST /exec) and give its exit code",
+    status: 200,
+    response: "WaitResult",
+  },
+  resizeExec: {
+    method: "POST",
+    path: "/1.0/containers/{id}/exec/{session}/resize",
+    summary: "Resize an interactive exec session's tty",
+    status: 204,
+    query: { h: "rows", w: "columns" },
+  },
   getArchive: {
     method: "GET",
     path: "/1.0/containers/{id}/archive",
-    summary: "A tar of a path in the container (cp out)",
+    summary:
+      "A tar of a path in the container (cp out); paths and symlinks are resolved inside the container's root, " +
+      "anything climbing out of it is refused with 400",
     status: 200,
     response: "stream",
     query: { path: "absolute path in the container" },
@@ -178,9 +197,11 @@ export const routes = {
   putArchive: {
     method: "PUT",
     path: "/1.0/containers/{id}/archive",
-    summary: "Extract a tar into a path in the container (cp in)",
+    summary:
+      "Extract a tar into a path in the container (cp in): into an existing directory, or as a new name " +
+      "(the tar's single top entry renamed) when the path does not exist; owned by the container's root",
     status: 204,
-    query: { path: "absolute directory in the container" },
+    query: { path: "absolute path in the container" },
   },
 
   listImages: { method: "GET", path: "/1.0/images", summary: "List images", status: 200, response: "ImageList" },

@@ -27,6 +27,8 @@ const save: Loader = () => import("./commands/save.js");
 const load: Loader = () => import("./commands/load.js");
 const importCmd: Loader = () => import("./commands/import.js");
 const pending: Loader = () => import("./commands/pending.js");
+const attachCmd: Loader = () => import("./commands/attach.js");
+const cpCmd: Loader = () => import("./commands/cp.js");
 const consoleCmd: Loader = () => import("./commands/console.js");
 const meta: Loader = () => import("./commands/meta.js");
 const daemon: Loader = () => import("./commands/daemon.js");
@@ -82,9 +84,9 @@ export const entries: readonly Entry[] = [
   e("logout", login, "logout"),
   e("image build", build, "imageBuild", ["build"]),
   e("commit", commitCmd, "commit", ["container commit"]),
-  e("attach", pending, "attach"),
+  e("attach", attachCmd, "attach"),
   e("console", consoleCmd, "console"),
-  e("cp", pending, "cp"),
+  e("cp", cpCmd, "cp"),
   e("port", pending, "port"),
   e("daemon start", daemon, "daemonStart"),
   e("completion", meta, "completion"),

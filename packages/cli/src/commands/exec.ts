@@ -1,7 +1,7 @@
 /** exec: POST /1.0/containers/{id}/exec; without a tty the reply carries the output and the exit code. */
 import { readFileSync } from "node:fs";
 import type { ExecCreate } from "@berth/api";
-import { defineCommand } from "../framework/command.js";
+import { type Context, defineCommand } from "../framework/command.js";
 import { CliError, EXIT_CLI } from "../framework/errors.js";
 import { parseEnvLines } from "./container-flags.js";
 
@@ -49,9 +49,9 @@ export const exec = defineCommand({
     interactive: {
       type: "boolean",
       short: "i",
-      description: "Keep STDIN open even if not attached (not implemented yet)",
+      description: "Keep STDIN open even if not attached",
     },
-    tty: { type: "boolean", short: "t", description: "Allocate a pseudo-TTY (not implemented yet)" },
+    tty: { type: "boolean", short: "t", description: "Allocate a pseudo-TTY" },
     detach: {
       type: "boolean",
       short: "d",
@@ -60,14 +60,15 @@ export const exec = defineCommand({
     privileged: { type: "boolean", description: "Give extended privileges to the command (ignored)" },
     "detach-keys": { type: "string", placeholder: "string", description: "Override the key sequence for detaching" },
   },
-  async run({ args, flags }, { api, out, env }) {
+  async run({ args, flags }, ctx) {
+    const { api, out, env } = ctx;
     const [id, ...rest] = args as [string, ...string[]];
     const cmd = rest[0] === "--" ? rest.slice(1) : rest;
     if (cmd.length === 0)
       throw new CliError(`"berth exec" requires a command to run in ${id}`, { hint: "e.g. berth exec web ls /" });
-    if (flags.interactive || flags.tty || flags.detach) {
-      throw new CliError("exec -i/-t/-d is not implemented yet: it needs the attach route", {
-        hint: "leave out -i/-t to run the command and get its output and exit code",
+    if (flags.detach) {
+      throw new CliError("exec -d is not implemented yet", {
+        hint: "run it in the background inside the container: berth exec CONTAINER sh -c 'CMD &'",
       });
     }
     const envs = [
@@ -78,9 +79,60 @@ export const exec = defineCommand({
     if (envs.length) body.env = envs;
     if (flags.user !== undefined) body.user = flags.user;
     if (flags.workdir !== undefined) body.workingDir = flags.workdir;
+    if (flags.interactive || flags.tty) return execInteractive(ctx, id, body, flags.interactive === true, flags);
     const r = await api.execContainer({ params: { id }, body });
     if (r.stdout) out.stdout(r.stdout);
     if (r.stderr) out.stderr(r.stderr);
     return r.exitCode;
   },
 });
+
+/**
+ * exec -i/-t: POST /exec as an upgrade starts a session (its id in X-Berth-Exec-Session); the stream is its
+ * stdio, resizes go to .../exec/SESSION/resize, and GET .../exec/SESSION gives the exit code at the end.
+ */
+async function execInteractive(
+  ctx: Context,
+  id: string,
+  body: ExecCreate,
+  stdin: boolean,
+  flags: { tty: boolean; "detach-keys"?: string | undefined },
+): Promise<number> {
+  const { endpoint, openUpgrade, pump, parseDetachKeys, DEFAULT_DETACH_KEYS } = await import("../tty.js");
+  if (flags.tty && stdin && !process.stdin.isTTY)
+    throw new CliError("the input device is not a TTY", {
+      hint: "leave out -t when stdin is piped (berth exec -i ...)",
+    });
+  const ep = await endpoint(ctx);
+  const path = `/1.0/containers/${encodeURIComponent(id)}/exec`;
+  const { socket, headers, head } = await openUpgrade(ep, path, {
+    ...body,
+    ...(flags.tty ? { tty: true } : {}),
+    ...(stdin ? { attachStdin: true } : {}),
+  });
+  const session = String(headers["x-berth-exec-session"] ?? "");
+  if (!session) throw new CliError("berthd did not name the exec session (X-Berth-Exec-Session)");
+  const how = await pump(ep, socket, head, {
+    stdin,
+    closeOnEof: true,
+    ...(flags.tty
+      ? {
+          detachKeys: parseDetachKeys(flags["detach-keys"] ?? DEFAULT_DETACH_KEYS),
+          resizePath: `${path}/${encodeURIComponent(session)}/resize`,
+        }
+      : {}),
+  });
+  if (how === "detached") return 0;
+  const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const r = ep.http.request({ ...ep.base, method: "GET", path: `${path}/${encodeURIComponent(session)}` });
+    r.on("response", (m) => {
+      const chunks: Buffer[] = [];
+      m.on("data", (c: Buffer) => chunks.push(c));
+      m.on("end", () => resolve({ status: m.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+    });
+    r.on("error", (err) => reject(new CliError(`cannot reach berthd at ${ep.display}: ${err.message}`)));
+    r.end();
+  });
+  if (res.status !== 200) throw new CliError(`cannot read the exec session's exit code: ${res.text}`);
+  return (JSON.parse(res.text) as { exitCode: number }).exitCode;
+}

@@ -5,11 +5,6 @@ import { CliError, EXIT_CLI } from "../framework/errors.js";
 import { applyConfig } from "./config-keys.js";
 import { containerFlags, toCreate } from "./container-flags.js";
 
-const notInteractive = () =>
-  new CliError("interactive containers (-i/-t in the foreground) are not implemented yet: they need the attach route", {
-    hint: "run it detached (-d) and use `berth exec`, or leave out -i/-t",
-  });
-
 export const run = defineCommand({
   name: "run",
   summary: "Create and run a new container from an image",
@@ -40,10 +35,48 @@ export const run = defineCommand({
       ctx.out.stdout(`${c.id}\n`);
       return 0;
     }
-    if (flags.interactive || flags.tty) throw notInteractive();
+    if (flags.interactive || flags.tty) return runInteractive(ctx, body, flags.rm, flags.interactive === true);
     return runForeground(ctx, body, flags.rm);
   },
 });
+
+/**
+ * run -i / -it: create (tty, openStdin), attach before start (so the first output is seen), start, pump
+ * stdio (raw TTY, resizes) until the container's stream ends, then return its exit code; --rm removes it.
+ * The detach keys (ctrl-p,ctrl-q) leave it running (and --rm then does not remove it, as Docker).
+ */
+async function runInteractive(ctx: Context, body: ContainerCreate, remove: boolean, stdin: boolean): Promise<number> {
+  const { api } = ctx;
+  const { endpoint, openUpgrade, pump, parseDetachKeys, DEFAULT_DETACH_KEYS } = await import("../tty.js");
+  if (body.tty && stdin && !process.stdin.isTTY)
+    throw new CliError("the input device is not a TTY", {
+      hint: "leave out -t when stdin is piped (berth run -i ...)",
+    });
+  const c = await api.createContainer({ body: { ...body, ...(stdin ? { openStdin: true } : {}), start: false } });
+  const id = c.id;
+  let detached = false;
+  try {
+    const ep = await endpoint(ctx);
+    const path = `/1.0/containers/${encodeURIComponent(id)}`;
+    const { socket, head } = await openUpgrade(ep, `${path}/attach${stdin ? "?closeStdin=true" : ""}`);
+    const how = await pump(ep, socket, head, {
+      stdin,
+      closeOnEof: true,
+      ...(body.tty ? { detachKeys: parseDetachKeys(DEFAULT_DETACH_KEYS), resizePath: `${path}/resize` } : {}),
+      ready: async () => {
+        await api.startContainer({ params: { id } });
+      },
+    });
+    if (how === "detached") {
+      detached = true;
+      return 0;
+    }
+    return (await api.waitContainer({ params: { id } })).exitCode;
+  } finally {
+    if (remove && !detached)
+      await api.deleteContainer({ params: { id }, query: { force: true } }).catch(() => undefined);
+  }
+}
 
 /** Starts the container, streams its logs until it exits, returns its exit code; --rm removes it after. */
 async function runForeground(ctx: Context, body: ContainerCreate, remove: boolean): Promise<number> {

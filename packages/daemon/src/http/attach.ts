@@ -8,7 +8,17 @@
  *
  * `POST /1.0/containers/{id}/resize?h=ROWS&w=COLS` writes conmon's ctl fifo (the pty size).
  *
- * Both are served ahead of the router: `installAttach(server, ...)` wraps the server's request listeners.
+ * `?closeStdin=true` on attach (run -i): when the client half-closes its side, the container's stdin is
+ * closed (EOF) and output keeps flowing until the container ends it; without it, a client going away only
+ * detaches. A container that is created but not started can be attached (run -it attaches before start).
+ *
+ * Interactive exec (`berth exec -it`): `POST /1.0/containers/{id}/exec` with the upgrade headers and an
+ * ExecCreate body starts a session under its own conmon (services/exec-session.ts) and answers 101 with
+ * `X-Berth-Exec-Session: SESSION`; the stream is the session's stdio. `POST .../exec/{session}/resize?h=&w=`
+ * sizes its pty, and `GET .../exec/{session}` waits for it and answers `{"exitCode": N}` (the client calls it
+ * when the stream ends: no in-band trailer, so a TTY stream stays byte-transparent).
+ *
+ * All are served ahead of the router: `installAttach(server, ...)` wraps the server's request listeners.
  */
 import { constants } from "node:fs";
 import { open } from "node:fs/promises";
@@ -19,7 +29,9 @@ import { PassThrough } from "node:stream";
 import { attach, type Libct, LibctError } from "@berth/libct";
 import type { Logger } from "../log.js";
 import type { ContainerService } from "../services/containers.js";
+import { ExecSessions } from "../services/exec-session.js";
 import { toProblem } from "./problem.js";
+import { validateBody } from "./validate.js";
 
 export interface AttachDeps {
   readonly containers: ContainerService;
@@ -28,6 +40,10 @@ export interface AttachDeps {
 }
 
 const ROUTE = /^\/1\.0\/containers\/([^/?]+)\/(attach|resize)(?:\?(.*))?$/;
+const EXEC_UPGRADE = /^\/1\.0\/containers\/([^/?]+)\/exec(?:\?.*)?$/;
+const EXEC_SESSION = /^\/1\.0\/containers\/([^/?]+)\/exec\/([^/?]+)(\/resize)?(?:\?(.*))?$/;
+/** An ExecCreate body is small; refuse more. */
+const MAX_EXEC_BODY = 64 * 1024;
 
 function problemBody(err: unknown, log: Logger, ctx: Record<string, unknown>): { status: number; body: string } {
   const p = toProblem(err, log, ctx);
@@ -60,11 +76,14 @@ export async function resizeTerminal(bundle: string, rows: number, cols: number)
 
 export function installAttach(server: Server, deps: AttachDeps): void {
   const { containers, libct, log } = deps;
+  const sessions = new ExecSessions(containers, libct);
 
-  const running = async (ref: string) => {
+  /** Running, paused, or created with its conmon up (run -it attaches before start). */
+  const attachable = async (ref: string, allowCreated: boolean) => {
     const row = containers.find(decodeURIComponent(ref));
     const st = await libct.state(row.id).catch(() => undefined);
-    if (!st || (st.status !== "running" && st.status !== "paused")) {
+    const ok = st && (st.status === "running" || st.status === "paused" || (allowCreated && st.status === "created"));
+    if (!ok) {
       throw new LibctError(
         "precondition",
         `container '${row.name}' is not running; start it with berth start ${row.name}`,
@@ -73,21 +92,45 @@ export function installAttach(server: Server, deps: AttachDeps): void {
     return row;
   };
 
-  // ---- resize (and a plain POST /attach, which needs the upgrade) ahead of the router ----
+  // ---- resize, exec status (and a plain POST /attach, which needs the upgrade) ahead of the router ----
   const original = server.listeners("request") as ((req: IncomingMessage, res: ServerResponse) => void)[];
   server.removeAllListeners("request");
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    const m = req.method === "POST" ? ROUTE.exec(req.url ?? "") : null;
-    if (!m) {
+    const url = req.url ?? "";
+    const m = req.method === "POST" ? ROUTE.exec(url) : null;
+    const e = EXEC_SESSION.exec(url);
+    const isExec = e && ((req.method === "GET" && !e[3]) || (req.method === "POST" && e[3]));
+    if (!m && !isExec) {
       for (const l of original) l.call(server, req, res);
       return;
     }
-    const [, ref = "", what, query = ""] = m;
-    const reply = (status: number, body?: string) => {
+    const reply = (status: number, body?: string, type = "application/problem+json") => {
       req.resume();
       if (body === undefined) res.writeHead(status).end();
-      else res.writeHead(status, { "content-type": "application/problem+json" }).end(body);
+      else res.writeHead(status, { "content-type": type }).end(body);
     };
+    const failed = (err: unknown) => {
+      const p = problemBody(err, log, { method: req.method, path: req.url });
+      reply(p.status, p.body);
+    };
+    if (e) {
+      const [, ref = "", session = "", resize, query = ""] = e;
+      const cref = decodeURIComponent(ref);
+      if (resize) {
+        const q = new URLSearchParams(query);
+        Promise.resolve()
+          .then(() => resizeTerminal(sessions.bundle(cref, session).bundle, Number(q.get("h")), Number(q.get("w"))))
+          .then(() => reply(204), failed);
+        return;
+      }
+      const abort = new AbortController();
+      res.on("close", () => abort.abort());
+      Promise.resolve()
+        .then(() => sessions.exitCode(cref, decodeURIComponent(session), abort.signal))
+        .then((exitCode) => reply(200, JSON.stringify({ exitCode }), "application/json"), failed);
+      return;
+    }
+    const [, ref = "", what, query = ""] = m!;
     if (what === "attach") {
       reply(
         426,
@@ -101,20 +144,16 @@ export function installAttach(server: Server, deps: AttachDeps): void {
       return;
     }
     const q = new URLSearchParams(query);
-    running(ref)
+    attachable(ref, true)
       .then((row) => resizeTerminal(libct.bundlePath(row.id), Number(q.get("h")), Number(q.get("w"))))
-      .then(
-        () => reply(204),
-        (err) => {
-          const p = problemBody(err, log, { method: req.method, path: req.url });
-          reply(p.status, p.body);
-        },
-      );
+      .then(() => reply(204), failed);
   });
 
-  // ---- attach: the upgrade ----
+  // ---- attach and exec: the upgrades ----
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const m = req.method === "POST" ? ROUTE.exec(req.url ?? "") : null;
+    const url = req.url ?? "";
+    const m = req.method === "POST" ? ROUTE.exec(url) : null;
+    const x = req.method === "POST" ? EXEC_UPGRADE.exec(url) : null;
     const fail = (err: unknown) => {
       const p = problemBody(err, log, { method: req.method, path: req.url });
       socket.end(
@@ -122,41 +161,96 @@ export function installAttach(server: Server, deps: AttachDeps): void {
           `content-length: ${Buffer.byteLength(p.body)}\r\nconnection: close\r\n\r\n${p.body}`,
       );
     };
-    if (m?.[2] !== "attach") {
+    if (m?.[2] !== "attach" && !x) {
       fail(
-        new LibctError("not-found", `no upgrade route ${req.method} ${req.url}; use POST /1.0/containers/{id}/attach`),
+        new LibctError(
+          "not-found",
+          `no upgrade route ${req.method} ${req.url}; use POST /1.0/containers/{id}/attach or /exec`,
+        ),
       );
       return;
     }
     socket.on("error", () => {});
     void (async () => {
-      let row: Awaited<ReturnType<typeof running>>;
+      let bundle: string;
+      let id: string;
+      let extraHeaders = "";
+      let rest = head;
+      let closeStdin = false;
       try {
-        row = await running(m[1] ?? "");
+        if (x) {
+          // The ExecCreate body follows the headers: content-length bytes, part of them maybe already in head.
+          const len = Number(req.headers["content-length"] ?? "0");
+          if (!Number.isInteger(len) || len <= 0 || len > MAX_EXEC_BODY)
+            throw new LibctError("invalid", "send the exec request (ExecCreate JSON, at most 64 KiB) as the body");
+          const body = await readExactly(socket, head, len);
+          rest = body.rest;
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(body.data.toString("utf8"));
+          } catch {
+            throw new LibctError("invalid", "the exec request body is not valid JSON");
+          }
+          const s = await sessions.start(decodeURIComponent(x[1] ?? ""), validateBody("ExecCreate", parsed));
+          bundle = s.bundle;
+          id = s.sessionId;
+          closeStdin = true;
+          extraHeaders = `X-Berth-Exec-Session: ${s.sessionId}\r\n`;
+        } else {
+          const row = await attachable(m![1] ?? "", true);
+          bundle = libct.bundlePath(row.id);
+          id = row.id;
+          closeStdin = new URLSearchParams(m![3] ?? "").get("closeStdin") === "true";
+        }
       } catch (err) {
         fail(err);
         return;
       }
-      // Our own stdin stream that never ends: a client going away detaches, it does not close the console.
+      // Our own stdin stream: a client going away detaches, it does not close the console; with closeStdin
+      // a half-close from the client ends it (the container's stdin sees EOF).
       const stdin = new PassThrough();
-      if (head.length) stdin.write(head);
+      if (rest.length) stdin.write(rest);
       socket.on("data", (b: Buffer) => stdin.write(b));
+      socket.resume();
       let session: Awaited<ReturnType<typeof attach>>;
       try {
-        session = await attach(libct.bundlePath(row.id), { stdin, stdout: socket, stderr: socket });
+        session = await attach(bundle, { stdin, stdout: socket, stderr: socket });
       } catch (err) {
         fail(err);
         return;
       }
-      socket.write("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n");
-      log.debug("attached", { id: row.id });
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n${extraHeaders}\r\n`);
+      log.debug("attached", { id });
       const detach = () => session.detach();
       socket.once("close", detach);
-      socket.once("end", detach);
+      socket.once("end", closeStdin ? () => stdin.end() : detach);
       session.done.then(
         () => socket.end(),
         () => socket.destroy(),
       );
     })();
+  });
+}
+
+/** Reads `len` bytes from `head` then the socket; returns them and what came after (stdin already). */
+function readExactly(socket: Duplex, head: Buffer, len: number): Promise<{ data: Buffer; rest: Buffer }> {
+  return new Promise((resolve, reject) => {
+    let buf = head;
+    const check = () => {
+      if (buf.length < len) return false;
+      socket.off("data", onData);
+      socket.off("end", onEnd);
+      socket.pause();
+      resolve({ data: buf.subarray(0, len), rest: buf.subarray(len) });
+      return true;
+    };
+    const onData = (b: Buffer) => {
+      buf = Buffer.concat([buf, b]);
+      check();
+    };
+    const onEnd = () => reject(new LibctError("invalid", "the exec request body ended early"));
+    if (check()) return;
+    socket.on("data", onData);
+    socket.on("end", onEnd);
   });
 }

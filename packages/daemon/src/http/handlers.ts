@@ -3,6 +3,7 @@ import type { BerthEvent, ContainerCreate, ContainerPut, ExecCreate } from "@ber
 import { openapiDocument } from "@berth/api/openapi";
 import { ValidationError } from "@berth/libct";
 import type { EventBus } from "../events/bus.js";
+import { getArchive, putArchive } from "../services/archive.js";
 import type { ContainerService } from "../services/containers.js";
 import type { ImageService } from "../services/images.js";
 import { imageHandlers } from "./image-handlers.js";
@@ -148,6 +149,13 @@ export const handlers: HandlerTable<Services> = {
   },
   containerTop: async ({ params }, s) => reply.json(await s.containers.top(id(params))),
   execContainer: async ({ params, body }, s) => reply.json(await s.containers.exec(id(params), body as ExecCreate)),
+  getArchive: async ({ params, query }, s) =>
+    reply.bytes(await getArchive(s.containers, id(params), query.get("path")), "application/x-tar"),
+  putArchive: async ({ params, query, stream }, s) => {
+    if (!stream) throw new ValidationError([{ field: "body", message: "send the tar as the request body" }]);
+    await putArchive(s.containers, id(params), query.get("path"), stream);
+    return reply.noContent();
+  },
 
   ...imageHandlers,
 };

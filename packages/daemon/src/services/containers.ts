@@ -146,6 +146,12 @@ export class ContainerService {
   private rootfs(id: string): string {
     return join(this.dir(id), "rootfs");
   }
+  /** The container's root filesystem on the host, mounted (cp, exec sessions); see services/archive.ts. */
+  async mountedRootfs(ref: string): Promise<{ row: ContainerRow; rootfs: string }> {
+    const row = this.find(ref);
+    await this.ensureRootfs(row.id);
+    return { row, rootfs: this.rootfs(row.id) };
+  }
   private snapshotKey(id: string): string {
     return `container/${id}`;
   }
@@ -732,7 +738,7 @@ export class ContainerService {
         {
           field: req.tty ? "tty" : "attachStdin",
           message:
-            "interactive exec needs the attach stream, which this berthd does not serve yet; leave tty and attachStdin out",
+            "interactive exec is a stream: send this request with 'Connection: Upgrade' and 'Upgrade: tcp' (berth exec -it)",
         },
       ]);
     }

@@ -1,0 +1,170 @@
+/**
+ * The client side of berthd's upgrade streams (attach, console, exec -it), shared by console, attach, run -it
+ * and exec -it: open the HTTP upgrade, put the local TTY in raw mode, forward window sizes (SIGWINCH, i.e.
+ * stdout's "resize" event) to a resize route, and pump bytes both ways until the stream ends or the detach
+ * keys are typed.
+ */
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { DetachMatcher } from "./commands/console.js";
+import type { Context } from "./framework/command.js";
+import { CliError } from "./framework/errors.js";
+import { parseHost } from "./transport.js";
+
+export { DetachMatcher, parseDetachKeys } from "./commands/console.js";
+
+export const DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q";
+
+type HttpModule = typeof import("node:http");
+
+export interface Endpoint {
+  readonly http: HttpModule;
+  readonly base: { socketPath?: string; host?: string; port?: number; headers: Record<string, string> };
+  readonly display: string;
+}
+
+export async function endpoint(ctx: Pick<Context, "host" | "env">): Promise<Endpoint> {
+  const target = parseHost(ctx.host);
+  const http = (
+    target.kind === "tcp" && target.tls ? await import("node:https") : await import("node:http")
+  ) as HttpModule;
+  const token = ctx.env.BERTH_TOKEN;
+  const base =
+    target.kind === "unix"
+      ? { socketPath: target.socketPath, headers: { host: "berthd" } as Record<string, string> }
+      : {
+          host: target.hostname,
+          port: target.port,
+          headers: token ? { authorization: `Bearer ${token}` } : ({} as Record<string, string>),
+        };
+  return { http, base, display: target.display };
+}
+
+/** POST `path` with `Connection: Upgrade`; resolves with the raw stream once berthd answers 101. */
+export function openUpgrade(
+  ep: Endpoint,
+  path: string,
+  body?: unknown,
+): Promise<{ socket: Duplex; headers: IncomingHttpHeaders; head: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const req = ep.http.request({
+      ...ep.base,
+      method: "POST",
+      path,
+      headers: {
+        ...ep.base.headers,
+        connection: "Upgrade",
+        upgrade: "tcp",
+        ...(payload ? { "content-type": "application/json", "content-length": String(payload.length) } : {}),
+      },
+    });
+    req.on("upgrade", (res: IncomingMessage, socket: Duplex, head: Buffer) =>
+      resolve({ socket, headers: res.headers, head }),
+    );
+    req.on("response", (res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        let detail = Buffer.concat(chunks).toString("utf8");
+        try {
+          detail = (JSON.parse(detail) as { detail?: string }).detail ?? detail;
+        } catch {}
+        reject(new CliError(detail || `${path} failed with HTTP ${res.statusCode}`));
+      });
+    });
+    req.on("error", (err) => reject(new CliError(`cannot reach berthd at ${ep.display}: ${err.message}`)));
+    req.end(payload);
+  });
+}
+
+/** POST `path?h=ROWS&w=COLS` with the local terminal's size (errors ignored: a resize is best effort). */
+export function sendSize(ep: Endpoint, path: string): Promise<void> {
+  const { rows, columns } = process.stdout;
+  if (!rows || !columns) return Promise.resolve();
+  return new Promise((resolve) => {
+    const r = ep.http.request({ ...ep.base, method: "POST", path: `${path}?h=${rows}&w=${columns}` });
+    r.on("response", (res: IncomingMessage) => {
+      res.resume();
+      res.on("end", () => resolve());
+    });
+    r.on("error", () => resolve());
+    r.end();
+  });
+}
+
+export interface PumpOptions {
+  /** Detach sequence (parsed); undefined: none. */
+  readonly detachKeys?: Buffer;
+  /** Forward local stdin (false: output only). */
+  readonly stdin: boolean;
+  /** On local stdin EOF, half-close the stream so the container's stdin sees EOF (run -i, exec -i). */
+  readonly closeOnEof: boolean;
+  /** Where to POST window sizes; undefined: no resize forwarding. */
+  readonly resizePath?: string;
+  /** Called once the pump is set up (raw mode on, first size sent): run -it starts the container here. */
+  readonly ready?: () => Promise<void>;
+}
+
+/** Pumps the stream and the local stdio; resolves "detached" (keys typed) or "ended" (the stream closed). */
+export async function pump(ep: Endpoint, socket: Duplex, head: Buffer, o: PumpOptions): Promise<"detached" | "ended"> {
+  const stdin = process.stdin;
+  const raw = o.stdin && stdin.isTTY === true;
+  if (raw) stdin.setRawMode(true);
+  const resize = () => void sendSize(ep, o.resizePath!);
+  if (o.resizePath && process.stdout.isTTY) {
+    await sendSize(ep, o.resizePath);
+    process.stdout.on("resize", resize);
+  }
+  if (head.length) process.stdout.write(head);
+  const matcher = o.detachKeys?.length ? new DetachMatcher(o.detachKeys) : undefined;
+  let abort: () => void = () => {};
+  const result = new Promise<"detached" | "ended">((resolve) => {
+    let done = false;
+    const finish = (how: "detached" | "ended") => {
+      if (done) return;
+      done = true;
+      stdin.off("data", onData);
+      stdin.off("end", onEnd);
+      stdin.pause();
+      if (raw) stdin.setRawMode(false);
+      process.stdout.off("resize", resize);
+      socket.destroy();
+      resolve(how);
+    };
+    const onData = (chunk: Buffer) => {
+      if (!matcher) {
+        socket.write(chunk);
+        return;
+      }
+      const { forward, matched } = matcher.push(chunk);
+      if (forward.length) socket.write(forward);
+      if (matched) {
+        if (raw) process.stdout.write("\r\n");
+        finish("detached");
+      }
+    };
+    const onEnd = () => {
+      if (o.closeOnEof) socket.end();
+    };
+    abort = () => finish("ended");
+    socket.on("data", (b: Buffer) => process.stdout.write(b));
+    socket.on("end", () => finish("ended"));
+    socket.on("close", () => finish("ended"));
+    socket.on("error", () => finish("ended"));
+    if (o.stdin) {
+      stdin.on("data", onData);
+      stdin.on("end", onEnd);
+      stdin.resume();
+    }
+  });
+  if (o.ready) {
+    try {
+      await o.ready();
+    } catch (err) {
+      abort();
+      throw err;
+    }
+  }
+  return result;
+}

@@ -1,0 +1,68 @@
+/**
+ * Interactive exec sessions (`berth exec -it`): each runs under its own conmon (libct `execDetached`), its
+ * stdio bridged to the client's upgrade stream by http/attach.ts, its pty resized through its ctl fifo,
+ * and its exit code read with libct `waitExec` (GET /1.0/containers/{id}/exec/{session}).
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { ExecCreate } from "@berth/api";
+import { type Libct, LibctError } from "@berth/libct";
+import type { ContainerService } from "./containers.js";
+import { resolveUser } from "./describe.js";
+
+export interface ExecSession {
+  readonly containerId: string;
+  readonly sessionId: string;
+  readonly bundle: string;
+}
+
+const SESSION = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+export class ExecSessions {
+  constructor(
+    private readonly containers: ContainerService,
+    private readonly libct: Libct,
+  ) {}
+
+  async start(ref: string, req: ExecCreate): Promise<ExecSession> {
+    const { row, rootfs } = await this.containers.mountedRootfs(ref);
+    let user: { uid: number; gid: number } | undefined;
+    if (req.user) {
+      const [passwd, group] = await Promise.all([
+        readFile(join(rootfs, "etc/passwd"), "utf8").catch(() => ""),
+        readFile(join(rootfs, "etc/group"), "utf8").catch(() => ""),
+      ]);
+      user = resolveUser(req.user, passwd, group);
+    }
+    const st = await this.libct.state(row.id).catch(() => undefined);
+    if (st?.status !== "running")
+      throw new LibctError(
+        "precondition",
+        `container '${row.name}' is not running; start it with berth start ${row.name}`,
+      );
+    const s = await this.libct.execDetached(row.id, {
+      args: req.cmd,
+      ...(req.env ? { env: req.env } : {}),
+      ...(req.workingDir ? { cwd: req.workingDir } : {}),
+      ...(user ? { user } : {}),
+      terminal: req.tty === true,
+      // libct's ExecRequest.stdin is a Buffer for run-to-completion execs; execDetached reads a boolean.
+      ...(req.attachStdin ? { stdin: true as unknown as Buffer & true } : {}),
+    });
+    return { containerId: row.id, sessionId: s.sessionId, bundle: s.bundle };
+  }
+
+  /** The session's bundle (attach socket and ctl fifo). */
+  bundle(ref: string, sessionId: string): { containerId: string; bundle: string } {
+    const row = this.containers.find(ref);
+    if (!SESSION.test(sessionId) || !sessionId.startsWith(`${row.id}-exec-`))
+      throw new LibctError("not-found", `no exec session '${sessionId}' in container '${row.name}'`);
+    return { containerId: row.id, bundle: join(this.libct.bundlePath(row.id), "exec", sessionId) };
+  }
+
+  /** Waits for the session to end and returns its exit code. */
+  async exitCode(ref: string, sessionId: string, signal?: AbortSignal): Promise<number> {
+    const { containerId } = this.bundle(ref, sessionId);
+    return this.libct.waitExec(containerId, sessionId, signal ? { signal } : {});
+  }
+}
