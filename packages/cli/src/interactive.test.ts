@@ -1,0 +1,296 @@
+/**
+ * Interactive verbs through the real CLI and a real berthd: `run -it` and `exec -it` under a real pty
+ * (python3's pty module: a set size, a resize seen by the container, the exit code returned), `run -i` with
+ * piped stdin, `attach` with detach keys leaving the container running, and `cp` both ways (a file and a
+ * directory, ownership, traversal and symlink escapes refused with nothing written outside).
+ */
+import { strict as assert } from "node:assert";
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { chmod, lstat, mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const here = fileURLToPath(new URL(".", import.meta.url));
+const DAEMON = join(here, "../../daemon/dist/main.js");
+const BUNDLE = join(here, "berth.cjs");
+const CLI = existsSync(BUNDLE) ? BUNDLE : join(here, "bin.js");
+
+const has = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
+const skip = !existsSync(DAEMON)
+  ? "berthd is not built yet"
+  : process.getuid?.() !== 0
+    ? "needs root (berthd runs containers)"
+    : !has("runc") || !has("conmon") || !has("python3")
+      ? "needs runc, conmon and python3"
+      : !existsSync("/bin/busybox")
+        ? "needs busybox-static"
+        : false;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs argv[1] (JSON argv) under a new pty of the given size, then plays the steps: ["expect", regex, secs],
+ * ["send", text], ["resize", rows, cols], ["sleep", secs]. Prints {"code", "out"} as JSON.
+ */
+const PTY = String.raw`
+import fcntl, json, os, pty, re, select, struct, sys, termios, time
+argv, rows, cols, steps = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
+pid, fd = pty.fork()
+if pid == 0:
+    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    os.execvp(argv[0], argv)
+out = b""
+def read(t):
+    global out
+    r, _, _ = select.select([fd], [], [], t)
+    if r:
+        try:
+            d = os.read(fd, 65536)
+        except OSError:
+            return False
+        if not d:
+            return False
+        out += d
+    return True
+ok = True
+for s in steps:
+    if s[0] == "expect":
+        deadline = time.time() + s[2]
+        while not re.search(s[1].encode(), out) and time.time() < deadline:
+            if not read(0.1):
+                break
+        if not re.search(s[1].encode(), out):
+            ok = False
+            break
+    elif s[0] == "send":
+        os.write(fd, s[1].encode())
+    elif s[0] == "resize":
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", s[1], s[2], 0, 0))
+    elif s[0] == "sleep":
+        end = time.time() + s[1]
+        while time.time() < end:
+            read(0.05)
+deadline = time.time() + 30
+code = None
+while time.time() < deadline:
+    read(0.1)
+    p, st = os.waitpid(pid, os.WNOHANG)
+    if p:
+        code = os.waitstatus_to_exitcode(st)
+        while read(0.05):
+            pass
+        break
+if code is None:
+    os.kill(pid, 9)
+print(json.dumps({"code": code, "ok": ok, "out": out.decode("utf8", "replace")}))
+`;
+
+interface PtyResult {
+  code: number | null;
+  ok: boolean;
+  out: string;
+}
+
+describe("interactive: run -it, exec -it, attach, cp", { skip, timeout: 600_000 }, () => {
+  let base = "";
+  let socket = "";
+  let logFile = "";
+  let daemon: ChildProcess | undefined;
+  const env = () => ({ ...process.env, BERTH_HOST: `unix://${socket}` });
+
+  const berth = (args: string[], input?: string): Promise<{ code: number; out: string; err: string }> =>
+    new Promise((resolve) => {
+      const child = execFile(process.execPath, [CLI, ...args], { env: env(), timeout: 120_000 }, (err, out, e) =>
+        resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, out, err: e }),
+      );
+      child.stdin?.end(input ?? "");
+    });
+  const ok = async (...args: string[]) => {
+    const r = await berth(args);
+    assert.equal(r.code, 0, `berth ${args.join(" ")}: ${r.err}${r.out}`);
+    return r.out;
+  };
+  const underPty = (args: string[], rows: number, cols: number, steps: unknown[]): Promise<PtyResult> =>
+    new Promise((resolve, reject) => {
+      execFile(
+        "python3",
+        [
+          "-c",
+          PTY,
+          JSON.stringify([process.execPath, CLI, ...args]),
+          String(rows),
+          String(cols),
+          JSON.stringify(steps),
+        ],
+        { env: env(), timeout: 120_000 },
+        (err, out, e) => (err ? reject(new Error(`${err.message}\n${e}`)) : resolve(JSON.parse(out) as PtyResult)),
+      );
+    });
+
+  before(async () => {
+    base = await mkdtemp(join(tmpdir(), "bi-"));
+    await chmod(base, 0o711);
+    socket = join(base, "x", "berth.sock");
+    logFile = join(base, "berthd.log");
+    const log = await open(logFile, "a");
+    daemon = spawn(
+      process.execPath,
+      [DAEMON, "--root", join(base, "r"), "--run-root", join(base, "x"), "--socket", socket],
+      { stdio: ["ignore", "ignore", log.fd] },
+    );
+    await log.close();
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      if (daemon.exitCode !== null) throw new Error(`berthd exited:\n${readFileSync(logFile, "utf8").slice(-2000)}`);
+      if ((await berth(["version", "--format", "{{.Server.Version}}"])).out.trim() !== "<no value>") break;
+      if (Date.now() > deadline) throw new Error("berthd did not answer");
+      await sleep(100);
+    }
+    await ok("image", "bootstrap", "busybox");
+  });
+
+  after(async () => {
+    if (!daemon) return;
+    const left = (await berth(["ps", "-aq", "--no-trunc"])).out.split("\n").filter(Boolean);
+    if (left.length) await berth(["rm", "-f", ...left]);
+    if (daemon.exitCode === null) {
+      daemon.kill("SIGTERM");
+      await new Promise((r) => (daemon!.exitCode !== null ? r(undefined) : daemon!.once("exit", r)));
+    }
+    const mounts = readFileSync("/proc/self/mounts", "utf8")
+      .split("\n")
+      .map((l) => l.split(" ")[1] ?? "")
+      .filter((m) => m.startsWith(base))
+      .reverse();
+    for (const m of mounts) spawnSync("umount", ["-l", m]);
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it("run -it --rm under a real pty: the pty's size, a resize seen by the container, exit code 5, removed", async () => {
+    const r = await underPty(["run", "-it", "--rm", "--name", "it1", "busybox", "sh"], 33, 101, [
+      ["expect", "[#$] ", 20],
+      ["send", "stty size\r"],
+      ["expect", "33 101", 10],
+      ["resize", 40, 120],
+      ["sleep", 1],
+      ["send", "stty size; exit 5\r"],
+      ["expect", "40 120", 10],
+    ]);
+    assert.ok(r.ok, `output: ${r.out}`);
+    assert.equal(r.code, 5, r.out);
+    assert.equal((await ok("ps", "-aq", "--filter", "name=it1")).trim(), "", "--rm removed the container");
+  });
+
+  it("run -i without a tty: stdin piped, EOF closes it, exit code returned", async () => {
+    const r = await berth(["run", "-i", "--rm", "busybox", "sh", "-c", "tr a-z A-Z; exit 3"], "hello piped\n");
+    assert.equal(r.code, 3, r.err);
+    assert.match(r.out, /HELLO PIPED/);
+  });
+
+  it("exec -it under a real pty: size, resize, exit code", async () => {
+    await ok("run", "-d", "--name", "ex1", "busybox", "sleep", "600");
+    const r = await underPty(["exec", "-it", "ex1", "sh"], 21, 77, [
+      ["expect", "[#$] ", 20],
+      ["send", "stty size\r"],
+      ["expect", "21 77", 10],
+      ["resize", 25, 90],
+      ["sleep", 1],
+      ["send", "stty size; exit 7\r"],
+      ["expect", "25 90", 10],
+    ]);
+    assert.ok(r.ok, `output: ${r.out}`);
+    assert.equal(r.code, 7, r.out);
+    const piped = await berth(["exec", "-i", "ex1", "sh", "-c", "cat; exit 4"], "through exec\n");
+    assert.equal(piped.code, 4, piped.err);
+    assert.match(piped.out, /through exec/);
+  });
+
+  it("attach with detach keys (ctrl-p,ctrl-q) leaves the container running", async () => {
+    await ok("run", "-dit", "--name", "at1", "busybox", "sh");
+    const r = await underPty(["attach", "at1"], 24, 80, [
+      ["send", "echo attached-$((6*7))\r"],
+      ["expect", "attached-42", 15],
+      ["send", "\u0010\u0011"],
+    ]);
+    assert.ok(r.ok, `output: ${r.out}`);
+    assert.equal(r.code, 0, r.out);
+    const st = JSON.parse(await ok("inspect", "at1")) as
+      | { state: { status: string } }
+      | [{ state: { status: string } }];
+    assert.equal((Array.isArray(st) ? st[0] : st).state.status, "running");
+    assert.equal((await ok("exec", "at1", "echo", "still")).trim(), "still");
+  });
+
+  it("cp in and out: a file and a directory, ownership mapped", async () => {
+    await ok("run", "-d", "--name", "cp1", "busybox", "sleep", "600");
+    const local = await mkdtemp(join(base, "cp-"));
+    await writeFile(join(local, "f.txt"), "file content\n");
+    await mkdir(join(local, "d/sub"), { recursive: true });
+    await writeFile(join(local, "d/sub/g.txt"), "nested\n");
+    spawnSync("chown", ["-R", "1234:1234", local]);
+    await ok("cp", join(local, "f.txt"), "cp1:/tmp/");
+    await ok("cp", join(local, "f.txt"), "cp1:/tmp/renamed.txt");
+    await ok("cp", join(local, "d"), "cp1:/tmp/");
+    await ok("cp", join(local, "d"), "cp1:/newdir"); // does not exist: the directory is copied as /newdir
+    assert.equal(
+      await ok("exec", "cp1", "cat", "/tmp/f.txt", "/tmp/renamed.txt", "/tmp/d/sub/g.txt", "/newdir/sub/g.txt"),
+      "file content\nfile content\nnested\nnested\n",
+    );
+    // Into the container: owned by its root (Docker's rule), whatever the local owner was.
+    assert.match(await ok("exec", "cp1", "ls", "-ln", "/tmp/f.txt"), /\s0\s+0\s/);
+    assert.match(await ok("exec", "cp1", "ls", "-lnd", "/tmp/d/sub"), /\s0\s+0\s/);
+
+    await ok("exec", "cp1", "sh", "-c", "mkdir -p /srv/tree/x && echo out > /srv/tree/x/o.txt && echo one > /srv/one");
+    const dest = await mkdtemp(join(base, "out-"));
+    await ok("cp", "cp1:/srv/one", join(dest, "copied"));
+    assert.equal(await readFile(join(dest, "copied"), "utf8"), "one\n");
+    await ok("cp", "cp1:/srv/tree", dest);
+    assert.equal(await readFile(join(dest, "tree/x/o.txt"), "utf8"), "out\n");
+    // Out of the container: owned by the invoking user.
+    assert.equal((await stat(join(dest, "tree/x/o.txt"))).uid, process.getuid!());
+  });
+
+  it("cp refuses paths and symlinks that lead out of the container, writing nothing outside", async () => {
+    const marker = join(base, "escape-marker");
+    const local = await mkdtemp(join(base, "evil-"));
+    await writeFile(join(local, "escape-marker"), "pwned\n");
+    await ok(
+      "exec",
+      "cp1",
+      "sh",
+      "-c",
+      "ln -s ../../../../../../../../.. /tmp/up && ln -s ../../../../../../etc /tmp/etc-out",
+    );
+    const cases: [string, string][] = [
+      ["cp1:/../../etc/passwd", join(local, "x")],
+      ["cp1:/tmp/../../../etc/shadow", join(local, "x")],
+      ["cp1:/tmp/etc-out/passwd", join(local, "x")],
+      [join(local, "escape-marker"), `cp1:/tmp/up${base}/`],
+      [join(local, "escape-marker"), "cp1:/tmp/../../../../tmp/"],
+      [join(local, "escape-marker"), "cp1:/tmp/etc-out/"],
+      ["cp1:tmp/relative", join(local, "x")],
+    ];
+    for (const [src, dst] of cases) {
+      const r = await berth(["cp", src, dst]);
+      assert.notEqual(r.code, 0, `berth cp ${src} ${dst} should fail`);
+      assert.match(r.err, /outside the container|climbs above|not an absolute path/, `${src} ${dst}: ${r.err}`);
+    }
+    assert.equal(await lstat(marker).catch(() => undefined), undefined, "nothing was written outside the rootfs");
+    assert.equal(await lstat(join(local, "x")).catch(() => undefined), undefined);
+    // The API answers 400 with a problem body.
+    const res = await new Promise<{ status: number; body: string }>((resolve) => {
+      request({ socketPath: socket, path: "/1.0/containers/cp1/archive?path=/tmp/etc-out/passwd" }, (m) => {
+        let body = "";
+        m.on("data", (c: Buffer) => {
+          body += c.toString();
+        });
+        m.on("end", () => resolve({ status: m.statusCode ?? 0, body }));
+      }).end();
+    });
+    assert.equal(res.status, 400, res.body);
+    assert.match(res.body, /points outside the container/);
+  });
+});
