@@ -209,9 +209,12 @@ describe("berth (in process, fake daemon)", () => {
     assert.match(r.err, /^Error: not implemented yet: pullImage/);
   });
   it("pending verbs parse their flags, then say not implemented (125)", async () => {
-    const r = await berth(["cp", "-a", "web:/etc/hostname", "."]);
+    const r = await berth(["port", "web", "80/tcp"]);
     assert.equal(r.code, 125);
-    assert.match(r.err, /cp is not implemented yet/);
+    assert.match(r.err, /port is not implemented yet/);
+    const cp = await berth(["cp", "-a", "./a", "./b"]);
+    assert.notEqual(cp.code, 0);
+    assert.match(cp.err, /must specify at least one container source/);
     assert.match((await berth(["attach", "--detach-kyes", "x", "web"])).err, /did you mean --detach-keys\?/);
   });
   it("validation issues from the daemon print as a hint", async () => {

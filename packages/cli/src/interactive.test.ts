@@ -35,7 +35,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Runs argv[1] (JSON argv) under a new pty of the given size, then plays the steps: ["expect", regex, secs],
  * ["send", text], ["resize", rows, cols], ["sleep", secs]. Prints {"code", "out"} as JSON.
  */
-const PTY = String.raw`
+const PTY = `
 import fcntl, json, os, pty, re, select, struct, sys, termios, time
 argv, rows, cols, steps = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
 pid, fd = pty.fork()
