@@ -253,6 +253,21 @@ describe("interactive: run -it, exec -it, attach, cp", { skip, timeout: 600_000 
     assert.equal((await stat(join(dest, "tree/x/o.txt"))).uid, process.getuid!());
   });
 
+  it("cp with a system container (shifted rootfs): in, owned by its mapped root; out, by the invoking user", async () => {
+    await ok("launch", "busybox", "scp");
+    const local = await mkdtemp(join(base, "scp-"));
+    await writeFile(join(local, "s.txt"), "shifted\n");
+    await ok("cp", join(local, "s.txt"), "scp:/root/");
+    assert.match(await ok("exec", "scp", "--", "ls", "-ln", "/root/s.txt"), /\s0\s+0\s/);
+    await ok("exec", "scp", "--", "sh", "-c", "echo from-inside > /root/in.txt && chown 5:5 /root/in.txt");
+    await ok("cp", "scp:/root/in.txt", join(local, "in.txt"));
+    assert.equal(await readFile(join(local, "in.txt"), "utf8"), "from-inside\n");
+    assert.equal((await stat(join(local, "in.txt"))).uid, process.getuid!());
+    // -a keeps the container's ids (mapped back from the host's shifted ids).
+    await ok("cp", "-a", "scp:/root/in.txt", join(local, "in-a.txt"));
+    assert.equal((await stat(join(local, "in-a.txt"))).uid, 5);
+  });
+
   it("cp refuses paths and symlinks that lead out of the container, writing nothing outside", async () => {
     const marker = join(base, "escape-marker");
     const local = await mkdtemp(join(base, "evil-"));

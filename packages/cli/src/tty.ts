@@ -6,14 +6,54 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { DetachMatcher } from "./commands/console.js";
 import type { Context } from "./framework/command.js";
 import { CliError } from "./framework/errors.js";
 import { parseHost } from "./transport.js";
 
-export { DetachMatcher, parseDetachKeys } from "./commands/console.js";
-
 export const DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q";
+
+/** Docker's detach-keys format: "ctrl-a,q", "ctrl-p,ctrl-q", single characters, ctrl-@..ctrl-_ , DEL. */
+export function parseDetachKeys(spec: string): Buffer {
+  const hint = 'use comma-separated keys such as "ctrl-a,q" or "ctrl-p,ctrl-q"';
+  if (spec === "") throw new CliError("empty --detach-keys", { hint });
+  const codes: number[] = [];
+  for (const key of spec.split(",")) {
+    if (key.length === 1 && key.charCodeAt(0) < 128) codes.push(key.charCodeAt(0));
+    else if (key === "DEL") codes.push(127);
+    else {
+      const c = /^ctrl-(.)$/i.exec(key)?.[1]?.toLowerCase();
+      if (c !== undefined && c >= "a" && c <= "z") codes.push(c.charCodeAt(0) - 96);
+      else if (c !== undefined && "@[\\]^_".includes(c)) codes.push(c.charCodeAt(0) - 64);
+      else throw new CliError(`unknown detach key "${key}" in "${spec}"`, { hint });
+    }
+  }
+  return Buffer.from(codes);
+}
+
+/** Finds the detach sequence across chunks; bytes held while it might match are released on mismatch. */
+export class DetachMatcher {
+  private held = 0;
+  constructor(private readonly keys: Buffer) {}
+  push(data: Buffer): { forward: Buffer; matched: boolean } {
+    const out: number[] = [];
+    for (const byte of data) {
+      if (byte === this.keys[this.held]) {
+        if (++this.held === this.keys.length) {
+          this.held = 0;
+          return { forward: Buffer.from(out), matched: true };
+        }
+        continue;
+      }
+      for (let k = 0; k < this.held; k++) out.push(this.keys[k]!);
+      this.held = 0;
+      if (byte === this.keys[0]) {
+        if (this.keys.length === 1) return { forward: Buffer.from(out), matched: true };
+        this.held = 1;
+      } else out.push(byte);
+    }
+    return { forward: Buffer.from(out), matched: false };
+  }
+}
 
 type HttpModule = typeof import("node:http");
 

@@ -3,7 +3,7 @@
  * stdio bridged to the client's upgrade stream by http/attach.ts, its pty resized through its ctl fifo,
  * and its exit code read with libct `waitExec` (GET /1.0/containers/{id}/exec/{session}).
  */
-import { readFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { ExecCreate } from "@berth/api";
 import { type Libct, LibctError } from "@berth/libct";
@@ -62,7 +62,10 @@ export class ExecSessions {
 
   /** Waits for the session to end and returns its exit code. */
   async exitCode(ref: string, sessionId: string, signal?: AbortSignal): Promise<number> {
-    const { containerId } = this.bundle(ref, sessionId);
-    return this.libct.waitExec(containerId, sessionId, signal ? { signal } : {});
+    const { containerId, bundle } = this.bundle(ref, sessionId);
+    const code = await this.libct.waitExec(containerId, sessionId, signal ? { signal } : {});
+    // The session is over and its code delivered: its bundle (conmon's socket, fifo, exit file) can go.
+    await rm(bundle, { recursive: true, force: true }).catch(() => {});
+    return code;
   }
 }
