@@ -237,6 +237,44 @@ describe("unpackLayers", () => {
     assert.deepEqual((await readdir(dir)).sort(), ["outside", "target"]);
   });
 
+  it("replaces lower entries of any kind in place, never writing through a lower symlink", async () => {
+    const { target, canary, outside, outsideListing } = await area();
+    const before = await outsideListing();
+    const lower = await makeTar([
+      { name: "out", type: "symlink", linkname: canary },
+      { name: "outbig", type: "symlink", linkname: canary },
+      { name: "outdir", type: "symlink", linkname: outside },
+      { name: "d/", type: "directory" },
+      { name: "d/child", body: "lower" },
+      { name: "f", body: "lower" },
+      { name: "s", body: "lower" },
+      { name: "h", body: "lower" },
+      { name: "src", body: "linked" },
+    ]);
+    const upper = await makeTar([
+      { name: "out", body: "upper", mode: 0o600 },
+      { name: "outbig", body: Buffer.alloc(300 * 1024, 7) },
+      { name: "outdir/", type: "directory" },
+      { name: "d", body: "was a directory" },
+      { name: "f/", type: "directory" },
+      { name: "f/inner", body: "in" },
+      { name: "s", type: "symlink", linkname: "f" },
+      { name: "h", type: "link", linkname: "src" },
+    ]);
+    await applyLayer(target, Readable.from([lower]), { compression: "none" });
+    await applyLayer(target, Readable.from([upper]), { compression: "none" });
+    assert.equal(await readFile(canary, "utf8"), "canary\n");
+    assert.deepEqual(await outsideListing(), before);
+    assert.equal(await readFile(join(target, "out"), "utf8"), "upper");
+    assert.ok((await lstat(join(target, "out"))).isFile());
+    assert.equal((await lstat(join(target, "outbig"))).size, 300 * 1024);
+    assert.ok((await lstat(join(target, "outdir"))).isDirectory());
+    assert.equal(await readFile(join(target, "d"), "utf8"), "was a directory");
+    assert.equal(await readFile(join(target, "f/inner"), "utf8"), "in");
+    assert.equal(await readlink(join(target, "s")), "f");
+    assert.equal((await stat(join(target, "h"))).ino, (await stat(join(target, "src"))).ino);
+  });
+
   it("refuses a target that is not a directory", async () => {
     const { dir } = await area();
     await mkdir(join(dir, "x"));
