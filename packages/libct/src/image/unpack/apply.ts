@@ -11,7 +11,19 @@
  */
 import { createHash } from "node:crypto";
 import { closeSync, constants, fchmodSync, fchownSync, futimesSync, openSync, writeSync } from "node:fs";
-import { chmod, type FileHandle, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink } from "node:fs/promises";
+import {
+  chmod,
+  type FileHandle,
+  lchown,
+  link,
+  lstat,
+  lutimes,
+  mkdir,
+  open,
+  readdir,
+  rm,
+  symlink,
+} from "node:fs/promises";
 import { join } from "node:path";
 import { type Header, extract as tarExtract } from "tar-stream";
 import { LibctError } from "../../errors.js";
