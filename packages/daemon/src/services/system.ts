@@ -47,13 +47,15 @@ export class IdRangeAllocator {
 
   /** Reserves a range; call `release(base)` once the container's row exists (or creation failed). */
   async reserve(): Promise<{ idMap: IdMapSpec; base: number }> {
+    const held = await this.libct.list().catch(() => []);
+    // From here to `pending.add` nothing awaits, so two concurrent reservations cannot pick one range.
     const used = new Set<number>(this.pending);
-    for (const row of this.repo.list()) {
-      const r = mappedRoot(row.description);
+    for (const st of held) {
+      const r = mappedRoot(st.description);
       if (r) used.add(r.uid);
     }
-    for (const st of await this.libct.list().catch(() => [])) {
-      const r = mappedRoot(st.description);
+    for (const row of this.repo.list()) {
+      const r = mappedRoot(row.description);
       if (r) used.add(r.uid);
     }
     let base = this.base;

@@ -52,6 +52,27 @@ async function startSleeper(env: TestLibct, prefix: string, over: Partial<Contai
 }
 
 describe("Libct on runc + conmon (integration)", { ...needsRoot, timeout: 120_000 }, () => {
+  it("gives system containers created at the same time distinct id ranges", async (t) => {
+    const env = await openTestLibct(t);
+    const ids = [env.id("race-a"), env.id("race-b"), env.id("race-c")];
+    await Promise.all(
+      ids.map((id) =>
+        env.lib.create({
+          id,
+          description: {
+            kind: "system",
+            rootfs: { path: env.image.rootfs, readonly: true },
+            process: { args: ["/bin/true"] },
+          },
+        }),
+      ),
+    );
+    const bases = await Promise.all(
+      ids.map(async (id) => (await env.lib.state(id)).description.idMap?.uidMappings[0]?.hostID),
+    );
+    assert.equal(new Set(bases).size, 3, `ranges ${bases}`);
+  });
+
   it("runs PID 1 in its own PID namespace with the hostname set", async (t) => {
     const env = await openTestLibct(t);
     const id = env.id("pidns");

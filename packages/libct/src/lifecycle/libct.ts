@@ -108,6 +108,8 @@ export class Libct {
   private readonly monitor: ConmonMonitor;
   private readonly cmd: CommandRunner;
   private readonly locks = new Map<string, Promise<unknown>>();
+  /** Id ranges chosen by creates still in flight (container id → first host id). */
+  private readonly reservedRanges = new Map<string, number>();
   private readonly idRangeBase: number;
   private readonly idRangeSize: number;
   private readonly logSizeMax: number | undefined;
@@ -192,60 +194,69 @@ export class Libct {
   async create(req: CreateRequest): Promise<ContainerHandle> {
     assertId(req.id);
     return this.locked(req.id, async () => {
-      const desc = parseDescription(await this.withIdMap(req.description), this.host);
-      if (existsSync(this.dir(req.id)))
-        throw new LibctError("conflict", `container '${req.id}' already exists; pick another id or delete it first`);
-      await this.checkHostInputs(desc);
-      const cgroupsPath = `/berth/${req.id}`;
-      if (cgroupExists(this.host, cgroupsPath)) {
-        // A leftover from a container that died with its host process: nothing runs in it.
-        await removeCgroup(this.host, cgroupsPath).catch(() => {});
+      try {
+        return await this.createLocked(req);
+      } finally {
+        // The record (written before conmon starts) now holds the range, or creation failed.
+        this.reservedRanges.delete(req.id);
       }
-      const resolved: ResolvedInputs = {
-        cgroupsPath,
-        namespacePaths: await this.resolveJoins(desc),
-        volumeSources: await this.resolveVolumes(desc),
-        devices: await this.resolveDevices(desc),
-        annotations: { "org.berth.id": req.id },
-      };
-      const spec = specFromDescription(this.host, desc, resolved);
-
-      await using undo = new UndoStack();
-      const dir = this.dir(req.id);
-      await mkdir(dir, { recursive: false, mode: 0o711 });
-      undo.push(() => rm(dir, { recursive: true, force: true }));
-      const record: StoredRecord = {
-        id: req.id,
-        createdAt: new Date().toISOString(),
-        description: desc,
-        cgroupsPath,
-        runtime: this.runtime.name,
-        ...(req.stdin ? { stdin: true } : {}),
-      };
-      await Promise.all([
-        writeFile(join(dir, "config.json"), JSON.stringify(spec)),
-        writeFile(join(dir, "berth.json"), JSON.stringify(record, null, 2)),
-        rm(this.exitFile(req.id), { force: true }),
-      ]);
-      // Undo runs last-pushed first: the runtime must kill and delete the container before its cgroup can go.
-      undo.push(() => removeCgroupSoon(this.host, cgroupsPath).catch(() => {}));
-      undo.push(() => this.runtime.delete(req.id, { force: true }).catch(() => {}));
-      await this.monitor.start({
-        id: req.id,
-        runtime: this.runtime,
-        paths: this.conmonPaths(req.id),
-        terminal: desc.process.terminal === true,
-        stdin: req.stdin === true || desc.process.terminal === true,
-        ...(this.logSizeMax ? { logSizeMax: this.logSizeMax } : {}),
-      });
-      const owner = mappedRoot(desc);
-      if (owner && this.host.cgroup.mode !== "v2") {
-        // On v1 the container's cgroups must belong to its root for systemd to manage them (as LXC does).
-        await chownCgroup(this.host, cgroupsPath, owner.uid, owner.gid);
-      }
-      undo.release();
-      return new ContainerHandle(this, req.id);
     });
+  }
+
+  private async createLocked(req: CreateRequest): Promise<ContainerHandle> {
+    const desc = parseDescription(await this.withIdMap(req.id, req.description), this.host);
+    if (existsSync(this.dir(req.id)))
+      throw new LibctError("conflict", `container '${req.id}' already exists; pick another id or delete it first`);
+    await this.checkHostInputs(desc);
+    const cgroupsPath = `/berth/${req.id}`;
+    if (cgroupExists(this.host, cgroupsPath)) {
+      // A leftover from a container that died with its host process: nothing runs in it.
+      await removeCgroup(this.host, cgroupsPath).catch(() => {});
+    }
+    const resolved: ResolvedInputs = {
+      cgroupsPath,
+      namespacePaths: await this.resolveJoins(desc),
+      volumeSources: await this.resolveVolumes(desc),
+      devices: await this.resolveDevices(desc),
+      annotations: { "org.berth.id": req.id },
+    };
+    const spec = specFromDescription(this.host, desc, resolved);
+
+    await using undo = new UndoStack();
+    const dir = this.dir(req.id);
+    await mkdir(dir, { recursive: false, mode: 0o711 });
+    undo.push(() => rm(dir, { recursive: true, force: true }));
+    const record: StoredRecord = {
+      id: req.id,
+      createdAt: new Date().toISOString(),
+      description: desc,
+      cgroupsPath,
+      runtime: this.runtime.name,
+      ...(req.stdin ? { stdin: true } : {}),
+    };
+    await Promise.all([
+      writeFile(join(dir, "config.json"), JSON.stringify(spec)),
+      writeFile(join(dir, "berth.json"), JSON.stringify(record, null, 2)),
+      rm(this.exitFile(req.id), { force: true }),
+    ]);
+    // Undo runs last-pushed first: the runtime must kill and delete the container before its cgroup can go.
+    undo.push(() => removeCgroupSoon(this.host, cgroupsPath).catch(() => {}));
+    undo.push(() => this.runtime.delete(req.id, { force: true }).catch(() => {}));
+    await this.monitor.start({
+      id: req.id,
+      runtime: this.runtime,
+      paths: this.conmonPaths(req.id),
+      terminal: desc.process.terminal === true,
+      stdin: req.stdin === true || desc.process.terminal === true,
+      ...(this.logSizeMax ? { logSizeMax: this.logSizeMax } : {}),
+    });
+    const owner = mappedRoot(desc);
+    if (owner && this.host.cgroup.mode !== "v2") {
+      // On v1 the container's cgroups must belong to its root for systemd to manage them (as LXC does).
+      await chownCgroup(this.host, cgroupsPath, owner.uid, owner.gid);
+    }
+    undo.release();
+    return new ContainerHandle(this, req.id);
   }
 
   private conmonPaths(id: string) {
@@ -261,17 +272,20 @@ export class Libct {
   }
 
   /** System containers get an isolated id range of their own unless the description brings one. */
-  private async withIdMap(input: unknown): Promise<unknown> {
+  private async withIdMap(id: string, input: unknown): Promise<unknown> {
     if (typeof input !== "object" || input === null) return input;
     const desc = input as Partial<ContainerDescription>;
     if (desc.kind !== "system" || desc.privileged || desc.idMap || desc.namespaces?.user === "host") return input;
-    const used = new Set<number>();
-    for (const c of await this.listRecords()) {
+    const records = await this.listRecords();
+    // From here to the reservation nothing awaits: concurrent creates cannot pick one range.
+    const used = new Set<number>(this.reservedRanges.values());
+    for (const c of records) {
       const root = mappedRoot(c.description);
       if (root) used.add(root.uid);
     }
     let base = this.idRangeBase;
     while (used.has(base)) base += this.idRangeSize;
+    this.reservedRanges.set(id, base);
     return { ...desc, idMap: defaultSystemIdMap(base, this.idRangeSize) };
   }
 
