@@ -7,6 +7,31 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startTestDaemon, type TestDaemon } from "../testing/daemon.js";
+import { globMatch } from "./build-files.js";
+
+describe("COPY source wildcards: Go filepath.Match", () => {
+  it("matches like Go", () => {
+    const cases: [string, string, boolean][] = [
+      ["*.sh", "a.sh", true],
+      ["*.sh", ".x.sh", true],
+      ["*.sh", "a.txt", false],
+      ["*", "a/b", false],
+      ["a*/b", "abc/b", true],
+      ["a?c", "abc", true],
+      ["a?c", "a/c", false],
+      ["[a-c]x", "bx", true],
+      ["[^a-c]x", "bx", false],
+      ["[!a]x", "!x", true],
+      ["\\*", "*", true],
+      ["\\*", "a", false],
+      ["a*b*c", "axxbyyc", true],
+      ["a*b", "axxbyyc", false],
+    ];
+    for (const [p, n, want] of cases) assert.equal(globMatch(p, n), want, `${p} ~ ${n}`);
+    assert.throws(() => globMatch("[", "a"));
+    assert.throws(() => globMatch("a[", "a"));
+  });
+});
 
 const skip =
   process.getuid?.() !== 0
@@ -143,6 +168,67 @@ describe("build and commit through berthd", { skip, timeout: 180_000 }, () => {
     const out = await runOut("ign:1");
     assert.match(out, /kept\.txt/);
     assert.doesNotMatch(out, /secret\.txt/);
+  });
+
+  it("COPY wildcards, --chown names, ADD of tar archives; bad inputs name their line", async () => {
+    const ctxDir = join(tmp, "wild");
+    await mkdir(join(ctxDir, "arch", "sub"), { recursive: true });
+    await writeFile(join(ctxDir, "arch", "sub", "in.txt"), "from the tar\n");
+    for (const [name, flag] of [
+      ["a.tar", ""],
+      ["a.tar.gz", "-z"],
+      ["a.tar.zst", "--zstd"],
+      ["a.tar.xz", "-J"],
+    ] as const)
+      assert.equal(
+        spawnSync("tar", ["-c", ...(flag ? [flag] : []), "-f", join(ctxDir, name), "-C", join(ctxDir, "arch"), "."])
+          .status,
+        0,
+      );
+    await rm(join(ctxDir, "arch"), { recursive: true });
+    const tar = await context("wild", {
+      Containerfile: [
+        "FROM busybox",
+        "COPY --chown=nobody:nogroup *.sh /bin/",
+        "COPY docs/*.txt /dst/",
+        "COPY --chown=7:8 docs/a.txt /num.txt",
+        "ADD a.tar /t0",
+        "ADD a.tar.gz /t1/",
+        "ADD a.tar.zst /t2",
+        "ADD a.tar.xz /t3",
+        "COPY a.tar.gz /kept.tar.gz",
+        'CMD ["sh", "-c", "one.sh; two.sh; cat /dst/*; stat -c %u:%g /bin/one.sh /num.txt; cat /t0/sub/in.txt /t1/sub/in.txt /t2/sub/in.txt /t3/sub/in.txt; ls /dst /kept.tar.gz"]',
+        "",
+      ].join("\n"),
+      "one.sh": "#!/bin/sh\necho one\n",
+      "two.sh": "#!/bin/sh\necho two\n",
+      "docs/a.txt": "A\n",
+      "docs/b.txt": "B\n",
+      "docs/c.md": "C\n",
+    });
+    const r = await build(tar, "wild:1");
+    assert.equal(r.status, 200, r.text);
+    const out = await runOut("wild:1");
+    const text = out.replace(/\s+/g, ""); // log lines come without their newlines
+    assert.match(text, /^onetwoAB65534:655347:8(fromthetar){4}/, out);
+    assert.match(text, /kept\.tar\.gz/, out);
+    assert.match(text, /a\.txtb\.txt/, out);
+    assert.doesNotMatch(text, /c\.md/, out);
+
+    const bad = async (name: string, line: string, re: RegExp) => {
+      const b = await build(
+        await context(name, { Containerfile: `FROM busybox\n${line}\n`, "x.sh": "x\n" }),
+        `${name}:1`,
+      );
+      assert.ok(b.status !== 200 || b.lines.at(-1)?.error, b.text); // a 400, or an error line once streaming
+      assert.match(b.text, re);
+      assert.match(b.text, /line 2/);
+      assert.equal((await d.request("GET", `/1.0/images/${name}:1`)).status, 404);
+    };
+    await bad("nomatch", "COPY *.txt /x/", /no file in the build context matches '\*\.txt'/);
+    await bad("nouser", "COPY --chown=nosuch x.sh /x", /no user 'nosuch'/);
+    await bad("nogrp", "COPY --chown=nobody:nosuch x.sh /x", /no group 'nosuch'/);
+    await bad("url", "ADD https://example.com/f.tar.gz /x/", /not supported offline yet/);
   });
 
   it("commit: a running container's written file is in the new image", async () => {

@@ -8,7 +8,7 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, writeFile } from "node:fs/promises";
 import { join, posix } from "node:path";
 import type { Readable } from "node:stream";
 import { type ContentStore, type Descriptor, type ImageConfig, LibctError, type StorageDriver } from "@berth/libct";
@@ -29,6 +29,15 @@ import {
 } from "@berth/libct/image/build/index";
 import { type LayerEntry, storeLayer, upperDirEntries } from "@berth/libct/image/diff/index";
 import { MT } from "@berth/libct/image/store/media-types";
+import {
+  archiveKind,
+  chownNeedsNames,
+  expandSource,
+  extractArchive,
+  isUrl,
+  resolveChown,
+  type SourceMatch,
+} from "./build-files.js";
 import type { ContainerService } from "./containers.js";
 import type { ImageService, ProgressLine } from "./images.js";
 import { streamWork } from "./images-transfer.js";
@@ -91,6 +100,19 @@ export class BuildService {
         await applyIgnore(dir, makeIgnoreMatcher(await readFile(join(dir, ignoreName), "utf8"), ignoreName));
       const file = parseContainerfile(text, { buildArgs, fileName });
       const plan = planBuild(file);
+      for (const stage of plan.stages)
+        for (const step of stage.steps) {
+          const i = step.instruction;
+          if (i.kind !== "copy" && i.kind !== "add") continue;
+          for (const src of i.sources)
+            if (src.kind === "path" && isUrl(src.path))
+              throw new LibctError(
+                "invalid",
+                i.kind === "add"
+                  ? `ADD ${src.path} (line ${i.line}): ADD of a URL is not supported offline yet; download the file into the build context and ADD or COPY it from there`
+                  : `COPY ${src.path} (line ${i.line}): COPY takes no URL; use a path in the build context`,
+              );
+        }
       return streamWork(async (push) => {
         try {
           return await this.run(plan.stages, dir, tags, push);
@@ -218,7 +240,7 @@ export class BuildService {
       const { layer, diffId } = await this.runStep(s, commandArgv(i.command, run.Shell), i.args, push);
       addLayer(layer, diffId);
     } else if (i.kind === "copy" || i.kind === "add") {
-      const entries = await this.copyEntries(i, run, ctx, done);
+      const entries = await this.copyEntries(i, run, ctx, done, s);
       try {
         const { layer, diffId } = await storeLayer(this.d.store, entries.list);
         addLayer(layer, diffId);
@@ -293,34 +315,45 @@ export class BuildService {
     run: ImageRunConfig,
     ctx: string,
     done: Map<number, State>,
+    s: State,
   ): Promise<{ list: LayerEntry[]; cleanup: () => Promise<void> }> {
+    const what = `${i.kind.toUpperCase()} (line ${i.line})`;
     let owner: { uid: number; gid: number } | undefined;
     if (i.chown) {
-      const m = /^(\d+)(?::(\d+))?$/.exec(i.chown);
-      if (!m) throw new LibctError("invalid", `--chown=${i.chown}: berth build takes numeric uid[:gid]`);
-      owner = { uid: Number(m[1]), gid: Number(m[2] ?? m[1]) };
+      const spec = i.chown;
+      owner =
+        chownNeedsNames(spec) && s.layers.length > 0
+          ? await this.withContainer(s, { cmd: ["true"] }, (id) =>
+              resolveChown(spec, join(this.d.root, "containers", id, "rootfs"), what),
+            )
+          : await resolveChown(spec, undefined, what);
     }
+    const scratch: string[] = [];
     const make = async (root: string): Promise<LayerEntry[]> => {
       const dest0 = i.dest.startsWith("/") ? i.dest : `${run.WorkingDir || "/"}/${i.dest}`;
-      const sources = i.sources.filter((x) => x.kind === "path").map((x) => (x as { path: string }).path);
-      const destIsDir = dest0.endsWith("/") || sources.length > 1;
+      const matches = await this.sources(i, root, root === ctx ? "build context" : "stage");
+      let destIsDir = dest0.endsWith("/") || matches.length > 1;
       const dest = posix.normalize(dest0).replace(/^\/+|\/+$/g, "");
       const list: LayerEntry[] = [];
-      for (const src of sources) {
-        const abs = join(root, posix.normalize(`/${src}`));
-        const st = await lstat(abs).catch(() => {
-          throw new LibctError(
-            "invalid",
-            `${i.kind.toUpperCase()} ${src} (line ${i.line}): no such file in the ${root === ctx ? "build context" : "stage"}`,
-          );
-        });
-        if (st.isDirectory()) list.push(...(await walkFiles(abs, dest, owner)));
+      for (const { abs, st, rel } of matches) {
+        const kind = i.kind === "add" && st.isFile() ? await archiveKind(abs) : undefined;
+        if (kind) {
+          await mkdir(join(this.d.root, "tmp"), { recursive: true });
+          const dir = await mkdtemp(join(this.d.root, "tmp", "add-"));
+          scratch.push(dir);
+          await extractArchive(abs, kind, dir, `ADD ${rel} (line ${i.line})`);
+          list.push(...(await walkFiles(dir, dest, owner, true)));
+          destIsDir = true;
+        } else if (st.isDirectory()) list.push(...(await walkFiles(abs, dest, owner)));
         else {
-          const name = destIsDir ? posix.join(dest, posix.basename(src)) : dest;
+          const name = destIsDir ? posix.join(dest, posix.basename(rel)) : dest;
           list.push(fileEntry(abs, name, st, owner));
         }
       }
       return [...dirsFor(dest, destIsDir || list.length !== 1 || list[0]!.name !== dest), ...list];
+    };
+    const clean = async () => {
+      for (const d of scratch) await rm(d, { recursive: true, force: true });
     };
     if (i.fromStage !== undefined) {
       const stage = done.get(i.fromStage)!;
@@ -336,10 +369,35 @@ export class BuildService {
           await held;
         }).catch(reject);
       });
-      await ready;
-      return { list, cleanup: async () => release() };
+      await ready.catch(async (err) => {
+        await clean();
+        throw err;
+      });
+      return {
+        list,
+        cleanup: async () => {
+          release();
+          await clean();
+        },
+      };
     }
-    return { list: await make(ctx), cleanup: async () => {} };
+    try {
+      return { list: await make(ctx), cleanup: clean };
+    } catch (err) {
+      await clean();
+      throw err;
+    }
+  }
+
+  /** Every file the instruction's path sources name under `root`, wildcards expanded. */
+  private async sources(i: CopyInstruction, root: string, where: string): Promise<SourceMatch[]> {
+    const out: SourceMatch[] = [];
+    for (const src of i.sources)
+      if (src.kind === "path")
+        out.push(
+          ...(await expandSource(root, src.path, `${i.kind.toUpperCase()} ${src.path} (line ${i.line})`, where)),
+        );
+    return out;
   }
 
   private async contentDigest(i: CopyInstruction, ctx: string, done: Map<number, State>): Promise<string> {
@@ -349,18 +407,10 @@ export class BuildService {
       h.update(`stage:${done.get(i.fromStage)?.key}`);
       return `sha256:${h.digest("hex")}`;
     }
-    for (const s of i.sources) {
-      if (s.kind !== "path") {
-        h.update(`heredoc:${s.heredoc.name}:${s.heredoc.content}`);
-        continue;
-      }
-      const abs = join(ctx, posix.normalize(`/${s.path}`));
-      const st = await lstat(abs).catch(() => undefined);
-      if (!st) {
-        h.update(`missing:${s.path}`);
-        continue;
-      }
-      const files = st.isDirectory() ? await walkFiles(abs, "", undefined) : [fileEntry(abs, s.path, st, undefined)];
+    for (const s of i.sources) if (s.kind !== "path") h.update(`heredoc:${s.heredoc.name}:${s.heredoc.content}`);
+    for (const { abs, st, rel } of await this.sources(i, ctx, "build context")) {
+      h.update(`source:${rel}\0`);
+      const files = st.isDirectory() ? await walkFiles(abs, "", undefined) : [fileEntry(abs, rel, st, undefined)];
       for (const f of files) {
         h.update(`${f.name}\0${f.type}\0${f.mode}\0${f.linkname ?? ""}\0`);
         if (f.source) for await (const c of createReadStream(f.source)) h.update(c as Buffer);
@@ -382,34 +432,25 @@ function fileEntry(
     : { ...base, type: "file", source: abs, size: st.size };
 }
 
-async function walkFiles(dir: string, prefix: string, owner?: { uid: number; gid: number }): Promise<LayerEntry[]> {
+/** Entries for everything under `dir`; owned by `owner`, else by root, or as on disk when `keepOwner`. */
+async function walkFiles(
+  dir: string,
+  prefix: string,
+  owner?: { uid: number; gid: number },
+  keepOwner = false,
+): Promise<LayerEntry[]> {
   const out: LayerEntry[] = [];
   for (const n of (await readdir(dir)).sort()) {
     const abs = join(dir, n);
     const name = prefix ? `${prefix}/${n}` : n;
     const st = await lstat(abs);
+    const ids = owner ?? (keepOwner ? { uid: st.uid, gid: st.gid } : { uid: 0, gid: 0 });
     if (st.isDirectory()) {
-      out.push({
-        name,
-        type: "directory",
-        mode: st.mode & 0o7777,
-        uid: owner?.uid ?? 0,
-        gid: owner?.gid ?? 0,
-        mtime: st.mtime,
-      });
-      out.push(...(await walkFiles(abs, name, owner)));
-    } else if (st.isSymbolicLink()) {
-      const { readlink } = await import("node:fs/promises");
-      out.push({
-        name,
-        type: "symlink",
-        linkname: await readlink(abs),
-        mode: 0o777,
-        uid: owner?.uid ?? 0,
-        gid: owner?.gid ?? 0,
-        mtime: st.mtime,
-      });
-    } else if (st.isFile()) out.push(fileEntry(abs, name, st, owner));
+      out.push({ name, type: "directory", mode: st.mode & 0o7777, ...ids, mtime: st.mtime });
+      out.push(...(await walkFiles(abs, name, owner, keepOwner)));
+    } else if (st.isSymbolicLink())
+      out.push({ name, type: "symlink", linkname: await readlink(abs), mode: 0o777, ...ids, mtime: st.mtime });
+    else if (st.isFile()) out.push(fileEntry(abs, name, st, ids));
   }
   return out;
 }
