@@ -2,10 +2,11 @@
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { makeTar } from "@berth/libct/image/unpack/tartest";
 import { startTestDaemon, type TestDaemon } from "../testing/daemon.js";
 import { globMatch } from "./build-files.js";
 
@@ -229,6 +230,25 @@ describe("build and commit through berthd", { skip, timeout: 180_000 }, () => {
     await bad("nouser", "COPY --chown=nosuch x.sh /x", /no user 'nosuch'/);
     await bad("nogrp", "COPY --chown=nobody:nosuch x.sh /x", /no group 'nosuch'/);
     await bad("url", "ADD https://example.com/f.tar.gz /x/", /not supported offline yet/);
+
+    const evil = join(tmp, "evil");
+    await mkdir(evil, { recursive: true });
+    await writeFile(
+      join(evil, "evil.tar"),
+      await makeTar([
+        { name: "ok.txt", body: "fine" },
+        { name: "../../../escape.txt", body: "out" },
+      ]),
+    );
+    const e = await build(await context("evil", { Containerfile: "FROM busybox\nADD evil.tar /x/\n" }), "evil:1");
+    assert.ok(e.status !== 200 || e.lines.at(-1)?.error, e.text);
+    assert.match(e.text, /line 2/);
+    assert.match(e.text, /cannot extract the archive/);
+    for (const p of [d.base, d.root, join(d.root, "tmp")]) assert.equal(existsSync(join(p, "escape.txt")), false, p);
+    assert.deepEqual(
+      (await readdir(join(d.root, "tmp"))).filter((n) => n.startsWith("add-")),
+      [],
+    );
   });
 
   it("commit: a running container's written file is in the new image", async () => {
