@@ -73,6 +73,13 @@ export interface ImageBootstrap {
   suite?: string;
   mirror?: string;
 }
+/** GET /1.0/images/usage: the content store's disk use. */
+export interface ImageUsage {
+  images: { ref: string; digest: string; size: number; sharedSize: number }[];
+  totalBytes: number;
+  unreferencedBytes: number;
+  ingestBytes: number;
+}
 export interface PruneResult {
   removed?: string[];
   reclaimedBytes?: number;
@@ -224,6 +231,7 @@ export interface Endpoints {
   deleteImage: { params: Ref; query?: { force?: Bool }; result: undefined };
   tagImage: { params: Ref; query: { tag: string }; result: undefined };
   pruneImages: { result: PruneResult };
+  imageUsage: { result: ImageUsage };
   buildImage: { query?: { t?: string[]; f?: string; buildarg?: string[] }; body: Body; stream: ProgressLine };
   importImage: { query: { ref: string }; body: Body; result: ImageSummary };
   loadImage: { body: Body; result: ImageSummary[] };

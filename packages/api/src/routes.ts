@@ -236,6 +236,13 @@ export const routes = {
     status: 204,
     query: { tag: "new reference" },
   },
+  imageUsage: {
+    method: "GET",
+    path: "/1.0/images/usage",
+    summary: "Disk use of the image store: per image (own and shared bytes) and in total",
+    status: 200,
+    response: "ImageUsage",
+  },
   pruneImages: {
     method: "POST",
     path: "/1.0/images/prune",

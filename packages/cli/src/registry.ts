@@ -74,6 +74,7 @@ export const entries: readonly Entry[] = [
   e("image inspect", images, "imageInspect"),
   e("image tag", images, "imageTag", ["tag"]),
   e("image prune", images, "imagePrune"),
+  e("system df", images, "systemDf"),
   e("image bootstrap", images, "imageBootstrap"),
   e("image pull", pull, "imagePull", ["pull"]),
   e("image push", pull, "imagePush", ["push"]),

@@ -245,3 +245,26 @@ export const imageBuild = defineCommand({
     return 0;
   },
 });
+
+export const systemDf = defineCommand({
+  name: "system df",
+  summary: "Show disk use of images: each image's own and shared bytes, and the store's total",
+  usage: "system df [OPTIONS]",
+  examples: ["berth system df", "berth system df --format json"],
+  args: { max: 0 },
+  flags: { ...formatFlag },
+  async run({ flags }, { api, out }) {
+    const u = await api.imageUsage();
+    if (flags.format === "json") {
+      out.stdout(`${JSON.stringify(u)}\n`);
+      return 0;
+    }
+    out.stdout("IMAGE                                              SIZE       SHARED\n");
+    for (const i of u.images)
+      out.stdout(`${i.ref.padEnd(50)} ${formatSize(i.size).padEnd(10)} ${formatSize(i.sharedSize)}\n`);
+    out.stdout(
+      `\nTotal: ${formatSize(u.totalBytes)} (unreferenced ${formatSize(u.unreferencedBytes)}, partial downloads ${formatSize(u.ingestBytes)})\n`,
+    );
+    return 0;
+  },
+});

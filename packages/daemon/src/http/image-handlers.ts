@@ -71,6 +71,7 @@ export const imageHandlers: HandlerTable<ImageServices> = {
     return reply.noContent();
   },
   pruneImages: async (_req, s) => reply.json(await s.images.prune()),
+  imageUsage: async (_req, s) => reply.json(await s.images.usage()),
   importImage: async ({ query, stream }, s) =>
     reply.json(await s.images.import(needStream(stream, "root filesystem tar"), query.get("ref") ?? ""), 201),
   loadImage: async ({ stream }, s) => reply.json(await s.images.load(needStream(stream, "image archive"))),

@@ -92,6 +92,17 @@ describe("image verbs through berthd and the CLI", { skip, timeout: 120_000 }, (
     assert.deepEqual(leaks ?? [], []);
   });
 
+  it("system df reports each image's bytes and the store's total", async () => {
+    const u = JSON.parse(await ok(["system", "df", "--format", "json"])) as {
+      images: { ref: string; size: number; sharedSize: number }[];
+      totalBytes: number;
+    };
+    const bb = u.images.find((i) => i.ref.endsWith("busybox:latest"));
+    assert.ok(bb && bb.size > 500_000, `busybox size ${bb?.size}`);
+    assert.ok(u.totalBytes >= bb.size, `total ${u.totalBytes} < image ${bb.size}`);
+    assert.match(await ok(["system", "df"]), /Total: \d/);
+  });
+
   it("push, rmi, pull back: same digest, and the image runs", async () => {
     const remote = `${reg.url}/test/busybox:1`;
     await ok(["tag", "busybox", remote]);

@@ -379,6 +379,11 @@ export class ImageService {
   }
 
   /** Removes blobs nothing references and layer snapshots no image uses (those under containers stay). */
+  /** Disk use of the content store, per image and in total (berth system df). */
+  usage() {
+    return this.store.diskUsage();
+  }
+
   async prune(): Promise<{ removed: string[]; reclaimedBytes: number; removedLayers: string[] }> {
     const blobs = await this.store.prune();
     const keep = new Set<string>();
