@@ -142,12 +142,22 @@ export interface PumpOptions {
   readonly closeOnEof: boolean;
   /** Where to POST window sizes; undefined: no resize forwarding. */
   readonly resizePath?: string;
+  /** On local stdin EOF, keep showing output this long, then detach (console with piped input). */
+  readonly detachOnEofMs?: number;
   /** Called once the pump is set up (raw mode on, first size sent): run -it starts the container here. */
   readonly ready?: () => Promise<void>;
 }
 
-/** Pumps the stream and the local stdio; resolves "detached" (keys typed) or "ended" (the stream closed). */
-export async function pump(ep: Endpoint, socket: Duplex, head: Buffer, o: PumpOptions): Promise<"detached" | "ended"> {
+/**
+ * Pumps the stream and the local stdio; resolves "detached" (keys typed, or stdin ended with
+ * `detachOnEofMs`), "ended" (the stream closed) or "failed" (the stream broke).
+ */
+export async function pump(
+  ep: Endpoint,
+  socket: Duplex,
+  head: Buffer,
+  o: PumpOptions,
+): Promise<"detached" | "ended" | "failed"> {
   const stdin = process.stdin;
   const raw = o.stdin && stdin.isTTY === true;
   if (raw) stdin.setRawMode(true);
@@ -159,9 +169,9 @@ export async function pump(ep: Endpoint, socket: Duplex, head: Buffer, o: PumpOp
   if (head.length) process.stdout.write(head);
   const matcher = o.detachKeys?.length ? new DetachMatcher(o.detachKeys) : undefined;
   let abort: () => void = () => {};
-  const result = new Promise<"detached" | "ended">((resolve) => {
+  const result = new Promise<"detached" | "ended" | "failed">((resolve) => {
     let done = false;
-    const finish = (how: "detached" | "ended") => {
+    const finish = (how: "detached" | "ended" | "failed") => {
       if (done) return;
       done = true;
       stdin.off("data", onData);
@@ -186,12 +196,13 @@ export async function pump(ep: Endpoint, socket: Duplex, head: Buffer, o: PumpOp
     };
     const onEnd = () => {
       if (o.closeOnEof) socket.end();
+      else if (o.detachOnEofMs !== undefined) setTimeout(() => finish("detached"), o.detachOnEofMs).unref();
     };
     abort = () => finish("ended");
     socket.on("data", (b: Buffer) => process.stdout.write(b));
     socket.on("end", () => finish("ended"));
     socket.on("close", () => finish("ended"));
-    socket.on("error", () => finish("ended"));
+    socket.on("error", () => finish("failed"));
     if (o.stdin) {
       stdin.on("data", onData);
       stdin.on("end", onEnd);

@@ -4,12 +4,8 @@
  * changes are forwarded (POST /resize), and the detach keys (ctrl-a q, Incus's, or --detach-keys) leave
  * the console running.
  */
-import type { IncomingMessage } from "node:http";
-import type { Duplex } from "node:stream";
 import { defineCommand } from "../framework/command.js";
-import { CliError } from "../framework/errors.js";
-import { parseHost } from "../transport.js";
-import { DetachMatcher, parseDetachKeys } from "../tty.js";
+import { DetachMatcher, endpoint, openUpgrade, parseDetachKeys, pump } from "../tty.js";
 
 export { DetachMatcher, parseDetachKeys };
 
@@ -38,95 +34,21 @@ export const consoleCommand = defineCommand({
       return 0;
     }
     const keys = parseDetachKeys(flags["detach-keys"] ?? DEFAULT_CONSOLE_DETACH_KEYS);
-    const target = parseHost(ctx.host);
-    const http = target.kind === "tcp" && target.tls ? await import("node:https") : await import("node:http");
-    const token = ctx.env.BERTH_TOKEN;
+    const ep = await endpoint(ctx);
     const path = `/1.0/containers/${encodeURIComponent(name)}`;
-    const base =
-      target.kind === "unix"
-        ? { socketPath: target.socketPath, headers: { host: "berthd" } }
-        : {
-            host: target.hostname,
-            port: target.port,
-            headers: token ? { authorization: `Bearer ${token}` } : ({} as Record<string, string>),
-          };
-
-    const socket = await new Promise<Duplex>((resolve, reject) => {
-      const req = http.request({
-        ...base,
-        method: "POST",
-        path: `${path}/attach`,
-        headers: { ...base.headers, connection: "Upgrade", upgrade: "tcp" },
-      });
-      req.on("upgrade", (_res: IncomingMessage, sock: Duplex, head: Buffer) => {
-        if (head.length) process.stdout.write(head);
-        resolve(sock);
-      });
-      req.on("response", (res: IncomingMessage) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          let detail = Buffer.concat(chunks).toString("utf8");
-          try {
-            detail = (JSON.parse(detail) as { detail?: string }).detail ?? detail;
-          } catch {}
-          reject(new CliError(detail || `attach failed with HTTP ${res.statusCode}`));
-        });
-      });
-      req.on("error", (err) => reject(new CliError(`cannot reach berthd at ${target.display}: ${err.message}`)));
-      req.end();
-    });
-
-    const resize = () => {
-      const { rows, columns } = process.stdout;
-      if (!rows || !columns) return;
-      const r = http.request({ ...base, method: "POST", path: `${path}/resize?h=${rows}&w=${columns}` });
-      r.on("response", (res: IncomingMessage) => res.resume());
-      r.on("error", () => {});
-      r.end();
-    };
-    const stdin = process.stdin;
-    const tty = stdin.isTTY === true;
-    if (tty) stdin.setRawMode(true);
-    if (process.stdout.isTTY) {
-      resize();
-      process.stdout.on("resize", resize);
-    } else if (!tty) {
+    const { socket, head } = await openUpgrade(ep, `${path}/attach`);
+    if (!process.stdout.isTTY && process.stdin.isTTY !== true) {
       ctx.out.stderr(`To detach from the console, press: ${flags["detach-keys"] ?? "<ctrl>+a q"}\n`);
     }
-
-    const matcher = new DetachMatcher(keys);
-    return await new Promise<number>((resolve) => {
-      let done = false;
-      const finish = (code: number) => {
-        if (done) return;
-        done = true;
-        stdin.off("data", onData);
-        stdin.off("end", onEnd);
-        stdin.pause();
-        if (tty) stdin.setRawMode(false);
-        process.stdout.off("resize", resize);
-        socket.destroy();
-        resolve(code);
-      };
-      const onData = (chunk: Buffer) => {
-        const { forward, matched } = matcher.push(chunk);
-        if (forward.length) socket.write(forward);
-        if (matched) {
-          if (tty) process.stdout.write("\r\n");
-          finish(0);
-        }
-      };
-      // Piped input: keep showing output a moment after the last line, then detach.
-      const onEnd = () => setTimeout(() => finish(0), 500).unref();
-      socket.on("data", (b: Buffer) => process.stdout.write(b));
-      socket.on("end", () => finish(0));
-      socket.on("close", () => finish(0));
-      socket.on("error", () => finish(1));
-      stdin.on("data", onData);
-      stdin.on("end", onEnd);
-      stdin.resume();
+    // Piped input: keep showing output a moment after the last line, then detach.
+    const how = await pump(ep, socket, head, {
+      detachKeys: keys,
+      stdin: true,
+      closeOnEof: false,
+      detachOnEofMs: 500,
+      resizePath: `${path}/resize`,
     });
+    return how === "failed" ? 1 : 0;
   },
 });
 

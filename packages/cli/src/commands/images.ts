@@ -1,5 +1,3 @@
-/** Image verbs: ls, rm, inspect, tag, prune, bootstrap, pull, push, build. Progress streams print as they come. */
-import { spawn } from "node:child_process";
 import type { ImageSummary } from "@berth/api/client";
 import { defineCommand, formatFlag, formatLongFlag } from "../framework/command.js";
 import { CliError } from "../framework/errors.js";
@@ -200,48 +198,6 @@ export const imageBootstrap = defineCommand({
     const last = await followProgress(stream, ctx, mode === "tty" ? "plain" : mode);
     const ref = last?.ref ?? flags.tag;
     if (ref && mode !== "json") ctx.out.stdout(`${String(ref)}\n`);
-    return 0;
-  },
-});
-
-export const imageBuild = defineCommand({
-  name: "image build",
-  aliases: ["build"],
-  summary: "Build an image from a Containerfile",
-  usage: "image build [OPTIONS] PATH",
-  examples: ["berth build -t app:1 .", "berth build -f Containerfile.dev --build-arg VERSION=2 -t app:dev ."],
-  args: { min: 1, max: 1, complete: "directory" },
-  flags: {
-    tag: {
-      type: "string",
-      short: "t",
-      repeatable: true,
-      placeholder: "list",
-      description: "Name and optionally a tag (name:tag)",
-    },
-    file: {
-      type: "string",
-      short: "f",
-      placeholder: "string",
-      complete: "file",
-      description: "Name of the Containerfile (default: PATH/Containerfile or Dockerfile)",
-    },
-    "build-arg": { type: "string", repeatable: true, placeholder: "list", description: "Set build-time variables" },
-    quiet: { type: "boolean", short: "q", description: "Suppress the build output and print image ID on success" },
-  },
-  async run({ args, flags }, ctx) {
-    const tar = spawn("tar", ["-c", "-C", args[0]!, "."], { stdio: ["ignore", "pipe", "inherit"] });
-    const stream = await ctx.api.buildImage({
-      query: {
-        ...(flags.tag.length ? { t: flags.tag } : {}),
-        ...(flags.file ? { f: flags.file } : {}),
-        ...(flags["build-arg"].length ? { buildarg: flags["build-arg"] } : {}),
-      },
-      body: tar.stdout,
-    });
-    const { followProgress } = await import("./image-progress.js");
-    const last = await followProgress(stream, ctx, flags.quiet ? "quiet" : "plain");
-    if (flags.quiet && last?.id) ctx.out.stdout(`${String(last.id)}\n`);
     return 0;
   },
 });
