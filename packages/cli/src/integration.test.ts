@@ -3,92 +3,19 @@
  * Skips, saying why, when berthd is not built yet, when not root, or when runc/conmon are missing.
  */
 import { strict as assert } from "node:assert";
-import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, open, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
+import { cliSkipReason, TestBerthd } from "./testing/berthd.js";
 
-const here = fileURLToPath(new URL(".", import.meta.url));
-const DAEMON = join(here, "../../daemon/dist/main.js");
-const BUNDLE = join(here, "berth.cjs");
-const CLI = existsSync(BUNDLE) ? BUNDLE : join(here, "bin.js");
-
-const has = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
-const skip = !existsSync(DAEMON)
-  ? "berthd is not built yet (packages/daemon/dist/main.js is missing)"
-  : process.getuid?.() !== 0
-    ? "needs root (berthd runs containers)"
-    : !has("runc") || !has("conmon")
-      ? "needs runc and conmon (scripts/setup.sh)"
-      : !existsSync("/bin/busybox")
-        ? "needs busybox-static for `berth image bootstrap busybox`"
-        : false;
-
-interface Result {
-  code: number;
-  out: string;
-  err: string;
-}
-
-describe("berth against a real berthd", { skip, timeout: 180_000 }, () => {
-  let base = "";
-  let socket = "";
-  let logFile = "";
-  let daemon: ChildProcess | undefined;
-
-  const berth = (...args: string[]): Promise<Result> =>
-    new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        [CLI, ...args],
-        { env: { ...process.env, BERTH_HOST: `unix://${socket}` }, timeout: 60_000 },
-        (err, out, errOut) => {
-          const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
-          resolve({ code, out, err: errOut });
-        },
-      );
-    });
+describe("berth against a real berthd", { skip: cliSkipReason(), timeout: 180_000 }, () => {
+  let d: TestBerthd;
+  const berth = (...args: string[]) => d.berth(...args);
 
   before(async () => {
-    // short paths: conmon's attach socket lives under the run root and must fit in 107 bytes
-    base = await mkdtemp(join(tmpdir(), "bc-"));
-    socket = join(base, "x", "berth.sock");
-    logFile = join(base, "berthd.log");
-    const log = await open(logFile, "a");
-    daemon = spawn(
-      process.execPath,
-      [DAEMON, "--root", join(base, "r"), "--run-root", join(base, "x"), "--socket", socket],
-      {
-        stdio: ["ignore", "ignore", log.fd],
-      },
-    );
-    await log.close();
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      if (daemon.exitCode !== null) throw new Error(`berthd exited:\n${readFileSync(logFile, "utf8").slice(-2000)}`);
-      if ((await berth("version", "--format", "{{.Server.Version}}")).out.trim() !== "<no value>") break;
-      if (Date.now() > deadline)
-        throw new Error(`berthd did not answer:\n${readFileSync(logFile, "utf8").slice(-2000)}`);
-      await new Promise((ok) => setTimeout(ok, 100));
-    }
+    d = await TestBerthd.start("bc-", 60_000);
   });
 
   after(async () => {
-    if (!daemon) return;
-    const left = (await berth("ps", "-aq", "--no-trunc")).out.split("\n").filter(Boolean);
-    if (left.length) await berth("rm", "-f", ...left);
-    daemon.kill("SIGTERM");
-    await new Promise((ok) => (daemon!.exitCode !== null ? ok(undefined) : daemon!.once("exit", ok)));
-    const mounts = readFileSync("/proc/self/mounts", "utf8")
-      .split("\n")
-      .map((l) => l.split(" ")[1] ?? "")
-      .filter((m) => m.startsWith(base))
-      .reverse();
-    for (const m of mounts) spawnSync("umount", ["-l", m]);
-    await rm(base, { recursive: true, force: true });
+    await d?.stop();
   });
 
   it("version shows client and server", async () => {
