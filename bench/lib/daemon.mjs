@@ -35,7 +35,8 @@ export async function startBerthd() {
   const log = openSync(logFile, "a");
   const child = spawn(
     process.execPath,
-    [BERTHD, "--root", join(base, "r"), "--run-root", join(base, "x"), "--socket", socket, "--log-level", "warn"],
+    // BERTHD_NODE_ARGS: extra node flags for the daemon, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile a run.
+    [...(process.env.BERTHD_NODE_ARGS?.split(" ").filter(Boolean) ?? []), BERTHD, "--root", join(base, "r"), "--run-root", join(base, "x"), "--socket", socket, "--log-level", "warn"],
     { stdio: ["ignore", "ignore", log] },
   );
   closeSync(log);

@@ -16,8 +16,10 @@ import {
   type RunResult,
 } from "../system/command.js";
 import { needsRoot } from "../testing/slow.js";
+import { until } from "../testing/wait.js";
 import { CONFORMANCE_CGROUP_PARENT, runtimeSuite } from "./conformance.js";
 import { lastLogError, RuncRuntime } from "./runc.js";
+import type { RuntimeState } from "./runtime.js";
 
 const host = await probeHost();
 
@@ -74,6 +76,66 @@ describe("crun on a hybrid cgroup host", () => {
       await removeCgroup(host, `${CONFORMANCE_CGROUP_PARENT}/${id}`).catch(() => {});
       await removeCgroup(host, CONFORMANCE_CGROUP_PARENT).catch(() => {});
     }
+  });
+});
+
+describe("runc state read from its files", () => {
+  const skip = skipReason("runc");
+  const dirs: string[] = [];
+  after(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  it("agrees with `runc state` in every status", { skip }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), "berth-runc-state-"));
+    dirs.push(dir);
+    const { rootfs } = await ensureBusyboxImage(defaultBusyboxCacheDir());
+    const id = `state-files-${process.pid}`;
+    const bundle = join(dir, "bundle");
+    await mkdir(bundle);
+    const spec = specFromDescription(
+      host,
+      { kind: "app", rootfs: { path: rootfs, readonly: true }, process: { args: ["sleep", "60"] } },
+      { cgroupsPath: `${CONFORMANCE_CGROUP_PARENT}/${id}` },
+    );
+    await writeFile(join(bundle, "config.json"), JSON.stringify(spec));
+    const stateRoot = join(dir, "state");
+    const cmd = new ProcessRunner();
+    const runtime = await openRuntime("runc")(stateRoot);
+    const binary = host.runtimes.find((r) => r.name === "runc")?.path ?? "runc";
+    const runcSays = async () => {
+      const out = JSON.parse((await cmd.run(binary, ["--root", stateRoot, "state", id])).stdout) as RuntimeState;
+      return { id: out.id, pid: out.pid, status: out.status, bundle: out.bundle };
+    };
+    const fileSays = async () => {
+      const st = await runtime.state(id);
+      assert.ok(st, "state(id) is defined");
+      return { id: st.id, pid: st.pid, status: st.status, bundle: st.bundle };
+    };
+    const seen: string[] = [];
+    try {
+      assert.equal(await runtime.state(id), undefined);
+      await runtime.create(id, bundle);
+      for (const step of [
+        async () => {},
+        () => runtime.start(id),
+        () => runtime.pause(id),
+        () => runtime.resume(id),
+        () => runtime.kill(id, "SIGKILL"),
+      ]) {
+        await step();
+        if (seen.length === 4) await until("runc to see the kill", async () => ((await runcSays()).status === "stopped" ? true : undefined));
+        const want = await runcSays();
+        assert.deepEqual(await fileSays(), want);
+        seen.push(want.status);
+      }
+      assert.deepEqual(seen, ["created", "running", "paused", "running", "stopped"]);
+    } finally {
+      await runtime.delete(id, { force: true }).catch(() => {});
+      await removeCgroup(host, `${CONFORMANCE_CGROUP_PARENT}/${id}`).catch(() => {});
+      await removeCgroup(host, CONFORMANCE_CGROUP_PARENT).catch(() => {});
+    }
+    assert.equal(await runtime.state(id), undefined);
   });
 });
 

@@ -1,4 +1,4 @@
-import { constants } from "node:fs";
+import { constants, existsSync } from "node:fs";
 import { mkdtemp, open, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -140,12 +140,57 @@ export class RuncRuntime implements OciRuntime {
   }
 
   async state(id: string): Promise<RuntimeState | undefined> {
+    if (this.name === "runc") {
+      const fast = await this.stateFromFiles(id);
+      if (fast !== "unknown") return fast;
+    }
     try {
       return JSON.parse(await this.call(["state", id], "state", id)) as RuntimeState;
     } catch (err) {
       if (err instanceof LibctError && err.kind === "not-found") return undefined;
       throw err;
     }
+  }
+  /**
+   * What `runc state` computes, read from the same files without spawning runc (about 7 ms here):
+   * state.json names init's pid and start time; init is alive when /proc/PID/stat has that start time
+   * and is not a zombie; exec.fifo marks "created"; a frozen freezer cgroup marks "paused". Returns
+   * "unknown" (the caller asks runc) when a file is not in the shape runc 1.x writes.
+   */
+  private async stateFromFiles(id: string): Promise<RuntimeState | undefined | "unknown"> {
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(id)) return "unknown";
+    const dir = join(this.stateRoot, id);
+    let raw: string;
+    try {
+      raw = await readFile(join(dir, "state.json"), "utf8");
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === "ENOENT" && !existsSync(dir) ? undefined : "unknown";
+    }
+    let st: RuncStateFile;
+    try {
+      st = JSON.parse(raw) as RuncStateFile;
+    } catch {
+      return "unknown"; // runc is rewriting it: ask runc, which holds the lock
+    }
+    const pid = st.init_process_pid;
+    if (typeof pid !== "number" || typeof st.init_process_start !== "number") return "unknown";
+    const bundle = st.config?.labels?.find((l) => l.startsWith("bundle="))?.slice(7) ?? "";
+    const base = { id, pid, bundle, ...(st.created ? { created: st.created } : {}) };
+    const procStat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
+    // Fields after the command name "(comm)": state is the 1st, starttime the 20th.
+    const fields = procStat?.slice(procStat.lastIndexOf(")") + 2).split(" ");
+    if (!fields || fields[0] === "Z" || fields[0] === "X" || fields[19] !== String(st.init_process_start)) {
+      return { ...base, pid: 0, status: "stopped" }; // as runc reports it
+    }
+    if (existsSync(join(dir, "exec.fifo"))) return { ...base, status: "created" };
+    const freezer = st.cgroup_paths?.freezer;
+    const unified = st.cgroup_paths?.[""];
+    const frozen = freezer
+      ? /FROZEN|FREEZING/.test(await readFile(join(freezer, "freezer.state"), "utf8").catch(() => ""))
+      : unified
+        ? (await readFile(join(unified, "cgroup.freeze"), "utf8").catch(() => "0")).trim() === "1"
+        : false;
+    return { ...base, status: frozen ? "paused" : "running" };
   }
   async list(): Promise<RuntimeState[]> {
     const out = await this.call(["list", "--format", "json"], "list");
@@ -181,4 +226,13 @@ export function lastLogError(text: string): string {
     }
   }
   return msg;
+}
+
+/** The parts of runc's state.json (libcontainer's State) that `stateFromFiles` reads. */
+interface RuncStateFile {
+  readonly init_process_pid?: number;
+  readonly init_process_start?: number;
+  readonly created?: string;
+  readonly config?: { readonly labels?: readonly string[] };
+  readonly cgroup_paths?: Readonly<Record<string, string>>;
 }

@@ -1,10 +1,12 @@
 /**
  * The one place that performs mounts. Drivers describe mounts as data (`Mount`); this module turns
- * them into mount(8)/umount(8) calls (Node has no mount(2)).
+ * them into mount(2)/umount2(2) calls through koffi (syscall.ts), or mount(8)/umount(8) when an option
+ * needs mount(8) itself (loop devices) or koffi cannot load.
  */
 import { readFile } from "node:fs/promises";
 import { LibctError } from "../errors.js";
 import type { CommandRunner } from "./command.js";
+import { MNT_DETACH, MS, mountFlags, SyscallError, sysMount, sysUmount } from "./syscall.js";
 
 /** A mount(2) call written down as data: storage drivers emit these, `mountAll` performs them. */
 export interface Mount {
@@ -40,6 +42,16 @@ export async function mountAll(cmd: CommandRunner, mounts: readonly Mount[], tar
         `mount options for ${target} are ${opts.length} bytes; the kernel takes at most one page (4096): use fewer layers`,
       );
     }
+    const direct = mountFlags(m.options);
+    if (direct) {
+      const bind = m.type === "bind";
+      const flags = bind ? direct.flags | MS.BIND : direct.flags;
+      // A bind mount ignores MS_RDONLY on the first call: read-only takes a remount, as mount(8) does.
+      if (sysMount(m.source, target, bind ? null : m.type, flags & ~(bind ? MS.RDONLY : 0), bind ? "" : direct.data)) {
+        if (bind && flags & MS.RDONLY) sysMount("none", target, null, MS.REMOUNT | MS.BIND | MS.RDONLY, "");
+        continue;
+      }
+    }
     const args =
       m.type === "bind"
         ? ["--bind", ...(m.options.includes("ro") ? ["-o", "ro"] : []), m.source, target]
@@ -51,6 +63,17 @@ export async function mountAll(cmd: CommandRunner, mounts: readonly Mount[], tar
 
 /** Unmounts `target` (lazily when busy); a target that is not mounted is fine. */
 export async function unmount(cmd: CommandRunner, target: string): Promise<void> {
+  try {
+    const done = sysUmount(target);
+    if (done) return;
+  } catch (err) {
+    if (err instanceof SyscallError && err.errno === 2) return; // ENOENT: no such target, nothing mounted
+    if (err instanceof SyscallError && err.errno === 16) {
+      sysUmount(target, MNT_DETACH); // EBUSY: detach lazily, as `umount -l`
+      return;
+    }
+    throw err;
+  }
   if (!(await isMountPoint(target))) return;
   try {
     await cmd.run("umount", [target]);

@@ -1,0 +1,137 @@
+/**
+ * mount(2) and umount2(2) called directly through koffi (an FFI with prebuilt binaries for Node-API),
+ * because spawning mount(8) costs 3–4 ms per call from a daemon-sized Node process and a container's
+ * create and remove each need one. Everything else (loop devices, helpers such as mount.fuse) stays
+ * with mount(8): `mountFlags` returns undefined for options it does not know, and callers fall back.
+ */
+import { createRequire } from "node:module";
+import { LibctError } from "../errors.js";
+
+type MountFn = (
+  source: string | null,
+  target: string,
+  type: string | null,
+  flags: number,
+  data: string | null,
+) => number;
+type Umount2Fn = (target: string, flags: number) => number;
+interface Koffi {
+  load(path: string): { func(signature: string): unknown };
+  errno(): number;
+}
+
+let loaded: { mount: MountFn; umount2: Umount2Fn; errno: () => number } | null | undefined;
+
+/** The libc functions, or null when koffi cannot load here (then callers spawn mount(8)). */
+function libc() {
+  if (loaded !== undefined) return loaded;
+  try {
+    const koffi = createRequire(import.meta.url)("koffi") as Koffi;
+    const lib = koffi.load("libc.so.6");
+    loaded = {
+      mount: lib.func("int mount(const char*, const char*, const char*, unsigned long, const char*)") as MountFn,
+      umount2: lib.func("int umount2(const char*, int)") as Umount2Fn,
+      errno: () => koffi.errno(),
+    };
+  } catch {
+    loaded = null;
+  }
+  return loaded;
+}
+
+export const MS = {
+  RDONLY: 0x1,
+  NOSUID: 0x2,
+  NODEV: 0x4,
+  NOEXEC: 0x8,
+  SYNCHRONOUS: 0x10,
+  REMOUNT: 0x20,
+  DIRSYNC: 0x80,
+  NOATIME: 0x400,
+  NODIRATIME: 0x800,
+  BIND: 0x1000,
+  REC: 0x4000,
+  RELATIME: 0x200000,
+  STRICTATIME: 0x1000000,
+} as const;
+
+const FLAG_OPTIONS: Readonly<Record<string, number>> = {
+  ro: MS.RDONLY,
+  rw: 0,
+  nosuid: MS.NOSUID,
+  suid: 0,
+  nodev: MS.NODEV,
+  dev: 0,
+  noexec: MS.NOEXEC,
+  exec: 0,
+  sync: MS.SYNCHRONOUS,
+  async: 0,
+  dirsync: MS.DIRSYNC,
+  noatime: MS.NOATIME,
+  nodiratime: MS.NODIRATIME,
+  relatime: MS.RELATIME,
+  strictatime: MS.STRICTATIME,
+  remount: MS.REMOUNT,
+  bind: MS.BIND,
+  rbind: MS.BIND | MS.REC,
+  defaults: 0,
+};
+
+/** Options that only mount(8) understands (it sets up devices or runs helpers for them). */
+const NEEDS_MOUNT8 = /^(loop|offset=|sizelimit=|x-|X-|user|users|owner|group|_netdev|nofail|auto|noauto)/;
+
+/** Splits mount(8)-style options into mount(2) flags and the data string, or undefined when mount(8) is needed. */
+export function mountFlags(options: readonly string[]): { flags: number; data: string } | undefined {
+  let flags = 0;
+  const data: string[] = [];
+  for (const o of options) {
+    if (NEEDS_MOUNT8.test(o)) return undefined;
+    const f = FLAG_OPTIONS[o];
+    if (f === undefined) data.push(o);
+    else flags |= f;
+  }
+  return { flags, data: data.join(",") };
+}
+
+const errnoName: Readonly<Record<number, string>> = {
+  1: "EPERM",
+  2: "ENOENT",
+  13: "EACCES",
+  16: "EBUSY",
+  19: "ENODEV",
+  20: "ENOTDIR",
+  22: "EINVAL",
+  36: "ENAMETOOLONG",
+};
+
+export class SyscallError extends LibctError {
+  constructor(
+    readonly call: string,
+    readonly errno: number,
+    what: string,
+  ) {
+    super("internal", `${call} ${what}: ${errnoName[errno] ?? `errno ${errno}`}`);
+  }
+}
+
+/** mount(2); false when koffi is unavailable (the caller spawns mount(8) instead). */
+export function sysMount(source: string, target: string, type: string | null, flags: number, data: string): boolean {
+  const c = libc();
+  if (!c) return false;
+  if (c.mount(source, target, type, flags, data || null) !== 0) {
+    throw new SyscallError("mount", c.errno(), `${type ?? "bind"} ${source} on ${target}`);
+  }
+  return true;
+}
+
+export const MNT_DETACH = 2;
+
+/** umount2(2); "not-mounted" for EINVAL (nothing mounted there), false when koffi is unavailable. */
+export function sysUmount(target: string, flags = 0): boolean | "not-mounted" {
+  const c = libc();
+  if (!c) return false;
+  if (c.umount2(target, flags) === 0) return true;
+  const errno = c.errno();
+  if (errno === 22) return "not-mounted";
+  throw new SyscallError("umount", errno, target);
+}
