@@ -36,7 +36,20 @@ export async function startBerthd() {
   const child = spawn(
     process.execPath,
     // BERTHD_NODE_ARGS: extra node flags for the daemon, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile a run.
-    [...(process.env.BERTHD_NODE_ARGS?.split(" ").filter(Boolean) ?? []), BERTHD, "--root", join(base, "r"), "--run-root", join(base, "x"), "--socket", socket, "--log-level", "warn"],
+    // --max-semi-space-size=1: as berthd's own shebang line (packages/daemon/src/main.ts) starts it.
+    [
+      "--max-semi-space-size=1",
+      ...(process.env.BERTHD_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
+      BERTHD,
+      "--root",
+      join(base, "r"),
+      "--run-root",
+      join(base, "x"),
+      "--socket",
+      socket,
+      "--log-level",
+      "warn",
+    ],
     { stdio: ["ignore", "ignore", log] },
   );
   closeSync(log);

@@ -85,10 +85,20 @@ export interface PruneResult {
   reclaimedBytes?: number;
   [key: string]: unknown;
 }
-export interface Token {
-  token: string;
-  id?: string;
+export interface TokenCreate {
+  name?: string;
+  expiresInSeconds?: number;
+}
+export interface TokenInfo {
+  id: string;
+  name: string;
+  createdAt: string;
   expiresAt?: string;
+  lastUsedAt?: string;
+}
+/** A new token: `token` is shown only in this answer. */
+export interface Token extends TokenInfo {
+  token: string;
 }
 /** One line of pull / push / build / bootstrap progress (NDJSON). */
 export interface ProgressLine {
@@ -238,7 +248,9 @@ export interface Endpoints {
   saveImage: { params: Ref; query?: { format?: string }; raw: true };
   bootstrapImage: { body: ImageBootstrap; stream: ProgressLine };
   commitContainer: { params: Id; query: { ref: string }; result: ImageSummary };
-  createToken: { result: Token };
+  createToken: { body: TokenCreate; result: Token };
+  listTokens: { result: TokenInfo[] };
+  deleteToken: { params: Id; result: undefined };
   getOperation: { params: Id; result: Operation };
 }
 

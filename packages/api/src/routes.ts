@@ -301,9 +301,23 @@ export const routes = {
   createToken: {
     method: "POST",
     path: "/1.0/tokens",
-    summary: "Create a bearer token for the TCP API",
+    summary: "Create a bearer token for the TCP API (over the unix socket only)",
+    body: "TokenCreate",
     status: 201,
     response: "Token",
+  },
+  listTokens: {
+    method: "GET",
+    path: "/1.0/tokens",
+    summary: "List bearer tokens (without their secrets)",
+    status: 200,
+    response: "TokenList",
+  },
+  deleteToken: {
+    method: "DELETE",
+    path: "/1.0/tokens/{id}",
+    summary: "Revoke a bearer token (by id or name; over the unix socket only)",
+    status: 204,
   },
   getOperation: {
     method: "GET",

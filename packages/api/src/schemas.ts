@@ -298,9 +298,28 @@ export const Image = open(
 export const ImageList = { type: "array", items: Image } as const;
 
 export const PruneResult = open({ removed: strings("removed digests"), reclaimedBytes: { type: "integer" } });
-export const Token = open({ token: { type: "string" }, id: { type: "string" }, expiresAt: dateTime("expiry") }, [
+export const TokenCreate = object({
+  name: str("a name to recognise the token by (unique)", { pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$" }),
+  expiresInSeconds: int("lifetime in seconds; omit for a token that does not expire", {
+    minimum: 60,
+    maximum: 10 * 366 * 86400,
+  }),
+});
+const tokenFields = {
+  id: str("the token's id (12 hex digits)"),
+  name: str("the token's name"),
+  createdAt: dateTime("when it was made"),
+  expiresAt: dateTime("when it stops working"),
+  lastUsedAt: dateTime("last use, to the minute"),
+};
+export const Token = open({ ...tokenFields, token: str("the bearer token; shown only once, at creation") }, [
+  "id",
+  "name",
+  "createdAt",
   "token",
 ]);
+export const TokenInfo = open(tokenFields, ["id", "name", "createdAt"]);
+export const TokenList = { type: "array", items: TokenInfo } as const;
 
 export const Problem = open(
   {
@@ -372,6 +391,7 @@ export const schemas = {
   ImagePull,
   ImagePush,
   ImageBootstrap,
+  TokenCreate,
   ContainerState,
   Container,
   ContainerList,
@@ -384,6 +404,8 @@ export const schemas = {
   ImageList,
   PruneResult,
   Token,
+  TokenInfo,
+  TokenList,
   Problem,
   Operation,
   VersionInfo,

@@ -14,4 +14,5 @@ export * from "./spec/index.js";
 export * from "./storage/index.js";
 export * from "./system/command.js";
 export * from "./system/mount.js";
+export { mallocTrim } from "./system/syscall.js";
 export * from "./undo.js";

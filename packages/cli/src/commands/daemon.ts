@@ -55,7 +55,11 @@ export const daemonStart = defineCommand({
       [join(here, "../../daemon/dist/main.js"), join(here, "../../../daemon/dist/main.js")].find((p) =>
         existsSync(p),
       ) ?? "";
-    const [file, pre] = onPath ? [onPath, []] : existsSync(sibling) ? [process.execPath, [sibling]] : [undefined, []];
+    const [file, pre] = onPath
+      ? [onPath, []]
+      : existsSync(sibling)
+        ? [process.execPath, ["--max-semi-space-size=1", sibling]] // as berthd's shebang line
+        : [undefined, []];
     if (!file)
       throw new CliError("cannot find berthd", { hint: "install berth (scripts/setup.sh) or put berthd on PATH" });
     const args = [...pre];

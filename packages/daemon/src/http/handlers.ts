@@ -1,11 +1,13 @@
 /** Operation id → handler: each parses its input, calls one service method and returns a Reply. */
 import type { BerthEvent, ContainerCreate, ContainerPut, ExecCreate } from "@berth/api";
+import type { TokenCreate } from "@berth/api/client";
 import { openapiDocument } from "@berth/api/openapi";
 import { ValidationError } from "@berth/libct";
 import type { EventBus } from "../events/bus.js";
 import { getArchive, putArchive } from "../services/archive.js";
 import type { ContainerService } from "../services/containers.js";
 import type { ImageService } from "../services/images.js";
+import type { TokenService } from "../services/tokens.js";
 import { imageHandlers } from "./image-handlers.js";
 import { type HandlerTable, reply } from "./router.js";
 
@@ -13,6 +15,7 @@ export interface Services {
   readonly containers: ContainerService;
   readonly images: ImageService;
   readonly events: EventBus;
+  readonly tokens: TokenService;
   readonly info: () => Record<string, unknown>;
   readonly version: string;
 }
@@ -154,6 +157,13 @@ export const handlers: HandlerTable<Services> = {
   putArchive: async ({ params, query, stream }, s) => {
     if (!stream) throw new ValidationError([{ field: "body", message: "send the tar as the request body" }]);
     await putArchive(s.containers, id(params), query.get("path"), stream);
+    return reply.noContent();
+  },
+
+  createToken: async ({ body }, s) => reply.json(s.tokens.create(body as TokenCreate), 201),
+  listTokens: async (_req, s) => reply.json(s.tokens.list()),
+  deleteToken: async ({ params }, s) => {
+    s.tokens.remove(id(params));
     return reply.noContent();
   },
 

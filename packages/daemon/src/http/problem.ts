@@ -30,6 +30,8 @@ const statusOf: Record<ErrorKind, number> = {
 
 const titles: Record<number, string> = {
   400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
   404: "Not Found",
   405: "Method Not Allowed",
   409: "Conflict",

@@ -3,6 +3,7 @@
  * problem+json for every failure (through toProblem only).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import { LibctError } from "@berth/libct";
 import type { Logger } from "../log.js";
 import { HttpError, toProblem } from "./problem.js";
@@ -132,8 +133,14 @@ async function send(res: ServerResponse, r: Reply, status: number, signal: Abort
   }
 }
 
-export function createApiServer<S>(handlers: HandlerTable<S>, services: S, log: Logger): Server {
-  const server = createServer((req, res) => {
+/** With `tls`, an HTTPS server (the TCP API); otherwise plain HTTP (the unix socket). */
+export function createApiServer<S>(
+  handlers: HandlerTable<S>,
+  services: S,
+  log: Logger,
+  opts: { tls?: { cert: Buffer; key: Buffer } } = {},
+): Server {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     const started = Date.now();
     const url = new URL(req.url ?? "/", "http://berth");
     const ctx = { method: req.method, path: url.pathname };
@@ -172,7 +179,10 @@ export function createApiServer<S>(handlers: HandlerTable<S>, services: S, log: 
         });
       }
     })();
-  });
+  };
+  const server = opts.tls
+    ? createHttpsServer({ ...opts.tls, minVersion: "TLSv1.2" }, listener)
+    : createServer(listener);
   server.keepAliveTimeout = 5000;
   return server;
 }

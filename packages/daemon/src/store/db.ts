@@ -36,6 +36,15 @@ export const migrations: readonly string[] = [
      data TEXT NOT NULL
    );
    CREATE INDEX events_at ON events(at);`,
+  // 2: bearer tokens for the TCP API; only the SHA-256 of a token's secret is kept.
+  `CREATE TABLE tokens (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     hash TEXT NOT NULL UNIQUE,
+     created_at TEXT NOT NULL,
+     expires_at TEXT,
+     last_used_at TEXT
+   );`,
 ];
 
 export function openDb(path: string): Db {

@@ -124,7 +124,8 @@ describe("runc state read from its files", () => {
         () => runtime.kill(id, "SIGKILL"),
       ]) {
         await step();
-        if (seen.length === 4) await until("runc to see the kill", async () => ((await runcSays()).status === "stopped" ? true : undefined));
+        if (seen.length === 4)
+          await until("runc to see the kill", async () => ((await runcSays()).status === "stopped" ? true : undefined));
         const want = await runcSays();
         assert.deepEqual(await fileSays(), want);
         seen.push(want.status);

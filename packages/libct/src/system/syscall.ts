@@ -15,12 +15,13 @@ type MountFn = (
   data: string | null,
 ) => number;
 type Umount2Fn = (target: string, flags: number) => number;
+type MallocTrimFn = (pad: number) => number;
 interface Koffi {
   load(path: string): { func(signature: string): unknown };
   errno(): number;
 }
 
-let loaded: { mount: MountFn; umount2: Umount2Fn; errno: () => number } | null | undefined;
+let loaded: { mount: MountFn; umount2: Umount2Fn; mallocTrim: MallocTrimFn; errno: () => number } | null | undefined;
 
 /** The libc functions, or null when koffi cannot load here (then callers spawn mount(8)). */
 function libc() {
@@ -31,6 +32,7 @@ function libc() {
     loaded = {
       mount: lib.func("int mount(const char*, const char*, const char*, unsigned long, const char*)") as MountFn,
       umount2: lib.func("int umount2(const char*, int)") as Umount2Fn,
+      mallocTrim: lib.func("int malloc_trim(size_t)") as MallocTrimFn,
       errno: () => koffi.errno(),
     };
   } catch {
@@ -134,4 +136,16 @@ export function sysUmount(target: string, flags = 0): boolean | "not-mounted" {
   const errno = c.errno();
   if (errno === 22) return "not-mounted";
   throw new SyscallError("umount", errno, target);
+}
+
+/**
+ * glibc's malloc_trim(0): gives freed heap pages in every malloc arena back to the kernel. A daemon that
+ * spawns and reads files in bursts (libuv's thread pool has arenas of its own) otherwise keeps its peak
+ * native memory resident long after the burst. Returns false when koffi is unavailable.
+ */
+export function mallocTrim(): boolean {
+  const c = libc();
+  if (!c) return false;
+  c.mallocTrim(0);
+  return true;
 }
