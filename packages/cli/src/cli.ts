@@ -134,7 +134,7 @@ export async function runCommand(cmd: AnyCommand, argv: readonly string[], host:
   const openTransport = () => {
     transport ??= io.transport
       ? io.transport(host, io.env.BERTH_TOKEN)
-      : import("./transport.js").then((m) => m.HttpTransport.create(host, io.env.BERTH_TOKEN));
+      : import("./transport.js").then((m) => m.HttpTransport.create(host, io.env.BERTH_TOKEN, io.env));
     return transport;
   };
   const api = createClient({ request: async (req) => (await openTransport()).request(req) });

@@ -34,6 +34,7 @@ const meta: Loader = () => import("./commands/meta.js");
 const daemon: Loader = () => import("./commands/daemon.js");
 const build: Loader = () => import("./commands/build.js");
 const commitCmd: Loader = () => import("./commands/commit.js");
+const token: Loader = () => import("./commands/token.js");
 
 const e = (name: string, from: Loader, key: string, aliases?: string[]): Entry => ({
   name,
@@ -90,6 +91,9 @@ export const entries: readonly Entry[] = [
   e("cp", cpCmd, "cp"),
   e("port", pending, "port"),
   e("daemon start", daemon, "daemonStart"),
+  e("token create", token, "tokenCreate"),
+  e("token ls", token, "tokenLs", ["token list"]),
+  e("token rm", token, "tokenRm", ["token revoke", "token delete"]),
   e("completion", meta, "completion"),
   e("help", meta, "help"),
 ];

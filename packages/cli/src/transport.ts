@@ -1,9 +1,12 @@
 /**
  * The CLI's `Transport`: node:http over the daemon's unix socket (BERTH_HOST=unix:///path, the default
- * unix:///run/berth/berth.sock) or TCP (tcp://host:port, https://host:port) with BERTH_TOKEN as a bearer
- * token. One keep-alive agent per process.
+ * unix:///run/berth/berth.sock) or TCP over TLS (tcp://host:port or https://host:port; berthd serves TCP only
+ * with TLS) with BERTH_TOKEN as a bearer token. BERTH_TLS_CA names the PEM file to trust (berthd's
+ * <root>/tls/server.crt when it made its own), BERTH_TLS_VERIFY=0 skips verification. One keep-alive
+ * agent per process.
  */
 
+import { readFileSync } from "node:fs";
 import type { Agent, ClientRequest, IncomingMessage, RequestOptions } from "node:http";
 import * as nodeHttp from "node:http";
 import type { RequestOptions as TlsRequestOptions } from "node:https";
@@ -29,7 +32,7 @@ export function parseHost(host: string): Target {
   if (!m) {
     throw new CliError(`invalid host '${host}'`, { hint: "use unix:///path/to/berth.sock or tcp://HOST:PORT" });
   }
-  const tls = m[1] === "https" || m[1] === "tls";
+  const tls = m[1] !== "http";
   const hostname = m[2]!.replace(/^\[|\]$/g, "");
   return { kind: "tcp", hostname, port: m[3] ? Number(m[3]) : tls ? 8443 : 8080, tls, display: host };
 }
@@ -46,6 +49,44 @@ const unreachableCodes = new Set([
 
 type HttpModule = typeof import("node:http");
 
+export interface TlsClientOptions {
+  readonly ca?: Buffer;
+  readonly rejectUnauthorized: boolean;
+}
+
+/** BERTH_TLS_CA (a PEM file) and BERTH_TLS_VERIFY (0/false skips verification). */
+export function tlsClientOptions(env: Readonly<Record<string, string | undefined>>): TlsClientOptions {
+  const verify = !/^(0|false|no)$/i.test(env.BERTH_TLS_VERIFY ?? "");
+  const file = env.BERTH_TLS_CA;
+  if (!file) return { rejectUnauthorized: verify };
+  let ca: Buffer;
+  try {
+    ca = readFileSync(file);
+  } catch (err) {
+    throw new CliError(`cannot read BERTH_TLS_CA=${file}: ${(err as NodeJS.ErrnoException).code ?? err}`, {
+      hint: "point it at berthd's certificate (on the host: /var/lib/berth/tls/server.crt)",
+    });
+  }
+  return { ca, rejectUnauthorized: verify };
+}
+
+const TLS_TRUST_CODES = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+  "CERT_HAS_EXPIRED",
+]);
+
+/** A TLS verification failure as a CliError that says how to trust berthd; other errors unchanged. */
+export function explainTlsError(err: NodeJS.ErrnoException, display: string): Error {
+  if (!err.code || !TLS_TRUST_CODES.has(err.code)) return err;
+  return new CliError(`cannot verify berthd's TLS certificate at ${display}: ${err.message}`, {
+    hint: "set BERTH_TLS_CA to berthd's certificate (on the host: /var/lib/berth/tls/server.crt), or BERTH_TLS_VERIFY=0 to skip the check",
+  });
+}
+
 export class HttpTransport implements Transport {
   private agent: Agent | undefined;
   private readonly open = new Set<ClientRequest>();
@@ -54,17 +95,23 @@ export class HttpTransport implements Transport {
     private readonly target: Target,
     private readonly http: HttpModule,
     private readonly token?: string,
+    private readonly tls: TlsClientOptions = { rejectUnauthorized: true },
   ) {}
 
   /** node:https (and with it node:tls) loads only for https:// hosts. */
-  static async create(host: string, token?: string): Promise<HttpTransport> {
+  static async create(
+    host: string,
+    token?: string,
+    env: Readonly<Record<string, string | undefined>> = {},
+  ): Promise<HttpTransport> {
     const target = parseHost(host);
-    const http = (target.kind === "tcp" && target.tls ? await import("node:https") : nodeHttp) as HttpModule;
-    return new HttpTransport(target, http, token);
+    const tls = target.kind === "tcp" && target.tls;
+    const http = (tls ? await import("node:https") : nodeHttp) as HttpModule;
+    return new HttpTransport(target, http, token, tls ? tlsClientOptions(env) : undefined);
   }
 
   request(req: TransportRequest): Promise<TransportResponse> {
-    this.agent ??= new this.http.Agent({ keepAlive: true });
+    this.agent ??= new this.http.Agent({ keepAlive: true, ...this.tls });
     const t = this.target;
     const headers: Record<string, string> = {
       host: t.kind === "unix" ? "berthd" : `${t.hostname}:${t.port}`,
@@ -75,7 +122,8 @@ export class HttpTransport implements Transport {
       t.kind === "unix" ? { socketPath: t.socketPath } : { host: t.hostname, port: t.port };
     // setHost/servername given: node's agent then skips an isIP() check whose regex costs ~3 ms at start-up
     base.setHost = false;
-    base.servername = t.kind === "tcp" ? t.hostname : "berthd";
+    // (SNI carries host names only: an IP literal gets the empty name, which node:tls leaves out)
+    base.servername = t.kind === "unix" ? "berthd" : /^[\d.]+$|:/.test(t.hostname) ? "" : t.hostname;
     return new Promise((resolve, reject) => {
       const r = this.http.request(
         { ...base, method: req.method, path: req.path, headers, agent: this.agent },
@@ -99,7 +147,7 @@ export class HttpTransport implements Transport {
         this.open.delete(r);
         if (err.code && unreachableCodes.has(err.code))
           reject(new DaemonUnreachableError(t.display, err.code, { cause: err }));
-        else reject(err);
+        else reject(explainTlsError(err, t.display));
       });
       if (req.signal) {
         if (req.signal.aborted) r.destroy(new Error("aborted"));

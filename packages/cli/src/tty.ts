@@ -8,7 +8,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Context } from "./framework/command.js";
 import { CliError } from "./framework/errors.js";
-import { parseHost } from "./transport.js";
+import { parseHost, tlsClientOptions } from "./transport.js";
 
 export const DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q";
 
@@ -59,7 +59,14 @@ type HttpModule = typeof import("node:http");
 
 export interface Endpoint {
   readonly http: HttpModule;
-  readonly base: { socketPath?: string; host?: string; port?: number; headers: Record<string, string> };
+  readonly base: {
+    socketPath?: string;
+    host?: string;
+    port?: number;
+    headers: Record<string, string>;
+    ca?: Buffer;
+    rejectUnauthorized?: boolean;
+  };
   readonly display: string;
 }
 
@@ -76,6 +83,7 @@ export async function endpoint(ctx: Pick<Context, "host" | "env">): Promise<Endp
           host: target.hostname,
           port: target.port,
           headers: token ? { authorization: `Bearer ${token}` } : ({} as Record<string, string>),
+          ...(target.tls ? tlsClientOptions(ctx.env) : {}),
         };
   return { http, base, display: target.display };
 }

@@ -125,16 +125,7 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
   const servers: Server[] = [];
 
   await checkSocketFree(cfg.socket);
-  await rm(cfg.socket, { force: true });
-  const unixServer = createApiServer(handlers, services, log);
-  installAttach(unixServer, { containers, libct, log });
-  await listen(unixServer, cfg.socket);
-  await chmod(cfg.socket, 0o660);
-  const gid = await berthGid();
-  if (gid !== undefined)
-    await chown(cfg.socket, 0, gid).catch((err) => log.warn("cannot give the socket to group berth", { err }));
-  servers.push(unixServer);
-
+  // TCP first: once the unix socket answers, every listener is up (clients and tests wait on the socket).
   if (cfg.tcp) {
     const tls = await tlsIdentity(cmd, cfg.root, cfg.tls);
     const tcpServer = createApiServer(handlers, services, log, { tls });
@@ -149,6 +140,16 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
       fingerprint: tls.fingerprint,
     });
   }
+  await rm(cfg.socket, { force: true });
+  const unixServer = createApiServer(handlers, services, log);
+  installAttach(unixServer, { containers, libct, log });
+  await listen(unixServer, cfg.socket);
+  await chmod(cfg.socket, 0o660);
+  const gid = await berthGid();
+  if (gid !== undefined)
+    await chown(cfg.socket, 0, gid).catch((err) => log.warn("cannot give the socket to group berth", { err }));
+  servers.push(unixServer);
+
   log.info("berthd ready", {
     socket: cfg.socket,
     root: cfg.root,

@@ -41,14 +41,14 @@ export class TestBerthd {
   ) {}
 
   /** Starts berthd under a fresh temp dir (short paths: conmon's attach socket must fit in 107 bytes). */
-  static async start(prefix: string, timeoutMs = 120_000): Promise<TestBerthd> {
+  static async start(prefix: string, timeoutMs = 120_000, extraArgs: readonly string[] = []): Promise<TestBerthd> {
     const base = await mkdtemp(join(tmpdir(), prefix));
     const socket = join(base, "x", "berth.sock");
     const logFile = join(base, "berthd.log");
     const log = await open(logFile, "a");
     const daemon = spawn(
       process.execPath,
-      [DAEMON, "--root", join(base, "r"), "--run-root", join(base, "x"), "--socket", socket],
+      [DAEMON, "--root", join(base, "r"), "--run-root", join(base, "x"), "--socket", socket, ...extraArgs],
       { stdio: ["ignore", "ignore", log.fd] },
     );
     await log.close();
@@ -68,16 +68,26 @@ export class TestBerthd {
 
   /** Runs the CLI bundle against this daemon; resolves with its exit code and output. */
   berth(...args: string[]): Promise<Result> {
+    return this.berthWith({}, ...args);
+  }
+
+  /** As `berth`, with extra environment (BERTH_HOST and the like override the unix socket); `stdin` is piped in. */
+  berthWith(env: Record<string, string>, ...args: string[]): Promise<Result> {
+    return this.berthIn(env, undefined, ...args);
+  }
+
+  berthIn(env: Record<string, string>, stdin: string | undefined, ...args: string[]): Promise<Result> {
     return new Promise((resolve) => {
-      execFile(
+      const child = execFile(
         process.execPath,
         [BUNDLE, ...args],
-        { env: { ...process.env, BERTH_HOST: `unix://${this.socket}` }, timeout: this.timeoutMs },
+        { env: { ...process.env, BERTH_HOST: `unix://${this.socket}`, ...env }, timeout: this.timeoutMs },
         (err, out, errOut) => {
           const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
           resolve({ code, out, err: errOut });
         },
       );
+      if (stdin !== undefined) child.stdin?.end(stdin);
     });
   }
 

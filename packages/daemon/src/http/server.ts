@@ -181,7 +181,7 @@ export function createApiServer<S>(
     })();
   };
   const server = opts.tls
-    ? createHttpsServer({ ...opts.tls, minVersion: "TLSv1.2" }, listener)
+    ? createHttpsServer({ ...opts.tls, minVersion: "TLSv1.2", allowHalfOpen: true }, listener)
     : createServer(listener);
   server.keepAliveTimeout = 5000;
   return server;

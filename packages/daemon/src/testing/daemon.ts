@@ -50,7 +50,8 @@ export interface TestDaemon {
   cleanup(): Promise<string[]>;
 }
 
-export async function startTestDaemon(): Promise<TestDaemon> {
+/** `args`: extra berthd flags, e.g. ["--tcp", "127.0.0.1:PORT"]. */
+export async function startTestDaemon(opts: { args?: readonly string[] } = {}): Promise<TestDaemon> {
   // Short paths: conmon's attach socket path (run-root/libct/s/<64-hex id>/attach) must fit in 107 bytes.
   const base = await mkdtemp(join(tmpdir(), "bd-"));
   const root = join(base, "r");
@@ -61,9 +62,13 @@ export async function startTestDaemon(): Promise<TestDaemon> {
 
   const launch = async () => {
     const log = await open(logFile, "a");
-    child = spawn(process.execPath, [MAIN, "--root", root, "--run-root", runRoot, "--log-level", "debug"], {
-      stdio: ["ignore", "ignore", log.fd],
-    });
+    child = spawn(
+      process.execPath,
+      [MAIN, "--root", root, "--run-root", runRoot, "--log-level", "debug", ...(opts.args ?? [])],
+      {
+        stdio: ["ignore", "ignore", log.fd],
+      },
+    );
     await log.close();
     const exited = new Promise<never>((_, reject) =>
       child!.once("exit", (code) =>
