@@ -166,4 +166,9 @@ if [ -z "${BERTH_SETUP_SKIP_NPM:-}" ]; then
   ln -sfn "$repo/packages/cli/dist/berth.cjs" /usr/local/bin/berth
   ln -sfn "$repo/packages/daemon/dist/main.js" /usr/local/bin/berthd
 fi
+# The systemd unit, for hosts that boot with systemd (enable it with `systemctl enable --now berthd`).
+if [ -d /etc/systemd/system ]; then
+  install -m 0644 "$repo/packaging/systemd/berthd.service" /etc/systemd/system/berthd.service
+  if [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi
+fi
 log "ready: runc $(runc --version | awk 'NR==1 {print $3}'), conmon $(conmon --version | awk 'NR==1 {print $3}'), criu $("$criu_bin" --version | awk '/^Version:/ {print $2}')"

@@ -21,7 +21,6 @@ import type {
   ExecCreate,
   ExecResult,
   LogLine,
-  Operation,
   Problem,
   VersionInfo,
 } from "./types.js";
@@ -251,7 +250,6 @@ export interface Endpoints {
   createToken: { body: TokenCreate; result: Token };
   listTokens: { result: TokenInfo[] };
   deleteToken: { params: Id; result: undefined };
-  getOperation: { params: Id; result: Operation };
 }
 
 // Every route has an entry, and nothing else does.

@@ -319,13 +319,6 @@ export const routes = {
     summary: "Revoke a bearer token (by id or name; over the unix socket only)",
     status: 204,
   },
-  getOperation: {
-    method: "GET",
-    path: "/1.0/operations/{id}",
-    summary: "A long operation's state",
-    status: 200,
-    response: "Operation",
-  },
 } as const satisfies Record<string, RouteSpec>;
 
 export type OperationId = keyof typeof routes;

@@ -208,10 +208,17 @@ describe("berth (in process, fake daemon)", () => {
     assert.equal(r.code, 125);
     assert.match(r.err, /^Error: not implemented yet: pullImage/);
   });
-  it("pending verbs parse their flags, then say not implemented (125)", async () => {
-    const r = await berth(["port", "web", "80/tcp"]);
-    assert.equal(r.code, 125);
-    assert.match(r.err, /port is not implemented yet/);
+  it("port: nothing published without bridge networking; asking for a port says so; a bad port is a CLI error", async () => {
+    const api = { getContainer: () => ({ body: container("web") }) };
+    const all = await berth(["port", "web"], api);
+    assert.equal(all.code, 0, all.err);
+    assert.equal(all.out, "");
+    const one = await berth(["port", "web", "80/tcp"], api);
+    assert.equal(one.code, 125);
+    assert.match(one.err, /no public port '80\/tcp' published for web/);
+    const bad = await berth(["port", "web", "http"], api);
+    assert.equal(bad.code, 125);
+    assert.match(bad.err, /invalid port 'http'/);
     const cp = await berth(["cp", "-a", "./a", "./b"]);
     assert.notEqual(cp.code, 0);
     assert.match(cp.err, /must specify at least one container source/);

@@ -26,7 +26,7 @@ const login: Loader = () => import("./commands/login.js");
 const save: Loader = () => import("./commands/save.js");
 const load: Loader = () => import("./commands/load.js");
 const importCmd: Loader = () => import("./commands/import.js");
-const pending: Loader = () => import("./commands/pending.js");
+const portCmd: Loader = () => import("./commands/port.js");
 const attachCmd: Loader = () => import("./commands/attach.js");
 const cpCmd: Loader = () => import("./commands/cp.js");
 const consoleCmd: Loader = () => import("./commands/console.js");
@@ -89,7 +89,7 @@ export const entries: readonly Entry[] = [
   e("attach", attachCmd, "attach"),
   e("console", consoleCmd, "console"),
   e("cp", cpCmd, "cp"),
-  e("port", pending, "port"),
+  e("port", portCmd, "port"),
   e("daemon start", daemon, "daemonStart"),
   e("token create", token, "tokenCreate"),
   e("token ls", token, "tokenLs", ["token list"]),

@@ -18,6 +18,7 @@ import { EventBus } from "./events/bus.js";
 import { installAttach } from "./http/attach.js";
 import { requireBearer } from "./http/auth.js";
 import { handlers, type Services } from "./http/handlers.js";
+import { logRoutes } from "./http/route-log.js";
 import { createApiServer } from "./http/server.js";
 import { tlsIdentity } from "./http/tls.js";
 import { createLogger, type Logger } from "./log.js";
@@ -131,6 +132,7 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
     const tcpServer = createApiServer(handlers, services, log, { tls });
     installAttach(tcpServer, { containers, libct, log });
     requireBearer(tcpServer, (authorization) => tokens.verify(authorization), log);
+    logRoutes(tcpServer);
     await listen(tcpServer, cfg.tcp.port, cfg.tcp.host);
     servers.push(tcpServer);
     log.info("serving the API on TCP with TLS and bearer tokens", {
@@ -143,6 +145,7 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
   await rm(cfg.socket, { force: true });
   const unixServer = createApiServer(handlers, services, log);
   installAttach(unixServer, { containers, libct, log });
+  logRoutes(unixServer);
   await listen(unixServer, cfg.socket);
   await chmod(cfg.socket, 0o660);
   const gid = await berthGid();

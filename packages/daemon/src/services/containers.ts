@@ -92,7 +92,6 @@ export interface LogOptions {
 }
 
 const nameRe = new RegExp(NAME_PATTERN);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const now = () => new Date().toISOString();
 const isNotFound = (err: unknown) => err instanceof LibctError && err.kind === "not-found";
 
@@ -474,6 +473,28 @@ export class ContainerService {
       });
   }
 
+  private readonly stateWaiters = new Map<string, Set<() => void>>();
+
+  /** Resolves when the container's recorded state changes (exit, removal) or after `ms`. */
+  private stateChange(id: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const waiters = this.stateWaiters.get(id) ?? new Set<() => void>();
+      this.stateWaiters.set(id, waiters);
+      const done = () => {
+        clearTimeout(timer);
+        waiters.delete(done);
+        if (waiters.size === 0 && this.stateWaiters.get(id) === waiters) this.stateWaiters.delete(id);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      waiters.add(done);
+    });
+  }
+
+  private stateChanged(id: string): void {
+    for (const done of [...(this.stateWaiters.get(id) ?? [])]) done();
+  }
+
   /** running/paused → exited, once; emits container.exited and applies autoRemove. */
   private recordExit(id: string, rawExitCode: number, oomKilled: boolean): void {
     // A system container's init that shuts down calls reboot(2), which in a PID namespace ends it "killed"
@@ -487,6 +508,7 @@ export class ContainerService {
       "created",
     ]);
     if (!changed) return;
+    this.stateChanged(id);
     const row = this.d.repo.get(id);
     if (!row) return;
     this.d.log.info("container exited", { id, name: row.name, exitCode, oomKilled });
@@ -644,6 +666,7 @@ export class ContainerService {
       });
       await rm(this.dir(row.id), { recursive: true, force: true });
       repo.delete(row.id);
+      this.stateChanged(row.id);
       this.notify((h) => h.removed?.(row.id));
       this.d.log.info("container removed", { id: row.id, name: row.name });
       this.event("container.removed", row);
@@ -692,7 +715,8 @@ export class ContainerService {
           }
         }
         if (!grew && (!st || (st.status !== "running" && st.status !== "paused" && st.status !== "created"))) return;
-        await sleep(200);
+        // Poll for growth; an exit wakes the loop at once, so a follower ends right after the container.
+        await self.stateChange(row.id, 200);
       }
     }
     return gen();

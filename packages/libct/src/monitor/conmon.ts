@@ -140,6 +140,13 @@ export class ConmonMonitor {
     }
     if (msg.data < 0 || msg.message) {
       const why = (msg.message ?? stderr).trim().replace(/\s+/g, " ");
+      // The user's command is not in the image (or not executable): their input, not our failure.
+      if (/executable file not found|exec: .*(no such file or directory|permission denied)/.test(why)) {
+        throw new LibctError(
+          "invalid",
+          `the container's command cannot be run: ${why.replace(/^.*?(exec: )/, "$1")}; check the command, --entrypoint and the image's PATH`,
+        );
+      }
       throw new LibctError(
         "internal",
         `${runtime.name} could not ${opts.restoreFrom ? "restore" : opts.execProcessFile ? "exec" : "create"} container ${id}: ${why}`,
