@@ -236,7 +236,11 @@ describe("berthd application containers", needsRoot, () => {
     });
     const lastLine = async () => {
       const text = (await d.request("GET", "/1.0/containers/chatty/logs")).text.trim();
-      return text.split("\n").map((l) => JSON.parse(l).text as string);
+      // Before the first line is written the body is empty.
+      return text
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).text as string);
     };
     const deadline = Date.now() + 15_000;
     while (!(await lastLine()).at(-1)?.startsWith("line-299-")) {
