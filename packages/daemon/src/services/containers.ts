@@ -385,7 +385,7 @@ export class ContainerService {
       if (range) this.idRanges.release(range.base);
       this.d.log.info("container created", { id, name, image: req.image });
       this.event("container.created", row);
-      if (req.start) await this.start(id);
+      if (req.start) await this.start(id, { created: true });
       return this.toWire(repo.get(id) ?? row);
     } catch (err) {
       if (err instanceof ValidationError) throw new ValidationError(toApiIssues(err.issues));
@@ -413,17 +413,18 @@ export class ContainerService {
   }
 
   /** `restart`: started by a restart policy (keeps restartCount and a user's stop). */
-  async start(ref: string, opts: { restart?: boolean } = {}): Promise<void> {
+  /** `created`: the caller has just created it (create with start), so its state need not be asked. */
+  async start(ref: string, opts: { restart?: boolean; created?: boolean } = {}): Promise<void> {
     const row = this.find(ref);
     await this.locks.run(row.id, async () => {
       const { libct, repo } = this.d;
       if (!opts.restart) this.notify((h) => h.userAction?.(row.id, "start"));
-      const st = await this.libctState(row.id);
+      const st = opts.created ? ({ status: "created" } as const) : await this.libctState(row.id);
       if (st?.status === "running") return; // already running: nothing to do (Docker answers 304)
       if (st?.status === "paused") {
         throw new LibctError("precondition", `container '${row.name}' is paused; unpause it instead of starting it`);
       }
-      await this.ensureRootfs(row.id);
+      if (!opts.created) await this.ensureRootfs(row.id);
       if (st?.status !== "created") {
         // A container that ran before: libct starts only created containers, so create it again from its description.
         this.watchers.get(row.id)?.abort();
@@ -659,11 +660,19 @@ export class ContainerService {
         );
       }
       this.watchers.get(row.id)?.abort();
-      if (st) await libct.delete(row.id, { force: true });
-      await unmount(cmd, this.rootfs(row.id));
-      await storage.remove(this.snapshotKey(row.id)).catch((err) => {
-        if (!isNotFound(err)) throw err;
-      });
+      const dropRootfs = async () => {
+        await unmount(cmd, this.rootfs(row.id));
+        await storage.remove(this.snapshotKey(row.id)).catch((err) => {
+          if (!isNotFound(err)) throw err;
+        });
+      };
+      if (st?.status === "stopped") {
+        // Nothing runs in it any more: the runtime's leftovers and the rootfs go in parallel.
+        await Promise.all([libct.delete(row.id, { force: true }), dropRootfs()]);
+      } else {
+        if (st) await libct.delete(row.id, { force: true });
+        await dropRootfs();
+      }
       await rm(this.dir(row.id), { recursive: true, force: true });
       repo.delete(row.id);
       this.stateChanged(row.id);
