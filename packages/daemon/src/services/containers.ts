@@ -412,8 +412,10 @@ export class ContainerService {
     await mountAll(this.d.cmd, await this.d.storage.mounts(this.snapshotKey(id)), rootfs);
   }
 
-  /** `restart`: started by a restart policy (keeps restartCount and a user's stop). */
-  /** `created`: the caller has just created it (create with start), so its state need not be asked. */
+  /**
+   * `restart`: started by a restart policy (keeps restartCount and a user's stop). `created`: the caller
+   * has just created it (create with start), so its state and rootfs mount need not be checked.
+   */
   async start(ref: string, opts: { restart?: boolean; created?: boolean } = {}): Promise<void> {
     const row = this.find(ref);
     await this.locks.run(row.id, async () => {

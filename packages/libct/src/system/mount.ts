@@ -32,32 +32,55 @@ export const bindMount = (source: string, readonly = false): Mount => ({
   options: ["rbind", ...(readonly ? ["ro"] : ["rw"])],
 });
 
-/** Mounts `mounts` in order on `target` (all on the same target, as containerd's rootfs mounts). */
+/**
+ * Mounts `mounts` in order on `target` (all on the same target, as containerd's rootfs mounts). All or
+ * nothing: when one fails, what was already mounted on `target` is unmounted before the error is thrown.
+ */
 export async function mountAll(cmd: CommandRunner, mounts: readonly Mount[], target: string): Promise<void> {
-  for (const m of mounts) {
-    const opts = m.options.join(",");
-    if (opts.length > 4000) {
-      throw new LibctError(
-        "invalid",
-        `mount options for ${target} are ${opts.length} bytes; the kernel takes at most one page (4096): use fewer layers`,
-      );
+  let mounted = 0;
+  try {
+    for (const m of mounts) {
+      await mountOne(cmd, m, target);
+      mounted++;
     }
-    const direct = mountFlags(m.options);
-    if (direct) {
-      const bind = m.type === "bind";
-      const flags = bind ? direct.flags | MS.BIND : direct.flags;
-      // A bind mount ignores MS_RDONLY on the first call: read-only takes a remount, as mount(8) does.
-      if (sysMount(m.source, target, bind ? null : m.type, flags & ~(bind ? MS.RDONLY : 0), bind ? "" : direct.data)) {
-        if (bind && flags & MS.RDONLY) sysMount("none", target, null, MS.REMOUNT | MS.BIND | MS.RDONLY, "");
-        continue;
-      }
-    }
-    const args =
-      m.type === "bind"
-        ? ["--bind", ...(m.options.includes("ro") ? ["-o", "ro"] : []), m.source, target]
-        : ["-t", m.type, "-o", opts, m.source, target];
-    await cmd.run("mount", args);
-    if (m.type === "bind" && m.options.includes("ro")) await cmd.run("mount", ["-o", "remount,bind,ro", target]);
+  } catch (err) {
+    for (let i = 0; i < mounted; i++) await unmount(cmd, target).catch(() => {});
+    throw err;
+  }
+}
+
+/** One mount; a read-only bind whose remount fails is unmounted again, so it mounts fully or not at all. */
+async function mountOne(cmd: CommandRunner, m: Mount, target: string): Promise<void> {
+  const opts = m.options.join(",");
+  if (opts.length > 4000) {
+    throw new LibctError(
+      "invalid",
+      `mount options for ${target} are ${opts.length} bytes; the kernel takes at most one page (4096): use fewer layers`,
+    );
+  }
+  const bind = m.type === "bind";
+  const readonlyBind = bind && m.options.includes("ro");
+  const direct = mountFlags(m.options);
+  // A bind mount ignores MS_RDONLY on the first call: read-only takes a remount, as mount(8) does.
+  const first = direct
+    ? sysMount(
+        m.source,
+        target,
+        bind ? null : m.type,
+        bind ? (direct.flags | MS.BIND) & ~MS.RDONLY : direct.flags,
+        bind ? "" : direct.data,
+      )
+    : false;
+  if (!first) {
+    await cmd.run("mount", bind ? ["--bind", m.source, target] : ["-t", m.type, "-o", opts, m.source, target]);
+  }
+  if (!readonlyBind) return;
+  try {
+    if (!sysMount("none", target, null, MS.REMOUNT | MS.BIND | MS.RDONLY, ""))
+      await cmd.run("mount", ["-o", "remount,bind,ro", target]);
+  } catch (err) {
+    await unmount(cmd, target).catch(() => {});
+    throw err;
   }
 }
 
