@@ -79,4 +79,20 @@ describe("mountAll and unmount on the real kernel", { skip: needsRoot.skip }, ()
     );
     assert.equal(await isMountPoint(join(d, "t")), false);
   });
+
+  it("is all or nothing: when a later mount fails, the earlier ones on the target are undone", async () => {
+    const d = await scratch();
+    await assert.rejects(
+      mountAll(
+        cmd,
+        [
+          { type: "tmpfs", source: "tmpfs", options: ["size=1m"] },
+          { type: "no-such-fs", source: "none", options: [] },
+        ],
+        d,
+      ),
+      /no-such-fs|ENODEV/,
+    );
+    assert.equal(await isMountPoint(d), false);
+  });
 });
