@@ -203,6 +203,14 @@ describe("berth (in process, fake daemon)", () => {
     });
     assert.deepEqual(incus.calls[0]!.body, { cmd: ["ls", "-l"] });
   });
+  it("a command group's --help lists its sub-commands with their summaries", async () => {
+    for (const group of ["token", "image", "system"]) {
+      const r = await berth([group, "--help"]);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, new RegExp(`Usage:  berth ${group} COMMAND`));
+    }
+    assert.match((await berth(["token", "-h"])).out, /create +Create a bearer token/);
+  });
   it("a route the daemon lacks: not implemented, exit 125", async () => {
     const r = await berth(["image", "pull", "alpine"]);
     assert.equal(r.code, 125);

@@ -108,6 +108,17 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
     const [w, sub] = words;
     if (groups.has(w!)) {
       const subs = entries.filter((x) => x.name.startsWith(`${w} `)).map((x) => x.name.split(" ")[1]!);
+      if (sub === "--help" || sub === "-h" || sub === "help") {
+        // `berth image --help`: the group's commands with their summaries, as Docker's management commands.
+        const cmds = await Promise.all(entries.filter((x) => x.name.startsWith(`${w} `)).map((x) => x.load()));
+        const width = Math.max(...subs.map((x) => x.length)) + 3;
+        io.stdout(
+          `\nUsage:  berth ${w} COMMAND\n\nCommands:\n${cmds
+            .map((c) => `  ${c.name.split(" ")[1]!.padEnd(width)}${c.summary}\n`)
+            .join("")}\nRun 'berth ${w} COMMAND --help' for more information on a command.\n`,
+        );
+        return 0;
+      }
       const guess = sub ? closest(sub, subs) : undefined;
       return fail(
         io,
