@@ -163,6 +163,7 @@ if [ -z "${BERTH_SETUP_SKIP_NPM:-}" ]; then
   log "building"
   npm run build --silent
   # berth and berthd on PATH, pointing at this checkout's build.
+  chmod 0755 "$repo/packages/cli/dist/berth.cjs" "$repo/packages/daemon/dist/main.js"
   ln -sfn "$repo/packages/cli/dist/berth.cjs" /usr/local/bin/berth
   ln -sfn "$repo/packages/daemon/dist/main.js" /usr/local/bin/berthd
 fi

@@ -1,7 +1,7 @@
 /** The shipped systemd unit: systemd accepts it, it starts the berthd that setup.sh installs, and stopping it leaves containers running. */
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 
@@ -52,5 +52,17 @@ describe("packaging/systemd/berthd.service", () => {
       .split("\n")
       .filter((l) => l.trim() && !/\/usr\/local\/bin\/berthd.*(No such file|not executable)/.test(l));
     assert.deepEqual(problems, []);
+  });
+});
+
+describe("berthd's entry point", () => {
+  const main = fileURLToPath(new URL("./main.js", import.meta.url));
+
+  it("is executable after the build and runs through its own shebang line (what the PATH link and the unit use)", () => {
+    assert.ok(statSync(main).mode & 0o100, `${main} is not executable: npm run build makes it so`);
+    assert.match(readFileSync(main, "utf8").split("\n")[0]!, /^#!\/usr\/bin\/env -S node --max-semi-space-size=1$/);
+    const r = spawnSync(main, ["--help"], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /usage: berthd .*--tcp HOST:PORT/s);
   });
 });

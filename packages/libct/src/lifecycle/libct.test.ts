@@ -501,7 +501,7 @@ describe("Libct on runc + conmon (integration)", { ...needsRoot, timeout: 120_00
     await assert.rejects(
       env.lib.create({ id, description: env.app({ process: { args: ["/nonexistent"] } }) }),
       (err: unknown) => {
-        assert.ok(isLibctError(err, "internal"), String(err));
+        assert.ok(isLibctError(err, "invalid"), String(err));
         assert.match(err.message, /\/nonexistent/);
         assert.match(err.message, /no such file or directory/);
         return true;

@@ -169,9 +169,9 @@ describe("ConmonMonitor with runc", { skip: needsRoot.skip, timeout: 60_000 }, (
     await assert.rejects(
       monitor.start({ id, runtime, paths, timeoutMs: 15_000 }),
       (err: unknown) =>
-        isLibctError(err, "internal") &&
-        err.message.includes(`could not create container ${id}`) &&
-        /\/no\/such\/binary.*no such file or directory/i.test(err.message),
+        isLibctError(err, "invalid") &&
+        err.message.includes("the container's command cannot be run") &&
+        /exec: "\/no\/such\/binary": .*no such file or directory; check the command/i.test(err.message),
     );
     await until("conmon and runc to go", async () => ((await processesMentioning(id)).length === 0 ? true : undefined));
     const st = await runtime.state(id);

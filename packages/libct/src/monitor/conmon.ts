@@ -144,7 +144,10 @@ export class ConmonMonitor {
       if (/executable file not found|exec: .*(no such file or directory|permission denied)/.test(why)) {
         throw new LibctError(
           "invalid",
-          `the container's command cannot be run: ${why.replace(/^.*?(exec: )/, "$1")}; check the command, --entrypoint and the image's PATH`,
+          `the container's command cannot be run: ${why
+            .replace(/^.*?(exec: )/, "$1")
+            .replace(/\\"/g, '"')
+            .replace(/"$/, "")}; check the command, --entrypoint and the image's PATH`,
         );
       }
       throw new LibctError(
