@@ -5,31 +5,22 @@
  * directory, ownership, traversal and symlink escapes refused with nothing written outside).
  */
 import { strict as assert } from "node:assert";
-import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { chmod, lstat, mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { execFile, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { lstat, mkdir, mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
 import { request } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { cliSkipReason, TestBerthd } from "./testing/berthd.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
-const DAEMON = join(here, "../../daemon/dist/main.js");
 const BUNDLE = join(here, "berth.cjs");
 const CLI = existsSync(BUNDLE) ? BUNDLE : join(here, "bin.js");
 
-const has = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
-const skip = !existsSync(DAEMON)
-  ? "berthd is not built yet"
-  : process.getuid?.() !== 0
-    ? "needs root (berthd runs containers)"
-    : !has("runc") || !has("conmon") || !has("python3")
-      ? "needs runc, conmon and python3"
-      : !existsSync("/bin/busybox")
-        ? "needs busybox-static"
-        : false;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const skip =
+  cliSkipReason() || (spawnSync("sh", ["-c", "command -v python3"]).status === 0 ? false : "needs python3 (pty)");
+const _sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Runs argv[1] (JSON argv) under a new pty of the given size, then plays the steps: ["expect", regex, secs],
@@ -95,19 +86,10 @@ interface PtyResult {
 }
 
 describe("interactive: run -it, exec -it, attach, cp", { skip, timeout: 600_000 }, () => {
-  let base = "";
-  let socket = "";
-  let logFile = "";
-  let daemon: ChildProcess | undefined;
-  const env = () => ({ ...process.env, BERTH_HOST: `unix://${socket}` });
+  let d: TestBerthd;
+  const env = () => ({ ...process.env, BERTH_HOST: `unix://${d.socket}` });
 
-  const berth = (args: string[], input?: string): Promise<{ code: number; out: string; err: string }> =>
-    new Promise((resolve) => {
-      const child = execFile(process.execPath, [CLI, ...args], { env: env(), timeout: 120_000 }, (err, out, e) =>
-        resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, out, err: e }),
-      );
-      child.stdin?.end(input ?? "");
-    });
+  const berth = (args: string[], input?: string) => d.berthIn({}, input ?? "", ...args);
   const ok = async (...args: string[]) => {
     const r = await berth(args);
     assert.equal(r.code, 0, `berth ${args.join(" ")}: ${r.err}${r.out}`);
@@ -131,42 +113,12 @@ describe("interactive: run -it, exec -it, attach, cp", { skip, timeout: 600_000 
     });
 
   before(async () => {
-    base = await mkdtemp(join(tmpdir(), "bi-"));
-    await chmod(base, 0o711);
-    socket = join(base, "x", "berth.sock");
-    logFile = join(base, "berthd.log");
-    const log = await open(logFile, "a");
-    daemon = spawn(
-      process.execPath,
-      [DAEMON, "--root", join(base, "r"), "--run-root", join(base, "x"), "--socket", socket],
-      { stdio: ["ignore", "ignore", log.fd] },
-    );
-    await log.close();
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      if (daemon.exitCode !== null) throw new Error(`berthd exited:\n${readFileSync(logFile, "utf8").slice(-2000)}`);
-      if ((await berth(["version", "--format", "{{.Server.Version}}"])).out.trim() !== "<no value>") break;
-      if (Date.now() > deadline) throw new Error("berthd did not answer");
-      await sleep(100);
-    }
+    d = await TestBerthd.start("bi-");
     await ok("image", "bootstrap", "busybox");
   });
 
   after(async () => {
-    if (!daemon) return;
-    const left = (await berth(["ps", "-aq", "--no-trunc"])).out.split("\n").filter(Boolean);
-    if (left.length) await berth(["rm", "-f", ...left]);
-    if (daemon.exitCode === null) {
-      daemon.kill("SIGTERM");
-      await new Promise((r) => (daemon!.exitCode !== null ? r(undefined) : daemon!.once("exit", r)));
-    }
-    const mounts = readFileSync("/proc/self/mounts", "utf8")
-      .split("\n")
-      .map((l) => l.split(" ")[1] ?? "")
-      .filter((m) => m.startsWith(base))
-      .reverse();
-    for (const m of mounts) spawnSync("umount", ["-l", m]);
-    await rm(base, { recursive: true, force: true });
+    await d?.stop();
   });
 
   it("run -it --rm under a real pty: the pty's size, a resize seen by the container, exit code 5, removed", async () => {
@@ -226,7 +178,7 @@ describe("interactive: run -it, exec -it, attach, cp", { skip, timeout: 600_000 
 
   it("cp in and out: a file and a directory, ownership mapped", async () => {
     await ok("run", "-d", "--name", "cp1", "busybox", "sleep", "600");
-    const local = await mkdtemp(join(base, "cp-"));
+    const local = await mkdtemp(join(d.base, "cp-"));
     await writeFile(join(local, "f.txt"), "file content\n");
     await mkdir(join(local, "d/sub"), { recursive: true });
     await writeFile(join(local, "d/sub/g.txt"), "nested\n");
@@ -244,7 +196,7 @@ describe("interactive: run -it, exec -it, attach, cp", { skip, timeout: 600_000 
     assert.match(await ok("exec", "cp1", "ls", "-lnd", "/tmp/d/sub"), /\s0\s+0\s/);
 
     await ok("exec", "cp1", "sh", "-c", "mkdir -p /srv/tree/x && echo out > /srv/tree/x/o.txt && echo one > /srv/one");
-    const dest = await mkdtemp(join(base, "out-"));
+    const dest = await mkdtemp(join(d.base, "out-"));
     await ok("cp", "cp1:/srv/one", join(dest, "copied"));
     assert.equal(await readFile(join(dest, "copied"), "utf8"), "one\n");
     await ok("cp", "cp1:/srv/tree", dest);
@@ -255,7 +207,7 @@ describe("interactive: run -it, exec -it, attach, cp", { skip, timeout: 600_000 
 
   it("cp with a system container (shifted rootfs): in, owned by its mapped root; out, by the invoking user", async () => {
     await ok("launch", "busybox", "scp");
-    const local = await mkdtemp(join(base, "scp-"));
+    const local = await mkdtemp(join(d.base, "scp-"));
     await writeFile(join(local, "s.txt"), "shifted\n");
     await ok("cp", join(local, "s.txt"), "scp:/root/");
     assert.match(await ok("exec", "scp", "--", "ls", "-ln", "/root/s.txt"), /\s0\s+0\s/);
@@ -269,8 +221,8 @@ describe("interactive: run -it, exec -it, attach, cp", { skip, timeout: 600_000 
   });
 
   it("cp refuses paths and symlinks that lead out of the container, writing nothing outside", async () => {
-    const marker = join(base, "escape-marker");
-    const local = await mkdtemp(join(base, "evil-"));
+    const marker = join(d.base, "escape-marker");
+    const local = await mkdtemp(join(d.base, "evil-"));
     await writeFile(join(local, "escape-marker"), "pwned\n");
     await ok(
       "exec",
@@ -283,7 +235,7 @@ describe("interactive: run -it, exec -it, attach, cp", { skip, timeout: 600_000 
       ["cp1:/../../etc/passwd", join(local, "x")],
       ["cp1:/tmp/../../../etc/shadow", join(local, "x")],
       ["cp1:/tmp/etc-out/passwd", join(local, "x")],
-      [join(local, "escape-marker"), `cp1:/tmp/up${base}/`],
+      [join(local, "escape-marker"), `cp1:/tmp/up${d.base}/`],
       [join(local, "escape-marker"), "cp1:/tmp/../../../../tmp/"],
       [join(local, "escape-marker"), "cp1:/tmp/etc-out/"],
       ["cp1:tmp/relative", join(local, "x")],
@@ -297,7 +249,7 @@ describe("interactive: run -it, exec -it, attach, cp", { skip, timeout: 600_000 
     assert.equal(await lstat(join(local, "x")).catch(() => undefined), undefined);
     // The API answers 400 with a problem body.
     const res = await new Promise<{ status: number; body: string }>((resolve) => {
-      request({ socketPath: socket, path: "/1.0/containers/cp1/archive?path=/tmp/etc-out/passwd" }, (m) => {
+      request({ socketPath: d.socket, path: "/1.0/containers/cp1/archive?path=/tmp/etc-out/passwd" }, (m) => {
         let body = "";
         m.on("data", (c: Buffer) => {
           body += c.toString();

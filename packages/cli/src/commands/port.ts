@@ -48,7 +48,7 @@ export const port = defineCommand({
       });
     }
     if (flags.format) {
-      out.stdout(formatList(hits, flags.format === "json" ? "json" : flags.format, { headers: [], row: () => [] }));
+      out.stdout(formatList(hits, flags.format, { headers: [], row: () => [] }));
       return 0;
     }
     out.stdout(

@@ -39,12 +39,7 @@ export const tokenCreate = defineCommand({
       body: { ...(flags.name ? { name: flags.name } : {}), ...(expiresInSeconds ? { expiresInSeconds } : {}) },
     });
     if (flags.format) {
-      out.stdout(
-        formatObject(
-          { ...t, Token: t.token, ID: t.id, Name: t.name },
-          flags.format === "json" ? undefined : flags.format,
-        ),
-      );
+      out.stdout(formatObject({ ...t, Token: t.token, ID: t.id, Name: t.name }, flags.format));
       return 0;
     }
     out.stdout(`${t.token}\n`);

@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, open, rm } from "node:fs/promises";
+import { chmod, mkdtemp, open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -43,6 +43,7 @@ export class TestBerthd {
   /** Starts berthd under a fresh temp dir (short paths: conmon's attach socket must fit in 107 bytes). */
   static async start(prefix: string, timeoutMs = 120_000, extraArgs: readonly string[] = []): Promise<TestBerthd> {
     const base = await mkdtemp(join(tmpdir(), prefix));
+    await chmod(base, 0o711); // containers' unprivileged users reach their rootfs under it
     const socket = join(base, "x", "berth.sock");
     const logFile = join(base, "berthd.log");
     const log = await open(logFile, "a");

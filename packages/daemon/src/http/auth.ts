@@ -12,7 +12,7 @@ type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 /** Throws HttpError 401/403 for a request that may not pass. */
-export function checkRequest(req: IncomingMessage, verify: (authorization: string | undefined) => unknown): void {
+function checkRequest(req: IncomingMessage, verify: (authorization: string | undefined) => unknown): void {
   verify(req.headers.authorization);
   const path = (req.url ?? "/").split("?")[0] ?? "/";
   if (/^\/1\.0\/tokens(\/|$)/.test(path) && req.method !== "GET") {
