@@ -119,8 +119,11 @@ export async function startBerthd() {
     env,
     request,
     expect,
-    /** The spawned CLI bundle; resolves with stdout, rejects on a non-zero exit. */
-    cli: (args, opts = {}) => run(process.execPath, [BERTH_CLI, ...args], { env, ...opts }),
+    /**
+     * The CLI bundle executed as the installed `berth` is (through its own shebang line, which is part of how it
+     * starts); resolves with stdout, rejects on a non-zero exit.
+     */
+    cli: (args, opts = {}) => run(BERTH_CLI, args, { env, ...opts }),
     async bootstrapBusybox() {
       const r = await request("POST", "/1.0/images/bootstrap", { kind: "busybox" });
       if (r.status !== 200 || /"error"/.test(r.text)) throw new Error(`bootstrap busybox: ${r.status} ${r.text}`);

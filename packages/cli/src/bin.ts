@@ -2,6 +2,15 @@
 // The `berth` executable: turn on Node's compile cache where it exists (Node >= 22.1), then load the CLI.
 import * as nodeModule from "node:module";
 
+// berth.cjs's shebang line moved NODE_EXTRA_CA_CERTS to BERTH_EXTRA_CA_CERTS so that Node does not parse the
+// bundle at every start (scripts/bundle.mjs). Put it back for the processes berth starts (berthd, say);
+// transport.ts trusts it when it connects over TLS.
+const deferredCa = process.env.BERTH_EXTRA_CA_CERTS;
+if (deferredCa !== undefined) {
+  if (deferredCa === "") delete process.env.BERTH_EXTRA_CA_CERTS;
+  else process.env.NODE_EXTRA_CA_CERTS ??= deferredCa;
+}
+
 (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 void import("./cli.js")
   .then(({ main }) => main(process.argv.slice(2)))

@@ -3,10 +3,11 @@
  * BERTH_TOKEN and BERTH_TLS_CA from "another machine" (the same CLI with a different environment).
  */
 import { strict as assert } from "node:assert";
+import { execFile } from "node:child_process";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { cliSkipReason, TestBerthd } from "./testing/berthd.js";
+import { BUNDLE, cliSkipReason, TestBerthd, type Result } from "./testing/berthd.js";
 
 const skip = cliSkipReason();
 
@@ -76,6 +77,30 @@ describe("berth over TCP with TLS and a bearer token", { skip, timeout: 300_000 
     assert.equal(cat.out, "piped\n");
     const ps = await d.berthWith(env, "ps", "-a", "--format", "{{.Names}}");
     assert.equal(ps.code, 0, ps.err);
+  });
+
+  it("run through its shebang line, berth trusts NODE_EXTRA_CA_CERTS for TLS although Node skipped it at start", async () => {
+    const token = (await d.berth("token", "create", "--name", "extra-ca")).out.trim();
+    // The bundle executed as the installed `berth` is: the shebang line moves NODE_EXTRA_CA_CERTS aside
+    // (so Node does not parse it at start-up) and the CLI trusts it when it connects over TLS.
+    const viaShebang = (env: Record<string, string>, ...args: string[]) =>
+      new Promise<Result>((resolve) => {
+        const { BERTH_TLS_CA: _ca, NODE_EXTRA_CA_CERTS: _extra, ...base } = process.env;
+        execFile(BUNDLE, args, { env: { ...base, ...env } }, (err, out, errOut) =>
+          resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, out, err: errOut }),
+        );
+      });
+    const env = { BERTH_HOST: remote.BERTH_HOST!, BERTH_TOKEN: token };
+    const trusted = await viaShebang({ ...env, NODE_EXTRA_CA_CERTS: remote.BERTH_TLS_CA! }, "ps", "-a");
+    assert.equal(trusted.code, 0, trusted.err);
+    assert.match(trusted.out, /CONTAINER ID/);
+    const untrusted = await viaShebang(env, "ps", "-a");
+    assert.notEqual(untrusted.code, 0);
+    assert.match(untrusted.err, /BERTH_TLS_CA/);
+    // Inside, the CLI sees the variable again (for the processes it starts) and Node did not load it.
+    const probe = await viaShebang({ NODE_EXTRA_CA_CERTS: "/nonexistent/ca.pem" }, "version", "--format", "json");
+    assert.doesNotMatch(probe.err, /Ignoring extra certs/, "Node must not read NODE_EXTRA_CA_CERTS at start-up");
+    assert.equal((await d.berth("token", "rm", "extra-ca")).code, 0);
   });
 
   it("without the CA, a bad token, or a revoked one, the CLI fails and says what to do", async () => {

@@ -50,15 +50,31 @@ const unreachableCodes = new Set([
 type HttpModule = typeof import("node:http");
 
 export interface TlsClientOptions {
-  readonly ca?: Buffer;
+  readonly ca?: Buffer | string[];
   readonly rejectUnauthorized: boolean;
 }
 
-/** BERTH_TLS_CA (a PEM file) and BERTH_TLS_VERIFY (0/false skips verification). */
-export function tlsClientOptions(env: Readonly<Record<string, string | undefined>>): TlsClientOptions {
+/**
+ * BERTH_TLS_CA (a PEM file) and BERTH_TLS_VERIFY (0/false skips verification). Without BERTH_TLS_CA, the
+ * certificates of NODE_EXTRA_CA_CERTS, which berth's shebang line kept from Node's start-up as
+ * BERTH_EXTRA_CA_CERTS (bin.ts), are trusted next to Node's own `roots`, as Node itself would have.
+ */
+export function tlsClientOptions(
+  env: Readonly<Record<string, string | undefined>>,
+  roots: readonly string[] = [],
+): TlsClientOptions {
   const verify = !/^(0|false|no)$/i.test(env.BERTH_TLS_VERIFY ?? "");
   const file = env.BERTH_TLS_CA;
-  if (!file) return { rejectUnauthorized: verify };
+  if (!file) {
+    const extra = env.BERTH_EXTRA_CA_CERTS;
+    let pem: string | undefined;
+    try {
+      pem = extra ? readFileSync(extra, "utf8") : undefined;
+    } catch {
+      // Node, too, only warns about an unreadable NODE_EXTRA_CA_CERTS and goes on with its own roots.
+    }
+    return pem ? { ca: [...roots, pem], rejectUnauthorized: verify } : { rejectUnauthorized: verify };
+  }
   let ca: Buffer;
   try {
     ca = readFileSync(file);
@@ -107,7 +123,8 @@ export class HttpTransport implements Transport {
     const target = parseHost(host);
     const tls = target.kind === "tcp" && target.tls;
     const http = (tls ? await import("node:https") : nodeHttp) as HttpModule;
-    return new HttpTransport(target, http, token, tls ? tlsClientOptions(env) : undefined);
+    const roots = tls ? (await import("node:tls")).rootCertificates : [];
+    return new HttpTransport(target, http, token, tls ? tlsClientOptions(env, roots) : undefined);
   }
 
   request(req: TransportRequest): Promise<TransportResponse> {

@@ -64,7 +64,7 @@ export interface Endpoint {
     host?: string;
     port?: number;
     headers: Record<string, string>;
-    ca?: Buffer;
+    ca?: Buffer | string[];
     rejectUnauthorized?: boolean;
   };
   readonly display: string;
@@ -76,6 +76,7 @@ export async function endpoint(ctx: Pick<Context, "host" | "env">): Promise<Endp
     target.kind === "tcp" && target.tls ? await import("node:https") : await import("node:http")
   ) as HttpModule;
   const token = ctx.env.BERTH_TOKEN;
+  const roots = target.kind === "tcp" && target.tls ? (await import("node:tls")).rootCertificates : [];
   const base =
     target.kind === "unix"
       ? { socketPath: target.socketPath, headers: { host: "berthd" } as Record<string, string> }
@@ -83,7 +84,7 @@ export async function endpoint(ctx: Pick<Context, "host" | "env">): Promise<Endp
           host: target.hostname,
           port: target.port,
           headers: token ? { authorization: `Bearer ${token}` } : ({} as Record<string, string>),
-          ...(target.tls ? tlsClientOptions(ctx.env) : {}),
+          ...(target.tls ? tlsClientOptions(ctx.env, roots) : {}),
         };
   return { http, base, display: target.display };
 }
