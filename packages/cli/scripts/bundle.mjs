@@ -26,9 +26,13 @@ await build({
   legalComments: "none",
   logLevel: "warning",
 });
+// biome-ignore lint/suspicious/noTemplateCurlyInString: env(1) -S expands ${NAME} itself
 const SHEBANG = "#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS BERTH_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} node";
 const bundled = readFileSync(`${dist}berth.cjs`, "utf8");
-writeFileSync(`${dist}berth.cjs`, `${SHEBANG}\n${bundled.startsWith("#!") ? bundled.slice(bundled.indexOf("\n") + 1) : bundled}`);
+writeFileSync(
+  `${dist}berth.cjs`,
+  `${SHEBANG}\n${bundled.startsWith("#!") ? bundled.slice(bundled.indexOf("\n") + 1) : bundled}`,
+);
 writeFileSync(
   `${dist}berth.mjs`,
   '#!/usr/bin/env node\nimport { createRequire } from "node:module";\ncreateRequire(import.meta.url)("./berth.cjs");\n',

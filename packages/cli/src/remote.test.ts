@@ -7,7 +7,7 @@ import { execFile } from "node:child_process";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { BUNDLE, cliSkipReason, TestBerthd, type Result } from "./testing/berthd.js";
+import { BUNDLE, cliSkipReason, type Result, TestBerthd } from "./testing/berthd.js";
 
 const skip = cliSkipReason();
 
