@@ -217,7 +217,7 @@ export interface Endpoints {
   killContainer: { params: Id; query?: { signal?: string }; result: undefined };
   pauseContainer: { params: Id; result: undefined };
   unpauseContainer: { params: Id; result: undefined };
-  waitContainer: { params: Id; result: WaitResult };
+  waitContainer: { params: Id; query?: { condition?: "not-running" | "next-exit" | "removed" }; result: WaitResult };
   renameContainer: { params: Id; query: { name: string }; result: undefined };
   containerLogs: {
     params: Id;

@@ -108,6 +108,7 @@ export const routes = {
     summary: "Wait for exit",
     status: 200,
     response: "WaitResult",
+    query: { condition: "not-running (default), next-exit or removed, as Docker's" },
   },
   renameContainer: {
     method: "POST",

@@ -136,6 +136,39 @@ describe("berthd", needsRoot, () => {
     assert.equal((await d.request("DELETE", "/1.0/containers/quick2")).status, 204);
   });
 
+  it("wait conditions: removed (with autoRemove) returns after the removal; next-exit waits for a new exit", async () => {
+    // A follower opened before the start gets every line, although autoRemove takes the log away at the exit.
+    const c = await create({ image: "busybox", cmd: ["sh", "-c", "seq 1 3000; exit 4"], autoRemove: true });
+    const logs = d.request("GET", `/1.0/containers/${c.id}/logs?follow=true`);
+    await sleep(50);
+    assert.equal((await d.request("POST", `/1.0/containers/${c.id}/start`)).status, 204);
+    const w = await d.request("POST", `/1.0/containers/${c.id}/wait?condition=removed`);
+    assert.deepEqual(w.json, { exitCode: 4, oomKilled: false });
+    assert.equal((await d.request("GET", `/1.0/containers/${c.id}`)).status, 404, "removed when the wait returns");
+    const lines = (await logs).text
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l).text);
+    assert.equal(lines.length, 3000);
+    assert.equal(lines.at(-1), "3000");
+
+    const k = await create({ image: "busybox", cmd: ["sh", "-c", "exit 6"], start: true });
+    assert.deepEqual((await d.request("POST", `/1.0/containers/${k.id}/wait`)).json, { exitCode: 6, oomKilled: false });
+    // Already exited: not-running answers at once, next-exit waits for the next run's exit.
+    const next = d.request("POST", `/1.0/containers/${k.id}/wait?condition=next-exit`);
+    await sleep(100);
+    assert.equal((await d.request("POST", `/1.0/containers/${k.id}/start`)).status, 204);
+    assert.deepEqual((await next).json, { exitCode: 6, oomKilled: false });
+    const bad = await d.request("POST", `/1.0/containers/${k.id}/wait?condition=gone`);
+    assert.equal(bad.status, 400);
+    assert.match(bad.json.detail, /not-running, next-exit, removed/);
+    // removed without autoRemove: answered when someone else removes it.
+    const gone = d.request("POST", `/1.0/containers/${k.id}/wait?condition=removed`);
+    await sleep(100);
+    assert.equal((await d.request("DELETE", `/1.0/containers/${k.id}`)).status, 204);
+    assert.deepEqual((await gone).json, { exitCode: 6, oomKilled: false });
+  });
+
   it("kill -9 of berthd leaves 3 containers running; a restarted berthd lists them and records an exit that happened meanwhile", async () => {
     const names = ["k1", "k2", "k3"];
     const t0 = new Date().toISOString();

@@ -78,10 +78,14 @@ async function runInteractive(ctx: Context, body: ContainerCreate, remove: boole
   }
 }
 
-/** Starts the container, streams its logs until it exits, returns its exit code; --rm removes it after. */
+/**
+ * Starts the container, streams its logs until it exits, returns its exit code. --rm is berthd's autoRemove, as
+ * Docker's: the daemon removes the container as soon as it exits (even when this CLI is killed), and the CLI
+ * waits for `removed`, so the name is free again when it returns.
+ */
 async function runForeground(ctx: Context, body: ContainerCreate, remove: boolean): Promise<number> {
   const { api, out } = ctx;
-  const c = await api.createContainer({ body: { ...body, start: true } });
+  const c = await api.createContainer({ body: { ...body, start: false, ...(remove ? { autoRemove: true } : {}) } });
   const id = c.id;
   const forward = (signal: NodeJS.Signals) => () => {
     void api.killContainer({ params: { id }, query: { signal } }).catch(() => undefined);
@@ -91,28 +95,23 @@ async function runForeground(ctx: Context, body: ContainerCreate, remove: boolea
   process.on("SIGINT", onInt);
   process.on("SIGTERM", onTerm);
   try {
+    // Follow before start: berthd opens the log for this stream before it answers, and keeps it open, so every
+    // line arrives even when the container is gone (removed) a moment after it starts.
     const logs = await api.containerLogs({ params: { id }, query: { follow: true } });
-    const printed = { lines: 0 };
-    const pump = printLogs(logs, out, printed);
-    const result = await api.waitContainer({ params: { id } });
-    // A follow stream may end a poll interval after the exit: give it a moment, then read the rest
-    // without follow and print what the stream had not shown yet.
-    const ended = await Promise.race([
-      pump.then(() => true),
-      new Promise<boolean>((ok) => setTimeout(ok, 30, false).unref()),
-    ]);
-    if (!ended) {
+    try {
+      await api.startContainer({ params: { id } });
+    } catch (err) {
       logs.cancel();
-      await pump;
-      const rest = await api.containerLogs({ params: { id } });
-      let i = 0;
-      for await (const line of rest) if (i++ >= printed.lines) printLine(line, out);
+      if (remove) await api.deleteContainer({ params: { id }, query: { force: true } }).catch(() => undefined);
+      throw err;
     }
-    return result.exitCode;
+    const result = api.waitContainer({ params: { id }, query: remove ? { condition: "removed" } : {} });
+    result.catch(() => undefined); // awaited below, after the output
+    for await (const line of logs) printLine(line, out);
+    return (await result).exitCode;
   } finally {
     process.off("SIGINT", onInt);
     process.off("SIGTERM", onTerm);
-    if (remove) await api.deleteContainer({ params: { id }, query: { force: true } }).catch(() => undefined);
   }
 }
 
@@ -120,17 +119,6 @@ function printLine(line: LogLine, out: Context["out"]): void {
   const text = line.text.endsWith("\n") ? line.text : `${line.text}\n`;
   if (line.stream === "stderr") out.stderr(text);
   else out.stdout(text);
-}
-
-async function printLogs(logs: AsyncIterable<LogLine>, out: Context["out"], printed: { lines: number }): Promise<void> {
-  try {
-    for await (const line of logs) {
-      printLine(line, out);
-      printed.lines++;
-    }
-  } catch {
-    // cancelled, or the daemon closed the stream
-  }
 }
 
 export const create = defineCommand({

@@ -38,6 +38,15 @@ function seconds(q: URLSearchParams, name = "t"): number | undefined {
   return Number(v);
 }
 
+const WAIT_CONDITIONS = ["not-running", "next-exit", "removed"] as const;
+
+function waitCondition(q: URLSearchParams): (typeof WAIT_CONDITIONS)[number] {
+  const v = q.get("condition") ?? "not-running";
+  const c = WAIT_CONDITIONS.find((w) => w === v);
+  if (c) return c;
+  throw new ValidationError([{ field: "condition", message: `must be ${WAIT_CONDITIONS.join(", ")}, not '${v}'` }]);
+}
+
 function tail(q: URLSearchParams): number | undefined {
   const v = q.get("tail");
   if (v === null || v === "" || v === "all") return undefined;
@@ -125,7 +134,8 @@ export const handlers: HandlerTable<Services> = {
     await s.containers.unpause(id(params));
     return reply.noContent();
   },
-  waitContainer: async ({ params, signal }, s) => reply.json(await s.containers.wait(id(params), signal)),
+  waitContainer: async ({ params, query, signal }, s) =>
+    reply.json(await s.containers.wait(id(params), signal, waitCondition(query))),
   renameContainer: async ({ params, query }, s) => {
     await s.containers.rename(id(params), query.get("name"));
     return reply.noContent();

@@ -574,13 +574,47 @@ export class ContainerService {
     });
   }
 
-  async wait(ref: string, signal?: AbortSignal): Promise<{ exitCode: number; oomKilled: boolean }> {
+  /**
+   * Docker's wait conditions: `not-running` returns the exit of a container that is not running (at once when
+   * it has exited), `next-exit` only an exit after this call, `removed` the exit once the container is also
+   * removed (by autoRemove or by someone else): what `run --rm` waits for.
+   */
+  async wait(
+    ref: string,
+    signal?: AbortSignal,
+    condition: "not-running" | "next-exit" | "removed" = "not-running",
+  ): Promise<{ exitCode: number; oomKilled: boolean }> {
     const row = this.find(ref);
-    if (row.status === "exited" && row.exitCode !== undefined)
-      return { exitCode: row.exitCode, oomKilled: row.oomKilled };
-    const res = await this.d.libct.wait(row.id, signal ? { signal } : {});
-    this.recordExit(row.id, res.exitCode, res.oomKilled);
-    return { exitCode: res.exitCode, oomKilled: res.oomKilled };
+    const id = row.id;
+    const aborted = () => new LibctError("unavailable", "the wait was cancelled");
+    let res: { exitCode: number; oomKilled: boolean } | undefined;
+    if (condition === "next-exit") {
+      const before = row.finishedAt;
+      for (;;) {
+        if (signal?.aborted) throw aborted();
+        const cur = this.d.repo.get(id);
+        if (!cur) throw new LibctError("not-found", `container '${row.name}' was removed before it exited again`);
+        if (cur.status === "exited" && cur.finishedAt !== before && cur.exitCode !== undefined) {
+          res = { exitCode: cur.exitCode, oomKilled: cur.oomKilled };
+          break;
+        }
+        await this.stateChange(id, 1000);
+      }
+    } else if (row.status === "exited" && row.exitCode !== undefined) {
+      res = { exitCode: row.exitCode, oomKilled: row.oomKilled };
+    } else if (row.status === "created" && condition === "removed") {
+      // Never started: nothing to wait for but its removal.
+    } else {
+      res = await this.d.libct.wait(id, signal ? { signal } : {});
+      this.recordExit(id, res.exitCode, res.oomKilled);
+    }
+    if (condition === "removed") {
+      while (this.d.repo.get(id)) {
+        if (signal?.aborted) throw aborted();
+        await this.stateChange(id, 1000);
+      }
+    }
+    return res ?? { exitCode: 0, oomKilled: false };
   }
 
   async rename(ref: string, name: string | null): Promise<void> {
@@ -691,26 +725,31 @@ export class ContainerService {
     const path = this.d.libct.logPath(row.id);
     const filter = (l: LogLine) => opts.since === undefined || l.time > opts.since;
     const self = this;
+    // A follower opens the log before it is answered and keeps it open: the rest of the output stays readable
+    // after an exit even when the container is removed at once (run --rm); a rotation shows as a new file.
+    let fh = opts.follow ? await open(path, "r").catch(() => undefined) : undefined;
     async function* gen(): AsyncGenerator<LogLine> {
-      let text = await readFile(path, "utf8").catch(() => "");
-      let offset = Buffer.byteLength(text);
-      for (const h of self.hooks) if (h.rotatedText) text = (await h.rotatedText(row.id)) + text;
-      const complete = text.lastIndexOf("\n") + 1;
-      let pending = text.slice(complete);
-      text = text.slice(0, complete);
-      let lines = (parseK8sLog(text) as LogLine[]).filter(filter);
-      if (opts.tail !== undefined) lines = opts.tail === 0 ? [] : lines.slice(-opts.tail);
-      for (const l of lines) yield l;
-      if (!opts.follow) return;
-      for (;;) {
-        if (opts.signal?.aborted) return;
-        const st = self.d.repo.get(row.id);
-        const fh = await open(path, "r").catch(() => undefined);
-        let grew = false;
-        if (fh) {
-          try {
-            const { size } = await fh.stat();
-            if (size < offset) offset = 0; // rotated
+      try {
+        let text = fh ? await fh.readFile("utf8") : await readFile(path, "utf8").catch(() => "");
+        let offset = Buffer.byteLength(text);
+        for (const h of self.hooks) if (h.rotatedText) text = (await h.rotatedText(row.id)) + text;
+        const complete = text.lastIndexOf("\n") + 1;
+        let pending = text.slice(complete);
+        text = text.slice(0, complete);
+        let lines = (parseK8sLog(text) as LogLine[]).filter(filter);
+        if (opts.tail !== undefined) lines = opts.tail === 0 ? [] : lines.slice(-opts.tail);
+        for (const l of lines) yield l;
+        if (!opts.follow) return;
+        for (;;) {
+          if (opts.signal?.aborted) return;
+          const st = self.d.repo.get(row.id);
+          if (!fh) {
+            fh = await open(path, "r").catch(() => undefined);
+            offset = 0;
+          }
+          let grew = false;
+          if (fh) {
+            const { size, ino } = await fh.stat();
             if (size > offset) {
               const buf = Buffer.alloc(size - offset);
               await fh.read(buf, 0, buf.length, offset);
@@ -720,14 +759,22 @@ export class ContainerService {
               const end = chunk.lastIndexOf("\n") + 1;
               pending = chunk.slice(end);
               for (const l of parseK8sLog(chunk.slice(0, end)) as LogLine[]) if (filter(l)) yield l;
+            } else if (st) {
+              // Drained: if the path now names another file (rotated) or was truncated, continue with that.
+              const now = await stat(path).catch(() => undefined);
+              if (now && (now.ino !== ino || size < offset)) {
+                await fh.close();
+                fh = undefined;
+                continue;
+              }
             }
-          } finally {
-            await fh.close();
           }
+          if (!grew && (!st || (st.status !== "running" && st.status !== "paused" && st.status !== "created"))) return;
+          // Poll for growth; an exit wakes the loop at once, so a follower ends right after the container.
+          if (!grew) await self.stateChange(row.id, 200);
         }
-        if (!grew && (!st || (st.status !== "running" && st.status !== "paused" && st.status !== "created"))) return;
-        // Poll for growth; an exit wakes the loop at once, so a follower ends right after the container.
-        await self.stateChange(row.id, 200);
+      } finally {
+        await fh?.close();
       }
     }
     return gen();

@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import { readFile } from "node:fs/promises";
 import { describe, it } from "node:test";
+import { gunzipSync } from "node:zlib";
 import type { HostFacts, RuntimeInfo } from "../model/host.js";
 import { RecordingRunner } from "../system/command.js";
 import { needsRoot } from "../testing/slow.js";
@@ -148,6 +149,13 @@ describe("probeHost on this host", () => {
 
     const mine = parseHardLimits(await readFile("/proc/self/limits", "utf8"));
     assert.deepEqual(facts.hardRlimits, mine);
+
+    // The x32 probe agrees with the kernel's own configuration where it is published.
+    const config = await readFile("/proc/config.gz")
+      .then((gz) => gunzipSync(gz).toString("utf8"))
+      .catch(() => undefined);
+    if (config !== undefined && process.arch === "x64")
+      assert.equal(facts.x32Syscalls, /^CONFIG_X86_X32_ABI=y$/m.test(config), "x32Syscalls against /proc/config.gz");
     const nofile = /^Max open files\s+\S+\s+(\d+)/m.exec(await readFile("/proc/self/limits", "utf8"))?.[1];
     if (nofile === "20000") assert.equal(facts.hardRlimits.RLIMIT_NOFILE, 20000);
     else assert.equal(facts.hardRlimits.RLIMIT_NOFILE, Number(nofile ?? Number.MAX_SAFE_INTEGER));

@@ -7,6 +7,7 @@ import { arch as nodeArch, release } from "node:os";
 import { KNOWN_CAPABILITIES } from "../model/capabilities.js";
 import type { CgroupMode, HostFacts, RuntimeInfo } from "../model/host.js";
 import { type CommandRunner, ProcessRunner } from "../system/command.js";
+import { x32SyscallsWork } from "../system/syscall.js";
 
 export interface ProbeOptions {
   readonly runner?: CommandRunner;
@@ -156,6 +157,7 @@ export async function probeHost(opts: ProbeOptions = {}): Promise<HostFacts> {
     }
     criu = { path: criuPath, version, checkOk, checkOutput };
   }
+  const x32Syscalls = x32SyscallsWork();
   const userNamespaces = (await readFile("/proc/sys/user/max_user_namespaces", "utf8").catch(() => "0")).trim() !== "0";
   return {
     kernel: { release: rel, major, minor },
@@ -172,6 +174,7 @@ export async function probeHost(opts: ProbeOptions = {}): Promise<HostFacts> {
     // open_tree/mount_setattr with MOUNT_ATTR_IDMAP arrived in 5.12; runc 1.1 cannot use it for a rootfs.
     idmapMounts: major > 5 || (major === 5 && minor >= 12),
     seccomp,
+    ...(x32Syscalls !== undefined ? { x32Syscalls } : {}),
     apparmor: (await readFile("/sys/module/apparmor/parameters/enabled", "utf8").catch(() => "N")).trim() === "Y",
     selinux: await exists("/sys/fs/selinux/enforce"),
     capabilities: parseCapabilityMask(capBnd),

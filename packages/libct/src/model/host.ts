@@ -28,6 +28,12 @@ export interface HostFacts {
   readonly userNamespaces: boolean;
   readonly idmapMounts: boolean;
   readonly seccomp: boolean;
+  /**
+   * Whether the kernel runs x32 system calls (amd64 only; most distribution kernels are built without them).
+   * When false, seccomp filters leave SCMP_ARCH_X32 out: it would never match, and it costs runc ~6 ms of
+   * libseccomp work per container start. Unknown (absent) keeps Docker's full list.
+   */
+  readonly x32Syscalls?: boolean;
   readonly apparmor: boolean;
   readonly selinux: boolean;
   /** Capabilities in the host's bounding set, as CAP_* names; a spec may not ask for more. */

@@ -45,12 +45,20 @@ const NATIVE_ARCH: Readonly<Record<string, string>> = {
   loong64: "SCMP_ARCH_LOONGARCH64",
 };
 
-/** Architectures a filter covers on this host: the native one and its compat sub-architectures (Docker's archMap). */
-export function seccompArchitectures(profile: DockerSeccompProfile, arch: string): string[] {
-  const native = NATIVE_ARCH[arch];
+/**
+ * Architectures a filter covers on this host: the native one and its compat sub-architectures (Docker's
+ * archMap), less x32 when the kernel is known to run no x32 system calls (then no such call can reach the
+ * filter as x32, and libseccomp's per-arch work for it is wasted on every container start).
+ */
+export function seccompArchitectures(
+  profile: DockerSeccompProfile,
+  host: Pick<HostFacts, "arch" | "x32Syscalls">,
+): string[] {
+  const native = NATIVE_ARCH[host.arch];
   if (native === undefined) return [];
   const entry = profile.archMap.find((a) => a.architecture === native);
-  return entry ? [entry.architecture, ...(entry.subArchitectures ?? [])] : [native];
+  const all = entry ? [entry.architecture, ...(entry.subArchitectures ?? [])] : [native];
+  return host.x32Syscalls === false ? all.filter((a) => a !== "SCMP_ARCH_X32") : all;
 }
 
 /** Compares "major.minor" kernel versions: is the host at least `min`? */
@@ -77,7 +85,7 @@ function ruleApplies(rule: DockerSeccompRule, arch: string, caps: ReadonlySet<st
  * `capabilities` is the container's effective set (CAP_* names).
  */
 export function resolveDockerSeccomp(
-  host: Pick<HostFacts, "arch" | "kernel">,
+  host: Pick<HostFacts, "arch" | "kernel" | "x32Syscalls">,
   capabilities: readonly string[],
   profile: DockerSeccompProfile = dockerDefaultSeccompProfile,
 ): OciSeccomp {
@@ -92,7 +100,7 @@ export function resolveDockerSeccomp(
   }
   const spec: OciSeccomp = { defaultAction: profile.defaultAction };
   if (profile.defaultErrnoRet !== undefined) spec.defaultErrnoRet = profile.defaultErrnoRet;
-  const architectures = seccompArchitectures(profile, host.arch);
+  const architectures = seccompArchitectures(profile, host);
   if (architectures.length > 0) spec.architectures = architectures;
   spec.syscalls = syscalls;
   return spec;
@@ -107,8 +115,8 @@ const MNT_FORCE = 1;
  * kexec, open_by_handle_at, all returning ENOSYS) and forced unmounts (`reject_force_umount`, EACCES).
  * The user namespace is the real boundary; a tighter list would break systemd and nested containers.
  */
-export function systemContainerSeccomp(host: Pick<HostFacts, "arch">): OciSeccomp {
-  const architectures = seccompArchitectures(dockerDefaultSeccompProfile, host.arch);
+export function systemContainerSeccomp(host: Pick<HostFacts, "arch" | "x32Syscalls">): OciSeccomp {
+  const architectures = seccompArchitectures(dockerDefaultSeccompProfile, host);
   return {
     defaultAction: "SCMP_ACT_ALLOW",
     ...(architectures.length > 0 ? { architectures } : {}),

@@ -212,6 +212,20 @@ describe("seccomp", () => {
     assert.ok(!arm.syscalls!.some((r) => r.names.includes("arch_prctl")));
     assert.ok(arm.syscalls!.some((r) => r.names.includes("arm_fadvise64_64")));
     assert.deepEqual(arm.architectures, ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]);
+    const kernel = { release: "6.1", major: 6, minor: 1 };
+    assert.deepEqual(resolveDockerSeccomp({ arch: "amd64", kernel, x32Syscalls: false }, []).architectures, [
+      "SCMP_ARCH_X86_64",
+      "SCMP_ARCH_X86",
+    ]);
+    assert.deepEqual(resolveDockerSeccomp({ arch: "amd64", kernel, x32Syscalls: true }, []).architectures, [
+      "SCMP_ARCH_X86_64",
+      "SCMP_ARCH_X86",
+      "SCMP_ARCH_X32",
+    ]);
+    assert.deepEqual(systemContainerSeccomp({ arch: "amd64", x32Syscalls: false }).architectures, [
+      "SCMP_ARCH_X86_64",
+      "SCMP_ARCH_X86",
+    ]);
     const old = resolveDockerSeccomp({ arch: "amd64", kernel: { release: "4.4", major: 4, minor: 4 } }, []);
     assert.ok(!old.syscalls!.some((r) => r.names.includes("ptrace")));
     assert.ok(dockerDefaultSeccompProfile.syscalls.length > 20);

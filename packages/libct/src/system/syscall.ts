@@ -16,12 +16,16 @@ type MountFn = (
 ) => number;
 type Umount2Fn = (target: string, flags: number) => number;
 type MallocTrimFn = (pad: number) => number;
+type SyscallFn = (nr: number) => number;
 interface Koffi {
   load(path: string): { func(signature: string): unknown };
   errno(): number;
 }
 
-let loaded: { mount: MountFn; umount2: Umount2Fn; mallocTrim: MallocTrimFn; errno: () => number } | null | undefined;
+let loaded:
+  | { mount: MountFn; umount2: Umount2Fn; mallocTrim: MallocTrimFn; syscall: SyscallFn; errno: () => number }
+  | null
+  | undefined;
 
 /** The libc functions, or null when koffi cannot load here (then callers spawn mount(8)). */
 function libc() {
@@ -33,6 +37,7 @@ function libc() {
       mount: lib.func("int mount(const char*, const char*, const char*, unsigned long, const char*)") as MountFn,
       umount2: lib.func("int umount2(const char*, int)") as Umount2Fn,
       mallocTrim: lib.func("int malloc_trim(size_t)") as MallocTrimFn,
+      syscall: lib.func("long syscall(long, ...)") as SyscallFn,
       errno: () => koffi.errno(),
     };
   } catch {
@@ -148,4 +153,19 @@ export function mallocTrim(): boolean {
   if (!c) return false;
   c.mallocTrim(0);
   return true;
+}
+
+const X32_SYSCALL_BIT = 0x40000000;
+const X32_NR_GETPID = 39;
+const ENOSYS = 38;
+
+/**
+ * Whether this kernel runs x32 system calls (CONFIG_X86_X32_ABI, and not disabled at boot): getpid(2) through
+ * the x32 ABI either answers or fails with ENOSYS. undefined off x86-64 or when koffi is unavailable.
+ */
+export function x32SyscallsWork(): boolean | undefined {
+  const c = process.arch === "x64" ? libc() : null;
+  if (!c) return undefined;
+  if (c.syscall(X32_SYSCALL_BIT | X32_NR_GETPID) === process.pid) return true;
+  return c.errno() === ENOSYS ? false : undefined;
 }
