@@ -29,6 +29,7 @@ import {
   mountAll,
   parseK8sLog,
   type StorageDriver,
+  Trash,
   UndoStack,
   unmount,
   ValidationError,
@@ -133,8 +134,12 @@ export class ContainerService {
     }
   }
 
+  /** Removed containers' directories (rotated logs, the rootfs mount point) go here, removed in the background. */
+  private readonly trash: Trash;
+
   constructor(private readonly d: ContainerDeps) {
     this.idRanges = new IdRangeAllocator(d.libct, d.repo);
+    this.trash = new Trash(join(d.root, "trash"));
   }
 
   // ---- paths ----
@@ -441,8 +446,8 @@ export class ContainerService {
           ...(row.config.openStdin ? { stdin: true } : {}),
         });
       }
-      await libct.start(row.id);
-      const after = await this.libctState(row.id);
+      const launched = await libct.start(row.id);
+      const after = launched.pid ? launched : await this.libctState(row.id);
       repo.setState(row.id, {
         status: "running",
         pid: after?.pid ?? null,
@@ -687,8 +692,10 @@ export class ContainerService {
     const row = this.find(ref);
     await this.locks.run(row.id, async () => {
       const { libct, storage, cmd, repo } = this.d;
-      if (!repo.get(row.id)) return; // removed while we waited for the lock
-      const st = await this.libctState(row.id);
+      const cur = repo.get(row.id);
+      if (!cur) return; // removed while we waited for the lock
+      // An exit berthd recorded (under this lock nothing restarts it) needs no runtime state read.
+      const st = cur.status === "exited" ? ({ status: "stopped" } as const) : await this.libctState(row.id);
       if (st && (st.status === "running" || st.status === "paused") && !opts.force) {
         throw new LibctError(
           "precondition",
@@ -704,12 +711,15 @@ export class ContainerService {
       };
       if (st?.status === "stopped") {
         // Nothing runs in it any more: the runtime's leftovers and the rootfs go in parallel.
-        await Promise.all([libct.delete(row.id, { force: true }), dropRootfs()]);
+        const gone = (err: unknown) => {
+          if (!isNotFound(err)) throw err;
+        };
+        await Promise.all([libct.delete(row.id, { force: true }).catch(gone), dropRootfs()]);
       } else {
         if (st) await libct.delete(row.id, { force: true });
         await dropRootfs();
       }
-      await rm(this.dir(row.id), { recursive: true, force: true });
+      await this.trash.discard(this.dir(row.id));
       repo.delete(row.id);
       this.stateChanged(row.id);
       this.notify((h) => h.removed?.(row.id));
@@ -880,6 +890,7 @@ export class ContainerService {
 
   /** Brings rows in line with what really runs: exits that happened while berthd was down are recorded. */
   async reconcile(): Promise<{ running: number; exited: number }> {
+    await this.trash.open();
     let running = 0;
     let exited = 0;
     for (const row of this.d.repo.list()) {

@@ -29,6 +29,7 @@ import type { OciRuntime, RuntimeState } from "../runtime/runtime.js";
 import { type ResolvedInputs, STOP_SIGNAL_ANNOTATION, specFromDescription } from "../spec/from-description.js";
 import type { OciProcess, OciResources, OciSpec } from "../spec/oci.js";
 import { type CommandRunner, ProcessRunner } from "../system/command.js";
+import { Trash } from "../system/trash.js";
 import { UndoStack } from "../undo.js";
 
 export type ContainerStatus = "created" | "running" | "paused" | "stopped";
@@ -113,8 +114,18 @@ export class Libct {
   private readonly idRangeBase: number;
   private readonly idRangeSize: number;
   private readonly logSizeMax: number | undefined;
+  /** Deleted containers' directories go here and are removed in the background (system/trash.ts). */
+  private readonly trash: Trash;
 
-  private constructor(host: HostFacts, runtime: OciRuntime, opts: LibctOptions, root: string, runRoot: string) {
+  private constructor(
+    host: HostFacts,
+    runtime: OciRuntime,
+    opts: LibctOptions,
+    root: string,
+    runRoot: string,
+    trash: Trash,
+  ) {
+    this.trash = trash;
     this.host = host;
     this.runtime = runtime;
     this.root = root;
@@ -144,7 +155,8 @@ export class Libct {
       stateRoot: join(runRoot, info.name),
       cmd: opts.cmd ?? new ProcessRunner(),
     });
-    return new Libct(host, runtime, opts, root, runRoot);
+    const trash = await new Trash(join(root, "trash")).open();
+    return new Libct(host, runtime, opts, root, runRoot, trash);
   }
 
   // ---- paths and records ----
@@ -382,8 +394,9 @@ export class Libct {
 
   // ---- lifecycle ----
 
-  async start(id: string): Promise<void> {
-    await this.locked(id, async () => {
+  /** Starts a created container; returns its init's host pid (from the runtime's pid file) when known. */
+  async start(id: string): Promise<{ pid?: number }> {
+    return this.locked(id, async () => {
       await this.record(id);
       // One runtime call on the hot path: runc itself refuses a container that is not "created".
       if (await this.exitCode(id)) {
@@ -401,6 +414,8 @@ export class Libct {
           { cause: err },
         );
       }
+      const pid = Number.parseInt(await readFile(join(this.dir(id), "pidfile"), "utf8").catch(() => ""), 10);
+      return pid > 0 ? { pid } : {};
     });
   }
 
@@ -530,15 +545,25 @@ export class Libct {
       }
       // Init exited in its own PID namespace, so the kernel has killed everything else in it: the
       // runtime's record and the cgroups are all that is left (no hooks), and removing them directly
-      // saves spawning the runtime. Otherwise the runtime deletes.
+      // saves spawning the runtime. Otherwise the runtime deletes. The bundle (config, log, conmon's files)
+      // and the exit file are independent of both and go at the same time.
       const privatePid = rec.description.namespaces?.pid === undefined || rec.description.namespaces.pid === "private";
-      const forgotten =
-        st.status === "stopped" && st.exitCode !== undefined && privatePid && (await this.runtime.forgetExited(id));
-      if (!forgotten) await this.runtime.delete(id, { force: true }).catch(ignoreGone);
-      await removeCgroupSoon(this.host, rec.cgroupsPath);
-      await rm(this.dir(id), { recursive: true, force: true });
-      await rm(this.exitFile(id), { force: true });
+      await Promise.all([
+        (async () => {
+          const forgotten =
+            st.status === "stopped" && st.exitCode !== undefined && privatePid && (await this.runtime.forgetExited(id));
+          if (!forgotten) await this.runtime.delete(id, { force: true }).catch(ignoreGone);
+          await removeCgroupSoon(this.host, rec.cgroupsPath);
+        })(),
+        this.trash.discard(this.dir(id)),
+        rm(this.exitFile(id), { force: true }),
+      ]);
     });
+  }
+
+  /** Resolves when the background removal of deleted containers' directories is done (tests, shutdown). */
+  drainTrash(): Promise<void> {
+    return this.trash.drain();
   }
 
   // ---- inspection ----
@@ -759,7 +784,7 @@ export class ContainerHandle {
     readonly lib: Libct,
     readonly id: string,
   ) {}
-  start(): Promise<void> {
+  start(): Promise<{ pid?: number }> {
     return this.lib.start(this.id);
   }
   wait(): Promise<ExitResult> {

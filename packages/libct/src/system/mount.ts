@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { LibctError } from "../errors.js";
 import type { CommandRunner } from "./command.js";
-import { MNT_DETACH, MS, mountFlags, SyscallError, sysMount, sysUmount } from "./syscall.js";
+import { MNT_DETACH, MS, mountFlags, SyscallError, sysMount, sysUmount, sysUmountAsync } from "./syscall.js";
 
 /** A mount(2) call written down as data: storage drivers emit these, `mountAll` performs them. */
 export interface Mount {
@@ -87,7 +87,7 @@ async function mountOne(cmd: CommandRunner, m: Mount, target: string): Promise<v
 /** Unmounts `target` (lazily when busy); a target that is not mounted is fine. */
 export async function unmount(cmd: CommandRunner, target: string): Promise<void> {
   try {
-    const done = sysUmount(target);
+    const done = await sysUmountAsync(target);
     if (done) return;
   } catch (err) {
     if (err instanceof SyscallError && err.errno === 2) return; // ENOENT: no such target, nothing mounted

@@ -14,7 +14,9 @@ type MountFn = (
   flags: number,
   data: string | null,
 ) => number;
-type Umount2Fn = (target: string, flags: number) => number;
+type Umount2Fn = ((target: string, flags: number) => number) & {
+  async(target: string, flags: number, cb: (err: unknown, res: number) => void): void;
+};
 type MallocTrimFn = (pad: number) => number;
 type SyscallFn = (nr: number) => number;
 interface Koffi {
@@ -141,6 +143,24 @@ export function sysUmount(target: string, flags = 0): boolean | "not-mounted" {
   const errno = c.errno();
   if (errno === 22) return "not-mounted";
   throw new SyscallError("umount", errno, target);
+}
+
+/**
+ * umount2(2) on one of koffi's worker threads: unmounting an overlay waits for the kernel to sync it (about
+ * 1 ms), which the event loop need not sit through. Same answers as sysUmount.
+ */
+export function sysUmountAsync(target: string, flags = 0): Promise<boolean | "not-mounted"> {
+  const c = libc();
+  if (!c) return Promise.resolve(false);
+  return new Promise((resolve, reject) => {
+    c.umount2.async(target, flags, (err, res) => {
+      if (err) return reject(err);
+      if (res === 0) return resolve(true);
+      const errno = c.errno();
+      if (errno === 22) return resolve("not-mounted");
+      reject(new SyscallError("umount", errno, target));
+    });
+  });
 }
 
 /**

@@ -1,13 +1,15 @@
 /**
  * The overlay storage driver: each snapshot is a directory `snapshots/<n>/fs` (plus `work` for an
  * active one); an active snapshot on top of a chain of committed ones is an overlay mount whose
- * lowerdirs are the parents' `fs` directories. Metadata lives in one JSON file replaced atomically.
+ * lowerdirs are the parents' `fs` directories. Metadata lives in one JSON file replaced atomically, and in
+ * memory between changes (this process is its only writer). A removed snapshot's directory goes to the trash.
  */
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { LibctError } from "../../errors.js";
 import type { CommandRunner } from "../../system/command.js";
 import { bindMount, type Mount, overlayMount } from "../../system/mount.js";
+import { Trash } from "../../system/trash.js";
 import type { SnapshotInfo, StorageDriver } from "../driver.js";
 
 interface Meta {
@@ -18,15 +20,18 @@ interface Meta {
 export class OverlayDriver implements StorageDriver {
   readonly name = "overlay";
   private queue: Promise<unknown> = Promise.resolve();
+  /** meta.json as last read or written. */
+  private meta: Meta | undefined;
 
   private constructor(
     readonly root: string,
     private readonly cmd: CommandRunner,
+    private readonly trash: Trash,
   ) {}
 
   static async open(root: string, cmd: CommandRunner): Promise<OverlayDriver> {
     await mkdir(join(root, "snapshots"), { recursive: true, mode: 0o700 });
-    return new OverlayDriver(root, cmd);
+    return new OverlayDriver(root, cmd, await new Trash(join(root, "trash")).open());
   }
 
   /** Metadata changes are serialized in this process; berthd is the only writer of a root. */
@@ -37,8 +42,10 @@ export class OverlayDriver implements StorageDriver {
   }
 
   private async load(): Promise<Meta> {
+    if (this.meta) return structuredClone(this.meta);
     try {
-      return JSON.parse(await readFile(join(this.root, "meta.json"), "utf8")) as Meta;
+      this.meta = JSON.parse(await readFile(join(this.root, "meta.json"), "utf8")) as Meta;
+      return structuredClone(this.meta);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return { next: 1, snapshots: {} };
       throw new LibctError("internal", `overlay metadata ${join(this.root, "meta.json")} is unreadable`, {
@@ -49,8 +56,10 @@ export class OverlayDriver implements StorageDriver {
 
   private async save(meta: Meta): Promise<void> {
     const tmp = join(this.root, `meta.json.${process.pid}.tmp`);
-    await writeFile(tmp, JSON.stringify(meta));
+    const text = JSON.stringify(meta);
+    await writeFile(tmp, text);
     await rename(tmp, join(this.root, "meta.json"));
+    this.meta = JSON.parse(text) as Meta;
   }
 
   private dir(id: number): string {
@@ -133,7 +142,7 @@ export class OverlayDriver implements StorageDriver {
         throw new LibctError("precondition", `snapshot '${key}' is the parent of '${child.key}'; remove that first`);
       delete meta.snapshots[key];
       await this.save(meta);
-      await rm(this.dir(s.id), { recursive: true, force: true });
+      await this.trash.discard(this.dir(s.id));
     });
   }
 
