@@ -16,6 +16,12 @@ void import("./cli.js")
   .then(({ main }) => main(process.argv.slice(2)))
   .then((code) => {
     process.exitCode = code;
-    // Streams a command left open (a cancelled follow, say) must not keep the CLI alive.
+    // The command is done: exit now rather than tear the heap down with the event loop (about 1 ms), once
+    // what it wrote has left (stdout and stderr are synchronous for files, pipes and terminals on Linux, so
+    // this waits only where they are not). Streams a command left open (a cancelled follow) cannot hold it.
+    const pending = [process.stdout, process.stderr].filter((s) => s.writableLength > 0);
+    if (pending.length === 0) process.exit(code);
+    let left = pending.length;
+    for (const s of pending) s.once("drain", () => --left === 0 && process.exit(code));
     setTimeout(() => process.exit(code), 500).unref();
   });

@@ -4,7 +4,7 @@
  * no daemon: any process (berthd, a test, the demo) can open the same root and find the containers.
  */
 import { spawn } from "node:child_process";
-import { existsSync, watch } from "node:fs";
+import { existsSync, type FSWatcher, watch } from "node:fs";
 import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
@@ -116,6 +116,8 @@ export class Libct {
   private readonly logSizeMax: number | undefined;
   /** Deleted containers' directories go here and are removed in the background (system/trash.ts). */
   private readonly trash: Trash;
+  /** One watch of the exits directory for every waiting container (conmon writes `exits/<id>` at an exit). */
+  private readonly exitWatch: DirWatch;
 
   private constructor(
     host: HostFacts,
@@ -126,6 +128,7 @@ export class Libct {
     trash: Trash,
   ) {
     this.trash = trash;
+    this.exitWatch = new DirWatch(join(runRoot, "exits"));
     this.host = host;
     this.runtime = runtime;
     this.root = root;
@@ -433,7 +436,7 @@ export class Libct {
         if (!rs || rs.status === "stopped") return { exitCode: 255, oomKilled: false };
       }
       if (opts.signal?.aborted) throw new LibctError("unavailable", "wait aborted");
-      await waitForFile(join(this.runRoot, "exits"), id, 1000, opts.signal);
+      await this.exitWatch.wait(id, EXIT_RECHECK_MS, opts.signal);
     }
   }
 
@@ -843,6 +846,54 @@ function processAlive(pid: number): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * How often a waiting container is checked without an event: conmon writes the exit file, so this only catches a
+ * conmon that died without writing it (killed, OOM). Long enough that a host with hundreds of running containers
+ * is not busy rechecking them.
+ */
+const EXIT_RECHECK_MS = 5000;
+
+/**
+ * One fs.watch of a directory shared by every waiter (one inotify watch, not one per running container).
+ * `wait(name)` resolves when `name` is created or renamed into the directory, after `ms`, or on abort.
+ */
+class DirWatch {
+  private watcher: FSWatcher | undefined;
+  private readonly waiters = new Map<string, Set<() => void>>();
+
+  constructor(private readonly dir: string) {}
+
+  wait(name: string, ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const set = this.waiters.get(name) ?? new Set<() => void>();
+      this.waiters.set(name, set);
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        set.delete(done);
+        if (set.size === 0 && this.waiters.get(name) === set) this.waiters.delete(name);
+        if (this.waiters.size === 0) {
+          this.watcher?.close();
+          this.watcher = undefined;
+        }
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      set.add(done);
+      signal?.addEventListener("abort", done);
+      try {
+        this.watcher ??= watch(this.dir, (_event, file) => {
+          if (file) for (const w of [...(this.waiters.get(file.toString()) ?? [])]) w();
+        }).on("error", () => {
+          this.watcher = undefined;
+        });
+      } catch {}
+      // Registered before this check, so an exit between the caller's read and here is not missed.
+      if (existsSync(join(this.dir, name))) done();
+    });
   }
 }
 

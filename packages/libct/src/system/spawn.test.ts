@@ -1,0 +1,62 @@
+import { strict as assert } from "node:assert";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { spawnDetached } from "./spawn.js";
+
+const read = (s: NodeJS.ReadableStream) =>
+  new Promise<string>((resolve) => {
+    let out = "";
+    s.on("data", (b: Buffer) => {
+      out += b.toString("utf8");
+    });
+    s.on("end", () => resolve(out));
+    s.on("close", () => resolve(out));
+  });
+
+describe("spawnDetached (posix_spawn through koffi)", () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "spawn-"));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("gives the child /dev/null, stderr and fd 3 pipes, cwd, env, its own session and default signals", async () => {
+    // The script reports what it sees; Node itself ignores SIGPIPE, which the child must not inherit.
+    const script = [
+      "echo cwd=$(pwd) >&3",
+      "echo env=$GREETING >&3",
+      "echo stdin=$(readlink /proc/$$/fd/0) >&3",
+      "echo stdout=$(readlink /proc/$$/fd/1) >&3",
+      "grep -E '^(SigIgn|SigBlk)' /proc/self/status >&3",
+      'echo sid=$(ps -o sid= -p $$ | tr -d " ") pid=$$ >&3',
+      "echo to-stderr >&2",
+    ].join("; ");
+    const child = spawnDetached("/bin/sh", ["-c", script], { PATH: process.env.PATH, GREETING: "hi" }, dir);
+    if (!child) return assert.fail("posix_spawn is unavailable here (koffi did not load)");
+    const [out, err] = await Promise.all([read(child.fd3), read(child.stderr)]);
+    assert.match(out, new RegExp(`^cwd=${dir}$`, "m"));
+    assert.match(out, /^env=hi$/m);
+    assert.match(out, /^stdin=\/dev\/null$/m);
+    assert.match(out, /^stdout=\/dev\/null$/m);
+    assert.match(out, /^SigIgn:\s+0+$/m, "no signal ignored (glibc's internal ones included)");
+    assert.match(out, /^SigBlk:\s+0+$/m, "none blocked");
+    const m = /^sid=(\d+) pid=(\d+)$/m.exec(out);
+    assert.ok(m && m[1] === m[2], `its own session: ${out}`);
+    assert.equal(err, "to-stderr\n");
+    // Reaped here: no zombie is left behind.
+    await new Promise((r) => setTimeout(r, 200));
+    const stat = await readFile(`/proc/${child.pid}/stat`, "utf8").catch(() => "gone");
+    assert.ok(stat === "gone" || !/^\d+ \([^)]*\) Z/.test(stat), `child ${child.pid} left a zombie: ${stat}`);
+  });
+
+  it("a program that cannot be run is an error with its code", () => {
+    assert.throws(
+      () => spawnDetached(join(dir, "no-such-program"), [], {}, dir),
+      (err: NodeJS.ErrnoException) => err.code === "ENOENT",
+    );
+  });
+});
