@@ -38,6 +38,13 @@ describe("berth against a real berthd", { skip: cliSkipReason(), timeout: 180_00
     assert.equal(hello.code, 0, hello.err);
     assert.equal(hello.out, "hello\n");
     assert.equal(hello.err, "oops\n");
+    // Every line of a burst arrives although the container is removed the moment it exits (autoRemove), and
+    // the CLI's early exit does not cut its output short.
+    const many = await berth("run", "--rm", "--network", "none", "busybox", "seq", "1", "50000");
+    assert.equal(many.code, 0, many.err);
+    const lines = many.out.split("\n").filter(Boolean);
+    assert.equal(lines.length, 50000);
+    assert.equal(lines.at(-1), "50000");
     assert.doesNotMatch((await berth("ps", "-a", "--format", "{{.Image}}")).out, /busybox/);
   });
 
