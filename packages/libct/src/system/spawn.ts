@@ -117,7 +117,7 @@ export function spawnDetached(
   const all = Buffer.alloc(SIGSET_SIZE);
   const none = Buffer.alloc(SIGSET_SIZE);
   const pid = new Int32Array(1);
-  let rc: number;
+  let rc = -1;
   c.faInit(fa);
   c.attrInit(attr);
   try {
@@ -142,6 +142,11 @@ export function spawnDetached(
     c.attrDestroy(attr);
     c.close(errPipe[1]);
     c.close(syncPipe[1]);
+    if (rc === -1) {
+      // Thrown before or by the call itself: our read ends go too.
+      c.close(errPipe[0]);
+      c.close(syncPipe[0]);
+    }
   }
   if (rc !== 0) {
     c.close(errPipe[0]);
