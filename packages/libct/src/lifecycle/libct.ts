@@ -736,7 +736,7 @@ export class Libct {
         return again === "" ? 255 : Number.parseInt(again, 10);
       }
       if (opts.signal?.aborted) throw new LibctError("unavailable", "wait aborted");
-      await waitForFile(bundle, id, 1000, opts.signal);
+      await new DirWatch(bundle).wait(id, 1000, opts.signal);
     }
   }
 
@@ -895,28 +895,4 @@ class DirWatch {
       if (existsSync(join(this.dir, name))) done();
     });
   }
-}
-
-/** Resolves when `dir/name` appears (or after `ms`), without polling in a tight loop. */
-function waitForFile(dir: string, name: string, ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      watcher?.close();
-      signal?.removeEventListener("abort", finish);
-      resolve();
-    };
-    const timer = setTimeout(finish, ms);
-    let watcher: ReturnType<typeof watch> | undefined;
-    try {
-      watcher = watch(dir, (_event, file) => {
-        if (file === name) finish();
-      });
-    } catch {}
-    signal?.addEventListener("abort", finish);
-    if (existsSync(join(dir, name))) finish();
-  });
 }

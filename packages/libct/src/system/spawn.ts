@@ -9,14 +9,10 @@
  * with WNOHANG), since libuv reaps only its own children. `spawnDetached` returns null when koffi or a libc
  * symbol is unavailable; callers then use child_process.
  */
-import { createRequire } from "node:module";
 import { Socket } from "node:net";
+import { koffiLibc } from "./syscall.js";
 
 type Fn = (...args: unknown[]) => number;
-interface Koffi {
-  load(path: string): { func(signature: string): Fn };
-  errno(): number;
-}
 
 const O_RDONLY = 0;
 const O_WRONLY = 1;
@@ -53,9 +49,10 @@ let libc:
 
 function load() {
   if (libc !== undefined) return libc;
+  const k = koffiLibc();
+  if (!k) return (libc = null);
+  const lib = { func: (sig: string) => k.lib.func(sig) as Fn };
   try {
-    const koffi = createRequire(import.meta.url)("koffi") as Koffi;
-    const lib = koffi.load("libc.so.6");
     libc = {
       spawn: lib.func(
         "int posix_spawn(_Out_ int *pid, const char *path, void *fa, void *attr, const char **argv, const char **envp)",
@@ -75,7 +72,7 @@ function load() {
       close: lib.func("int close(int fd)"),
       waitpid: lib.func("int waitpid(int pid, _Out_ int *status, int options)"),
     };
-    koffiErrno = () => koffi.errno();
+    koffiErrno = () => k.koffi.errno();
   } catch {
     libc = null;
   }

@@ -24,6 +24,20 @@ interface Koffi {
   errno(): number;
 }
 
+let opened: { koffi: Koffi; lib: ReturnType<Koffi["load"]> } | null | undefined;
+
+/** koffi and glibc, loaded once for every caller (this file, spawn.ts); null when koffi cannot load here. */
+export function koffiLibc(): { koffi: Koffi; lib: ReturnType<Koffi["load"]> } | null {
+  if (opened !== undefined) return opened;
+  try {
+    const koffi = createRequire(import.meta.url)("koffi") as Koffi;
+    opened = { koffi, lib: koffi.load("libc.so.6") };
+  } catch {
+    opened = null;
+  }
+  return opened;
+}
+
 let loaded:
   | { mount: MountFn; umount2: Umount2Fn; mallocTrim: MallocTrimFn; syscall: SyscallFn; errno: () => number }
   | null
@@ -32,9 +46,10 @@ let loaded:
 /** The libc functions, or null when koffi cannot load here (then callers spawn mount(8)). */
 function libc() {
   if (loaded !== undefined) return loaded;
+  const k = koffiLibc();
+  if (!k) return (loaded = null);
+  const { koffi, lib } = k;
   try {
-    const koffi = createRequire(import.meta.url)("koffi") as Koffi;
-    const lib = koffi.load("libc.so.6");
     loaded = {
       mount: lib.func("int mount(const char*, const char*, const char*, unsigned long, const char*)") as MountFn,
       umount2: lib.func("int umount2(const char*, int)") as Umount2Fn,
