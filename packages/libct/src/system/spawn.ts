@@ -50,7 +50,10 @@ let libc:
 function load() {
   if (libc !== undefined) return libc;
   const k = koffiLibc();
-  if (!k) return (libc = null);
+  if (!k) {
+    libc = null;
+    return libc;
+  }
   const lib = { func: (sig: string) => k.lib.func(sig) as Fn };
   try {
     libc = {

@@ -47,7 +47,10 @@ let loaded:
 function libc() {
   if (loaded !== undefined) return loaded;
   const k = koffiLibc();
-  if (!k) return (loaded = null);
+  if (!k) {
+    loaded = null;
+    return loaded;
+  }
   const { koffi, lib } = k;
   try {
     loaded = {
