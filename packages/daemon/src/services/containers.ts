@@ -431,7 +431,8 @@ export class ContainerService {
       if (st?.status === "paused") {
         throw new LibctError("precondition", `container '${row.name}' is paused; unpause it instead of starting it`);
       }
-      if (!opts.created) await this.ensureRootfs(row.id);
+      // A created container's init waits in its rootfs, so that rootfs is mounted: no mount table read then.
+      if (!opts.created && st?.status !== "created") await this.ensureRootfs(row.id);
       if (st?.status !== "created") {
         // A container that ran before: libct starts only created containers, so create it again from its description.
         this.watchers.get(row.id)?.abort();

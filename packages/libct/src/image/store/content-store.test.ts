@@ -267,6 +267,45 @@ describe("ContentStore index", () => {
     assert.deepEqual(await listDir(store.root), ["blobs", "index.json", "ingest", "oci-layout"]);
   });
 
+  it("sees what another handle (another process) changed in index.json, and callers cannot change its copy", async () => {
+    const store = await freshStore();
+    const other = await ContentStore.open(store.root);
+    const a = await putImage(store, [bytes(10)], "a");
+    const b = await putImage(store, [bytes(20)], "b");
+    await store.tag("r/x:1", a.manifest);
+    assert.equal((await store.resolve("r/x:1")).digest, a.manifest.digest); // read (and kept) by `store`
+    await other.tag("r/x:1", b.manifest);
+    assert.equal((await store.resolve("r/x:1")).digest, b.manifest.digest);
+    await other.untag("r/x:1");
+    await assert.rejects(store.resolve("r/x:1"), { kind: "not-found" });
+    // index.json rewritten behind the store's back (same size, new content) is read again too
+    await store.tag("r/y:1", a.manifest);
+    const text = await readFile(join(store.root, "index.json"), "utf8");
+    await writeFile(join(store.root, "index.json"), text.replace(a.manifest.digest, b.manifest.digest));
+    assert.equal((await store.resolve("r/y:1")).digest, b.manifest.digest);
+    const got = await store.resolve("r/y:1");
+    (got.annotations as Record<string, string>)[REF_NAME] = "changed";
+    (got as { digest: string }).digest = "sha256:0";
+    assert.equal((await store.resolve("r/y:1")).digest, b.manifest.digest);
+    assert.deepEqual(
+      (await store.listImages()).map((e) => e.ref),
+      ["r/y:1"],
+    );
+  });
+
+  it("hands out manifests and configs that callers may change, and forgets pruned ones", async () => {
+    const store = await freshStore();
+    const a = await putImage(store, [bytes(30)], "a");
+    const first = await store.getManifest(a.manifest.digest);
+    (first.manifest.layers as Descriptor[]).push(first.manifest.layers[0]!);
+    ((await store.imageConfig(first.manifest)) as { rootfs?: unknown }).rootfs = { type: "x", diff_ids: [] };
+    const again = await store.getManifest(a.manifest.digest);
+    assert.equal(again.manifest.layers.length, 1);
+    assert.deepEqual((await store.imageConfig(again.manifest)).rootfs?.diff_ids, [sha(bytes(30))]);
+    await store.prune({ minAgeMs: 0 });
+    await assert.rejects(store.getManifest(a.manifest.digest), { kind: "not-found" });
+  });
+
   it("takes over an index lock left by a dead process", async () => {
     const store = await freshStore();
     const img = await putImage(store, [bytes(10, 41)], "stale");

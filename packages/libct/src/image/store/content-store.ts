@@ -175,6 +175,13 @@ export class ContentStore {
   readonly #blobs: string;
   readonly #ingest: string;
   readonly #indexMutex: Mutex;
+  /**
+   * index.json as last read, with the stat that identifies that version (it is only ever replaced by rename, so
+   * a new version has a new inode): a create resolves its image without reading and parsing the file again.
+   */
+  #indexCache: { key: string; index: IndexJson } | undefined;
+  /** Small JSON blobs (manifests, configs, indexes) by digest: content-addressed, so a hit is always right. */
+  readonly #jsonCache = new Map<string, string>();
 
   private constructor(
     readonly root: string,
@@ -465,10 +472,19 @@ export class ContentStore {
 
   // ---- index: references ----------------------------------------------------------------------------------
 
-  async #readIndex(): Promise<IndexJson> {
+  /** index.json, parsed; `fresh` for a private copy to mutate (the shared one must stay as read). */
+  async #readIndex(fresh = false): Promise<IndexJson> {
+    const path = join(this.root, "index.json");
+    const st = await stat(path).catch((err: unknown) => {
+      if (isCode(err, "ENOENT")) return undefined;
+      throw err;
+    });
+    if (!st) return { schemaVersion: 2, mediaType: MT.ociIndex, manifests: [] };
+    const key = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    if (!fresh && this.#indexCache?.key === key) return this.#indexCache.index;
     let text: string;
     try {
-      text = await readFile(join(this.root, "index.json"), "utf8");
+      text = await readFile(path, "utf8");
     } catch (err) {
       if (isCode(err, "ENOENT")) return { schemaVersion: 2, mediaType: MT.ociIndex, manifests: [] };
       throw err;
@@ -477,6 +493,7 @@ export class ContentStore {
     if (!Array.isArray(index.manifests)) {
       throw new LibctError("internal", `${this.root}/index.json is not an OCI image index (no manifests array)`);
     }
+    if (!fresh) this.#indexCache = { key, index };
     return index;
   }
 
@@ -488,7 +505,7 @@ export class ContentStore {
     await this.#indexMutex.run(async () => {
       await using _lock = await acquireFileLock(join(this.root, "index.json.lock"));
       const exists = (await stat(join(this.root, "index.json")).catch(() => undefined)) !== undefined;
-      const index = await this.#readIndex();
+      const index = await this.#readIndex(true);
       if ((await mutate(index)) || !exists) {
         await writeFileAtomic(this.root, "index.json", `${JSON.stringify(index, null, 2)}\n`);
       }
@@ -524,7 +541,7 @@ export class ContentStore {
     const index = await this.#readIndex();
     const found = index.manifests.find((m) => m.annotations?.[REF_NAME] === ref);
     if (!found) throw new LibctError("not-found", `image ${ref} is not in the store`);
-    return found;
+    return structuredClone(found);
   }
 
   /** Removes `ref`; resolves false when it was not tagged. Blobs stay until `prune`. */
@@ -545,16 +562,23 @@ export class ContentStore {
     const index = await this.#readIndex();
     return index.manifests.flatMap((d) => {
       const ref = d.annotations?.[REF_NAME];
-      return ref === undefined ? [] : [{ ref, descriptor: d }];
+      return ref === undefined ? [] : [{ ref, descriptor: structuredClone(d) }];
     });
   }
 
   // ---- manifests ------------------------------------------------------------------------------------------
 
   async #readJson<T>(d: { digest: string }): Promise<T> {
-    const data = await this.readBlob(d.digest);
+    let text = this.#jsonCache.get(d.digest);
+    if (text === undefined) {
+      text = (await this.readBlob(d.digest)).toString("utf8");
+      if (text.length <= 64 * 1024) {
+        if (this.#jsonCache.size >= 256) this.#jsonCache.delete(this.#jsonCache.keys().next().value as string);
+        this.#jsonCache.set(d.digest, text);
+      }
+    }
     try {
-      return JSON.parse(data.toString("utf8")) as T;
+      return JSON.parse(text) as T;
     } catch (err) {
       throw new LibctError("invalid", `blob ${d.digest} is not JSON`, { cause: err });
     }
@@ -685,6 +709,7 @@ export class ContentStore {
         if (!st || (opts.minAgeMs !== undefined && now - st.mtimeMs < opts.minAgeMs)) continue;
         if (isDigest(digest) && inflight.has(path)) continue;
         await rm(path, { force: true });
+        this.#jsonCache.delete(digest);
         removedBlobs.push(digest);
         reclaimedBytes += st.size;
       }
