@@ -4,9 +4,11 @@
  */
 import { strict as assert } from "node:assert";
 import { readdirSync, readFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { routes } from "@berth/api";
+import { Libct, mountAll, ProcessRunner, storageDrivers } from "@berth/libct";
 import { Ajv } from "ajv";
 import { startTestDaemon, type TestDaemon } from "./testing/daemon.js";
 
@@ -198,6 +200,48 @@ describe("berthd", needsRoot, () => {
     for (const name of [...names, "quitter"]) {
       assert.equal((await d.request("DELETE", `/1.0/containers/${name}?force=true`)).status, 204);
     }
+  });
+
+  it("a create cut short by kill -9 leaves nothing once berthd is back: container, snapshot, mount, directory", async () => {
+    await d.kill9();
+    // What berthd had done of a create when it died, before the row that records it: the rootfs snapshot
+    // mounted at containers/<id>/rootfs, and the libct container (conmon, runc's init) created in it.
+    const id = "0".repeat(63) + "f";
+    const storage = await storageDrivers.overlay(join(d.root, "storage", "overlay"), new ProcessRunner());
+    const layer = (await storage.list()).find((s) => s.kind === "committed" && s.key.startsWith("layer/"));
+    assert.ok(layer, "the busybox layer is unpacked");
+    const mounts = await storage.prepare(`container/${id}`, layer.key, { "berth.container": id });
+    const rootfs = join(d.root, "containers", id, "rootfs");
+    await mkdir(rootfs, { recursive: true });
+    await mountAll(new ProcessRunner(), mounts, rootfs);
+    const libct = await Libct.open({ root: join(d.root, "libct"), runRoot: join(d.runRoot, "libct") });
+    await libct.create({
+      id,
+      description: { kind: "app", rootfs: { path: rootfs }, process: { args: ["/bin/sleep", "300"] } },
+    });
+    const conmonPid = Number(readFileSync(join(d.root, "libct/containers", id, "conmon.pid"), "utf8"));
+    process.kill(conmonPid, 0);
+    await d.restart();
+    assert.deepEqual(
+      (await libct.list()).map((c) => c.id),
+      [],
+    );
+    // conmon exits (and is reaped) a moment after its container is killed
+    const alive = () => {
+      try {
+        return !/\) [ZX] /.test(readFileSync(`/proc/${conmonPid}/stat`, "utf8"));
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 50 && alive(); i++) await sleep(100);
+    assert.equal(alive(), false, "conmon is gone with its container");
+    assert.ok(!d.mounts().some((m) => m.includes(id)), "the rootfs is unmounted");
+    const snapshots = JSON.parse(readFileSync(join(d.root, "storage/overlay/meta.json"), "utf8")).snapshots;
+    assert.ok(!Object.keys(snapshots).includes(`container/${id}`), "the snapshot is removed");
+    assert.ok(!readdirSync(join(d.root, "containers")).includes(id), "the container directory is removed");
+    const listed = (await d.request("GET", "/1.0/containers?all=true")).json as { id: string }[];
+    assert.ok(!listed.some((c) => c.id === id));
   });
 
   it("rejects bad requests with problem+json, an actionable message, and changes nothing", async () => {

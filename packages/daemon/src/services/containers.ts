@@ -926,7 +926,33 @@ export class ContainerService {
         this.d.log.warn("reconcile failed for a container", { id: row.id, err });
       }
     }
+    await this.sweepOrphans().catch((err) => this.d.log.warn("sweeping what crashed creates left failed", { err }));
     return { running, exited };
+  }
+
+  /**
+   * What a create cut short by the end of berthd (kill -9, a crash) left before the row that records it: a
+   * libct container (conmon and runc's init waiting in it), the rootfs snapshot and its mount, the container's
+   * directory. berthd creates nothing while it reconciles, so whatever has no row is such a leftover.
+   */
+  private async sweepOrphans(): Promise<void> {
+    const { libct, storage, cmd, repo, log } = this.d;
+    const known = new Set(repo.list().map((r) => r.id));
+    const orphan = (id: string | undefined): id is string => id !== undefined && !known.has(id);
+    for (const st of await libct.list()) {
+      if (!orphan(st.id)) continue;
+      log.warn("removing a container an interrupted create left", { id: st.id, status: st.status });
+      await libct.delete(st.id, { force: true }).catch((err) => log.warn("orphan delete failed", { id: st.id, err }));
+    }
+    const dirs = (await containerDirs(this.d.root)).filter(orphan);
+    for (const id of dirs) {
+      if (await isMountPoint(this.rootfs(id))) await unmount(cmd, this.rootfs(id));
+    }
+    for (const snap of await storage.list()) {
+      const id = snap.labels["berth.container"];
+      if (orphan(id) && snap.key === this.snapshotKey(id)) await storage.remove(snap.key);
+    }
+    for (const id of dirs) await this.trash.discard(this.dir(id));
   }
 
   /** Stops following containers; the containers themselves keep running. */
