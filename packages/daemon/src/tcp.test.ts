@@ -7,26 +7,15 @@ import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { freePort } from "@berth/libct/testing/registry";
 import { TokenService } from "./services/tokens.js";
 import { openDb } from "./store/db.js";
 import { TokenRepo } from "./store/tokens.js";
 import { startTestDaemon, type TestDaemon } from "./testing/daemon.js";
 
 const needsRoot = { skip: process.getuid?.() === 0 ? false : "needs root (integration test)" };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface TcpReply {
   status: number;
