@@ -227,7 +227,7 @@ export interface Endpoints {
   containerStats: { params: Id; query?: { stream?: Bool }; result: ContainerStats };
   containerTop: { params: Id; result: TopResult };
   execContainer: { params: Id; body: ExecCreate; result: ExecResult };
-  attachContainer: { params: Id; query?: { stdin?: Bool; detachKeys?: string }; raw: true };
+  attachContainer: { params: Id; query?: { start?: Bool; closeStdin?: Bool; h?: number; w?: number }; raw: true };
   resizeContainer: { params: Id; query: { h: number; w: number }; result: undefined };
   execSession: { params: Id & { session: string }; result: WaitResult };
   resizeExec: { params: Id & { session: string }; query: { h: number; w: number }; result: undefined };

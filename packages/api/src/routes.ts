@@ -159,10 +159,17 @@ export const routes = {
   attachContainer: {
     method: "POST",
     path: "/1.0/containers/{id}/attach",
-    summary: "Attach stdio (HTTP upgrade to a raw stream)",
+    summary:
+      "Attach stdio (HTTP upgrade to a raw stream). start=true starts the container once attached (start -a), " +
+      "with the terminal size h, w set first; closeStdin=true closes its stdin when the client half-closes",
     status: 200,
     response: "upgrade",
-    query: { stdin: "true|false", detachKeys: "e.g. ctrl-p,ctrl-q" },
+    query: {
+      start: "true|false",
+      closeStdin: "true|false",
+      h: "rows (with start=true)",
+      w: "columns (with start=true)",
+    },
   },
   resizeContainer: {
     method: "POST",

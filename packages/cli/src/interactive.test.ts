@@ -1,5 +1,5 @@
 /**
- * Interactive verbs through the real CLI and a real berthd: `run -it` and `exec -it` under a real pty
+ * Interactive verbs through the real CLI and a real berthd: `run -it`, `exec -it` and `start -ai` under a real pty
  * (python3's pty module: a set size, a resize seen by the container, the exit code returned), `run -i` with
  * piped stdin, `attach` with detach keys leaving the container running, and `cp` both ways (a file and a
  * directory, ownership, traversal and symlink escapes refused with nothing written outside).
@@ -174,6 +174,71 @@ describe("interactive: run -it, exec -it, attach, cp", { skip, timeout: 600_000 
       | [{ state: { status: string } }];
     assert.equal((Array.isArray(st) ? st[0] : st).state.status, "running");
     assert.equal((await ok("exec", "at1", "echo", "still")).trim(), "still");
+  });
+
+  it("start -a: every line of a stopped container's run, again on a second start, and its exit code", async () => {
+    // Many lines right at start: a client that attached after the start would miss the first ones.
+    const script = "i=0; while [ $i -lt 200 ]; do echo line$i; i=$((i+1)); done; echo err-line >&2; exit 3";
+    await ok("create", "--name", "sa1", "busybox", "sh", "-c", script);
+    for (const round of [1, 2]) {
+      const r = await berth(["start", "-a", "sa1"]);
+      assert.equal(r.code, 3, `round ${round}: ${r.err}`);
+      const lines = `${r.out}${r.err}`.split("\n");
+      for (let i = 0; i < 200; i++) assert.ok(lines.includes(`line${i}`), `round ${round}: line${i} missing`);
+      assert.ok(lines.includes("err-line"), `round ${round}: stderr missing`);
+    }
+    const many = await berth(["start", "-a", "sa1", "sa1"]);
+    assert.notEqual(many.code, 0);
+    assert.match(many.err, /cannot start and attach multiple containers/);
+  });
+
+  it("start -ai: piped stdin reaches a container created with -i, EOF closes it; a running one is attached", async () => {
+    await ok("create", "-i", "--name", "sai1", "busybox", "sh", "-c", "tr a-z A-Z; exit 4");
+    const r = await berth(["start", "-ai", "sai1"], "piped into start\n");
+    assert.equal(r.code, 4, r.err);
+    assert.match(r.out, /PIPED INTO START/);
+    // Already running: start -a attaches (no second start) and follows until it ends.
+    await ok("run", "-d", "--name", "sai2", "busybox", "sh", "-c", "sleep 1; echo late; exit 6");
+    const late = await berth(["start", "-a", "sai2"]);
+    assert.equal(late.code, 6, late.err);
+    assert.match(late.out, /late/);
+    // A terminal size out of range is refused before anything starts.
+    await ok("create", "--name", "sai3", "busybox", "true");
+    const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({
+        socketPath: d.socket,
+        method: "POST",
+        path: "/1.0/containers/sai3/attach?start=true&h=0&w=80",
+        headers: { connection: "Upgrade", upgrade: "tcp" },
+      });
+      req.on("upgrade", () => reject(new Error("upgraded")));
+      req.on("response", (m) => {
+        let body = "";
+        m.on("data", (c: Buffer) => {
+          body += c.toString();
+        });
+        m.on("end", () => resolve({ status: m.statusCode ?? 0, body }));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    assert.equal(res.status, 400, res.body);
+    assert.match(res.body, /terminal's rows and columns/);
+    const st = JSON.parse(await ok("inspect", "sai3")) as
+      | { state: { status: string } }
+      | [{ state: { status: string } }];
+    assert.equal((Array.isArray(st) ? st[0] : st).state.status, "created", "nothing started");
+  });
+
+  it("start -ai under a real pty: the terminal's size is set before the shell starts", async () => {
+    await ok("create", "-it", "--name", "sat1", "busybox", "sh", "-c", "stty size; read x; echo got-$x; exit 2");
+    const r = await underPty(["start", "-ai", "sat1"], 27, 93, [
+      ["expect", "27 93", 20],
+      ["send", "yes\r"],
+      ["expect", "got-yes", 10],
+    ]);
+    assert.ok(r.ok, `output: ${r.out}`);
+    assert.equal(r.code, 2, r.out);
   });
 
   it("cp in and out: a file and a directory, ownership mapped", async () => {

@@ -1,5 +1,5 @@
 /** start, stop, restart, kill, pause, unpause, rm, wait, rename: one API call per container, a report per item. */
-import { defineCommand } from "../framework/command.js";
+import { type Context, defineCommand } from "../framework/command.js";
 import { CliError } from "../framework/errors.js";
 
 const many = { min: 1, complete: "container" } as const;
@@ -8,25 +8,80 @@ export const start = defineCommand({
   name: "start",
   summary: "Start one or more stopped containers",
   usage: "start [OPTIONS] CONTAINER [CONTAINER...]",
-  examples: ["berth start web", "berth start web db"],
+  description:
+    "With -a, berth stays attached to the container's output (and with -i its input) from its first byte, and\nexits with the container's exit code; ctrl-p ctrl-q detaches and leaves it running.",
+  examples: ["berth start web", "berth start web db", "berth start -a job", "berth start -ai shell"],
   args: many,
   flags: {
-    attach: {
-      type: "boolean",
-      short: "a",
-      description: "Attach STDOUT/STDERR and forward signals (not implemented yet)",
+    attach: { type: "boolean", short: "a", description: "Attach STDOUT/STDERR and forward signals" },
+    interactive: { type: "boolean", short: "i", description: "Attach container's STDIN" },
+    "detach-keys": {
+      type: "string",
+      placeholder: "string",
+      description: 'Override the key sequence for detaching a container (default "ctrl-p,ctrl-q")',
     },
-    interactive: { type: "boolean", short: "i", description: "Attach container's STDIN (not implemented yet)" },
   },
-  async run({ args, flags }, { api, out }) {
+  async run({ args, flags }, ctx) {
     if (flags.attach || flags.interactive) {
-      throw new CliError("start --attach/--interactive is not implemented yet: it needs the attach route", {
-        hint: "start it, then follow its output with `berth logs -f`",
-      });
+      if (args.length > 1) {
+        throw new CliError("you cannot start and attach multiple containers at once", {
+          hint: `start them without -a, then attach to one: berth attach ${args[0]}`,
+        });
+      }
+      return startAttached(ctx, args[0]!, flags.interactive === true, flags["detach-keys"]);
     }
-    return out.report(args, (id) => api.startContainer({ params: { id } }));
+    return ctx.out.report(args, (id) => ctx.api.startContainer({ params: { id } }));
   },
 });
+
+/**
+ * start -a / -ai (Docker): berthd attaches, then starts the container itself (`attach?start=true`), so even a
+ * stopped container, whose monitor comes back only when it is created again, loses none of its first output.
+ * The local stdio is pumped as by `attach`; the exit code is the container's.
+ */
+async function startAttached(ctx: Context, ref: string, interactive: boolean, detachKeys?: string): Promise<number> {
+  const { endpoint, openUpgrade, pump, parseDetachKeys, DEFAULT_DETACH_KEYS } = await import("../tty.js");
+  const keys = parseDetachKeys(detachKeys ?? DEFAULT_DETACH_KEYS);
+  const c = await ctx.api.getContainer({ params: { id: ref } });
+  const tty = c.config.tty === true;
+  const stdin = interactive && c.config.openStdin === true;
+  if (tty && stdin && !process.stdin.isTTY)
+    throw new CliError("the input device is not a TTY", {
+      hint: "leave out -i when stdin is piped, or create the container without -t",
+    });
+  const path = `/1.0/containers/${encodeURIComponent(c.id)}`;
+  const query = new URLSearchParams({ start: "true" });
+  if (stdin) query.set("closeStdin", "true");
+  if (tty && process.stdout.isTTY && process.stdout.rows > 0) {
+    // The terminal's size before the process starts, so its first screen fits.
+    query.set("h", String(process.stdout.rows));
+    query.set("w", String(process.stdout.columns));
+  }
+  const forward = (signal: NodeJS.Signals) => () => {
+    void ctx.api.killContainer({ params: { id: c.id }, query: { signal } }).catch(() => undefined);
+  };
+  const onInt = forward("SIGINT");
+  const onTerm = forward("SIGTERM");
+  if (!tty) {
+    process.on("SIGINT", onInt);
+    process.on("SIGTERM", onTerm);
+  }
+  try {
+    const ep = await endpoint(ctx);
+    const { socket, head } = await openUpgrade(ep, `${path}/attach?${query}`);
+    const how = await pump(ep, socket, head, {
+      stdin,
+      closeOnEof: stdin,
+      ...(stdin ? { detachKeys: keys } : {}),
+      ...(tty ? { resizePath: `${path}/resize` } : {}),
+    });
+    if (how === "detached") return 0;
+    return (await ctx.api.waitContainer({ params: { id: c.id } })).exitCode;
+  } finally {
+    process.off("SIGINT", onInt);
+    process.off("SIGTERM", onTerm);
+  }
+}
 
 const timeFlag = {
   time: { type: "int", short: "t", placeholder: "int", description: "Seconds to wait before killing the container" },

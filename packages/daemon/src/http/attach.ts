@@ -11,6 +11,8 @@
  * `?closeStdin=true` on attach (run -i): when the client half-closes its side, the container's stdin is
  * closed (EOF) and output keeps flowing until the container ends it; without it, a client going away only
  * detaches. A container that is created but not started can be attached (run -it attaches before start).
+ * `?start=true` (start -a): berthd starts the container itself once attached, so a stopped container (whose
+ * monitor is gone until it is created again) loses none of its first output; a running one is just attached.
  *
  * Interactive exec (`berth exec -it`): `POST /1.0/containers/{id}/exec` with the upgrade headers and an
  * ExecCreate body starts a session under its own conmon (services/exec-session.ts) and answers 101 with
@@ -177,6 +179,8 @@ export function installAttach(server: Server, deps: AttachDeps): void {
       let extraHeaders = "";
       let rest = head;
       let closeStdin = false;
+      let startIt = false;
+      let size: { h: number; w: number } | undefined;
       try {
         if (x) {
           // The ExecCreate body follows the headers: content-length bytes, part of them maybe already in head.
@@ -197,10 +201,20 @@ export function installAttach(server: Server, deps: AttachDeps): void {
           closeStdin = true;
           extraHeaders = `X-Berth-Exec-Session: ${s.sessionId}\r\n`;
         } else {
-          const row = await attachable(m![1] ?? "", true);
+          const q = new URLSearchParams(m![3] ?? "");
+          const row =
+            q.get("start") === "true"
+              ? containers.find(decodeURIComponent(m![1] ?? ""))
+              : await attachable(m![1] ?? "", true);
           bundle = libct.bundlePath(row.id);
           id = row.id;
-          closeStdin = new URLSearchParams(m![3] ?? "").get("closeStdin") === "true";
+          closeStdin = q.get("closeStdin") === "true";
+          startIt = q.get("start") === "true";
+          if (q.has("h") || q.has("w")) {
+            size = { h: Number(q.get("h")), w: Number(q.get("w")) };
+            if (![size.h, size.w].every((v) => Number.isInteger(v) && v >= 1 && v <= 1000))
+              throw new LibctError("invalid", "h and w are the terminal's rows and columns: integers from 1 to 1000");
+          }
         }
       } catch (err) {
         fail(err);
@@ -212,20 +226,34 @@ export function installAttach(server: Server, deps: AttachDeps): void {
       if (rest.length) stdin.write(rest);
       socket.on("data", (b: Buffer) => stdin.write(b));
       socket.resume();
-      let session: Awaited<ReturnType<typeof attach>>;
+      // The container's output waits here until the 101 is on the wire (with start=true it may come first).
+      const output = new PassThrough();
+      let session: Awaited<ReturnType<typeof attach>> | undefined;
+      const connect = async () => {
+        session = await attach(bundle, { stdin, stdout: output, stderr: output });
+        // start=true with the client's terminal size (h, w): set before the process starts.
+        if (startIt && size) await resizeTerminal(bundle, size.h, size.w).catch(() => {});
+      };
       try {
-        session = await attach(bundle, { stdin, stdout: socket, stderr: socket });
+        if (startIt) await containers.start(id, { beforeStart: connect });
+        if (!session) {
+          if (startIt) await attachable(id, true); // it was running already: attach as a plain attach does
+          await connect();
+        }
       } catch (err) {
+        session?.detach();
         fail(err);
         return;
       }
+      const attached = session as NonNullable<typeof session>;
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n${extraHeaders}\r\n`);
+      output.pipe(socket);
       log.debug("attached", { id });
-      const detach = () => session.detach();
+      const detach = () => attached.detach();
       socket.once("close", detach);
       socket.once("end", closeStdin ? () => stdin.end() : detach);
-      session.done.then(
-        () => socket.end(),
+      attached.done.then(
+        () => output.end(),
         () => socket.destroy(),
       );
     })();

@@ -326,16 +326,23 @@ export class ContainerService {
     const id = randomBytes(32).toString("hex");
     this.reservedNames.add(name);
     try {
-      const image = await images.resolve(req.image);
-      const imgCfg = (image.config.config ?? {}) as ImageRunConfig;
       await using undo = new UndoStack((err) => this.d.log.warn("undo step failed", { id, err }));
       const dir = this.dir(id);
-      await mkdir(dir, { recursive: true, mode: 0o711 });
-      undo.push(() => rm(dir, { recursive: true, force: true }));
-      const mounts = await storage.prepare(this.snapshotKey(id), image.topSnapshot, { "berth.container": id });
-      undo.push(() => storage.remove(this.snapshotKey(id)));
       const rootfs = this.rootfs(id);
-      await mkdir(rootfs, { recursive: true });
+      undo.push(() => rm(dir, { recursive: true, force: true })); // the id is new: nothing else is there
+      // The container's directory and its rootfs snapshot do not depend on each other: both at once.
+      const [made, prepared] = await Promise.allSettled([
+        mkdir(dir, { recursive: true, mode: 0o711 }).then(() => mkdir(rootfs)),
+        images.resolve(req.image).then(async (image) => {
+          const mounts = await storage.prepare(this.snapshotKey(id), image.topSnapshot, { "berth.container": id });
+          undo.push(() => storage.remove(this.snapshotKey(id)));
+          return { image, mounts };
+        }),
+      ]);
+      if (prepared.status === "rejected") throw prepared.reason;
+      if (made.status === "rejected") throw made.reason;
+      const { image, mounts } = prepared.value;
+      const imgCfg = (image.config.config ?? {}) as ImageRunConfig;
       await mountAll(cmd, mounts, rootfs);
       undo.push(() => unmount(cmd, rootfs));
       const [passwd, group] = await Promise.all([
@@ -418,10 +425,16 @@ export class ContainerService {
   }
 
   /**
-   * `restart`: started by a restart policy (keeps restartCount and a user's stop). `created`: the caller
-   * has just created it (create with start), so its state and rootfs mount need not be checked.
+   * Starts a created or stopped container (a stopped one is created again from its description first); a
+   * running one is left as it is. `restart`: started by a restart policy (keeps restartCount and a user's
+   * stop). `created`: the caller has just created it (create with start), so its state and rootfs mount need
+   * not be checked. `beforeStart` runs once the container is created and before its process starts, under
+   * the container's lock: `start -a` attaches there, so that no output is missed.
    */
-  async start(ref: string, opts: { restart?: boolean; created?: boolean } = {}): Promise<void> {
+  async start(
+    ref: string,
+    opts: { restart?: boolean; created?: boolean; beforeStart?: (id: string) => Promise<void> } = {},
+  ): Promise<void> {
     const row = this.find(ref);
     await this.locks.run(row.id, async () => {
       const { libct, repo } = this.d;
@@ -447,6 +460,7 @@ export class ContainerService {
           ...(row.config.openStdin ? { stdin: true } : {}),
         });
       }
+      await opts.beforeStart?.(row.id);
       const launched = await libct.start(row.id);
       const after = launched.pid ? launched : await this.libctState(row.id);
       repo.setState(row.id, {

@@ -400,11 +400,13 @@ export class Libct {
   /** Starts a created container; returns its init's host pid (from the runtime's pid file) when known. */
   async start(id: string): Promise<{ pid?: number }> {
     return this.locked(id, async () => {
-      await this.record(id);
+      const [, exited] = await Promise.all([this.record(id), this.exitCode(id)]);
       // One runtime call on the hot path: runc itself refuses a container that is not "created".
-      if (await this.exitCode(id)) {
+      if (exited !== undefined) {
         throw new LibctError("precondition", `container '${id}' has exited; only a created container can be started`);
       }
+      // The runtime wrote the pid file at create: read it while the runtime starts the process.
+      const pidText = readFile(join(this.dir(id), "pidfile"), "utf8").catch(() => "");
       try {
         await this.runtime.start(id);
       } catch (err) {
@@ -417,17 +419,18 @@ export class Libct {
           { cause: err },
         );
       }
-      const pid = Number.parseInt(await readFile(join(this.dir(id), "pidfile"), "utf8").catch(() => ""), 10);
+      const pid = Number.parseInt(await pidText, 10);
       return pid > 0 ? { pid } : {};
     });
   }
 
   /** Waits for the container to exit and returns its exit code (128+N when killed by signal N). */
   async wait(id: string, opts: { signal?: AbortSignal } = {}): Promise<ExitResult> {
+    const first = this.exitCode(id); // read while the record is
     const rec = await this.record(id);
-    for (;;) {
-      const code = await this.exitCode(id);
-      if (code !== undefined) return { exitCode: code, oomKilled: await this.wasOomKilled(rec) };
+    for (let i = 0; ; i++) {
+      const code = await (i === 0 ? first : this.exitCode(id));
+      if (code !== undefined) return { exitCode: code, oomKilled: this.wasOomKilled(rec) };
       // conmon writes the exit file; if conmon is gone without writing it (killed, host rebooted),
       // ask the runtime once whether the container still exists.
       if (!(await this.conmonAlive(id))) {
@@ -446,9 +449,9 @@ export class Libct {
     return text === "" ? undefined : Number.parseInt(text, 10);
   }
 
-  private async wasOomKilled(rec: StoredRecord): Promise<boolean> {
+  private wasOomKilled(rec: StoredRecord): boolean {
     if (existsSync(join(this.dir(rec.id), "oom"))) return true;
-    return ((await readOomKills(this.host, rec.cgroupsPath).catch(() => undefined)) ?? 0n) > 0n;
+    return (readOomKills(this.host, rec.cgroupsPath) ?? 0n) > 0n;
   }
 
   private async conmonAlive(id: string): Promise<boolean> {
@@ -536,8 +539,9 @@ export class Libct {
   /** Removes the container: runtime state, cgroups, bundle, log, exit file. `force` kills it first. */
   async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
     await this.locked(id, async () => {
+      const exited = this.exitCode(id); // read while the record is
       const rec = await this.record(id);
-      const st = await this.state(id);
+      const st = await this.stateOf(rec, exited);
       if ((st.status === "running" || st.status === "paused") && !opts.force) {
         throw new LibctError("precondition", `container '${id}' is ${st.status}; stop it first or delete with force`);
       }
@@ -572,11 +576,16 @@ export class Libct {
   // ---- inspection ----
 
   async state(id: string): Promise<ContainerState> {
-    const rec = await this.record(id);
+    return this.stateOf(await this.record(id));
+  }
+
+  /** `state` for a record (and maybe an exit code) the caller has read already. */
+  private async stateOf(rec: StoredRecord, exited?: Promise<number | undefined>): Promise<ContainerState> {
+    const id = rec.id;
     const base = { id, createdAt: rec.createdAt, description: rec.description };
-    const exitCode = await this.exitCode(id);
+    const exitCode = await (exited ?? this.exitCode(id));
     if (exitCode !== undefined) {
-      return { ...base, status: "stopped", exitCode, oomKilled: await this.wasOomKilled(rec) };
+      return { ...base, status: "stopped", exitCode, oomKilled: this.wasOomKilled(rec) };
     }
     const rs: RuntimeState | undefined = await this.runtime.state(id).catch(() => undefined);
     if (!rs || rs.status === "stopped") return { ...base, status: "stopped" };

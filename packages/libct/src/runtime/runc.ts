@@ -1,5 +1,5 @@
 import { constants, existsSync } from "node:fs";
-import { mkdtemp, open, readdir, readFile, rm, stat } from "node:fs/promises";
+import { type FileHandle, mkdtemp, open, readdir, readFile, rm, rmdir, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LibctError } from "../errors.js";
@@ -94,8 +94,6 @@ export class RuncRuntime implements OciRuntime {
   private async startViaExecFifo(id: string, timeoutMs = 2000): Promise<boolean> {
     if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(id)) return false;
     const fifo = join(this.stateRoot, id, "exec.fifo");
-    const st = await stat(fifo).catch(() => undefined);
-    if (!st?.isFIFO()) return false;
     let timedOut = false;
     const timer = setTimeout(() => {
       // init is gone: open the fifo read-write ourselves so the pending open returns, then give up.
@@ -105,15 +103,25 @@ export class RuncRuntime implements OciRuntime {
         () => {},
       );
     }, timeoutMs);
+    let fh: FileHandle | undefined;
     try {
-      const data = await readFile(fifo);
-      if (timedOut || data.length === 0) return false;
+      // A created container's init is blocked opening the fifo for writing, so this open returns at once.
+      fh = await open(fifo, constants.O_RDONLY);
+      let got = 0;
+      const buf = Buffer.alloc(16);
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+        if (bytesRead === 0) break; // init closed its end: it has exec'd the process (or died)
+        got += bytesRead;
+      }
+      if (timedOut || got === 0) return false;
     } catch {
-      return false;
+      return false; // no fifo (not created, or not runc's layout): the caller asks runc
     } finally {
       clearTimeout(timer);
+      await fh?.close();
     }
-    await rm(fifo, { force: true });
+    await unlink(fifo).catch(() => {});
     return true;
   }
   async kill(id: string, signal: string | number, opts: { all?: boolean } = {}): Promise<void> {
@@ -135,7 +143,17 @@ export class RuncRuntime implements OciRuntime {
     const entries = await readdir(dir).catch(() => undefined);
     if (!entries) return true;
     if (entries.includes("exec.fifo")) return false; // never started: let the runtime clean up
-    await rm(dir, { recursive: true, force: true });
+    // The files directly, then the directory: what rm -r would do after a failed rmdir, a readdir and lstats.
+    await Promise.all(
+      entries.map((e) =>
+        unlink(join(dir, e)).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== "ENOENT") return rm(join(dir, e), { force: true, recursive: true }); // a directory
+        }),
+      ),
+    );
+    await rmdir(dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== "ENOENT") throw err;
+    });
     return true;
   }
 

@@ -34,18 +34,26 @@ export class OverlayDriver implements StorageDriver {
     return new OverlayDriver(root, cmd, await new Trash(join(root, "trash")).open());
   }
 
-  /** Metadata changes are serialized in this process; berthd is the only writer of a root. */
+  /**
+   * Metadata changes are serialized in this process; berthd is the only writer of a root. `fn` gets a working
+   * copy whose `snapshots` map is its own (entries are replaced, never changed in place), so a change that fails
+   * before `save` leaves the loaded metadata as it was.
+   */
   private exclusive<T>(fn: (meta: Meta) => Promise<T>): Promise<T> {
-    const run = this.queue.then(async () => fn(await this.load()));
+    const run = this.queue.then(async () => {
+      const cur = await this.load();
+      return fn({ next: cur.next, snapshots: { ...cur.snapshots } });
+    });
     this.queue = run.catch(() => {});
     return run;
   }
 
+  /** The loaded metadata, shared: readers must not change it (they copy what they hand out). */
   private async load(): Promise<Meta> {
-    if (this.meta) return structuredClone(this.meta);
+    if (this.meta) return this.meta;
     try {
       this.meta = JSON.parse(await readFile(join(this.root, "meta.json"), "utf8")) as Meta;
-      return structuredClone(this.meta);
+      return this.meta;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return { next: 1, snapshots: {} };
       throw new LibctError("internal", `overlay metadata ${join(this.root, "meta.json")} is unreadable`, {
@@ -56,10 +64,9 @@ export class OverlayDriver implements StorageDriver {
 
   private async save(meta: Meta): Promise<void> {
     const tmp = join(this.root, `meta.json.${process.pid}.tmp`);
-    const text = JSON.stringify(meta);
-    await writeFile(tmp, text);
+    await writeFile(tmp, JSON.stringify(meta));
     await rename(tmp, join(this.root, "meta.json"));
-    this.meta = JSON.parse(text) as Meta;
+    this.meta = meta;
   }
 
   private dir(id: number): string {
@@ -102,9 +109,19 @@ export class OverlayDriver implements StorageDriver {
           throw new LibctError("precondition", `parent '${parent}' is not committed; commit it first`);
       }
       const id = meta.next++;
-      await rm(this.dir(id), { recursive: true, force: true });
-      await mkdir(join(this.dir(id), "fs"), { recursive: true, mode: 0o755 });
-      await mkdir(join(this.dir(id), "work"), { mode: 0o700 });
+      const dir = this.dir(id);
+      // A directory under a number meta.json has not handed out yet is what a crash left: start afresh.
+      await mkdir(dir, { mode: 0o755 }).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code !== "EEXIST") throw err;
+        await rm(dir, { recursive: true, force: true });
+        await mkdir(dir, { mode: 0o755 });
+      });
+      try {
+        await Promise.all([mkdir(join(dir, "fs"), { mode: 0o755 }), mkdir(join(dir, "work"), { mode: 0o700 })]);
+      } catch (err) {
+        await rm(dir, { recursive: true, force: true });
+        throw err;
+      }
       meta.snapshots[key] = {
         id,
         key,
@@ -148,11 +165,11 @@ export class OverlayDriver implements StorageDriver {
 
   async stat(key: string): Promise<SnapshotInfo> {
     const { id: _id, ...info } = this.get(await this.load(), key);
-    return info;
+    return structuredClone(info);
   }
 
   async list(): Promise<SnapshotInfo[]> {
-    return Object.values((await this.load()).snapshots).map(({ id: _id, ...info }) => info);
+    return Object.values((await this.load()).snapshots).map(({ id: _id, ...info }) => structuredClone(info));
   }
 
   async usage(key: string): Promise<bigint> {
