@@ -32,6 +32,7 @@ import { TokenService } from "./services/tokens.js";
 import { ContainerRepo } from "./store/containers.js";
 import { openDb } from "./store/db.js";
 import { EventRepo } from "./store/events.js";
+import { HealthRepo } from "./store/health.js";
 import { TokenRepo } from "./store/tokens.js";
 
 export const VERSION = "0.1.0";
@@ -97,7 +98,7 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
     log,
     start: (id) => containers.start(id, { restart: true }),
   });
-  const health = new HealthMonitor({ libct, publish, log });
+  const health = new HealthMonitor({ libct, publish, log, store: new HealthRepo(db) });
   const logRotator = new LogRotator({ libct, root: cfg.root, log });
   containers.attach(supervisor, health, logRotator);
 

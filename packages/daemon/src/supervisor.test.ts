@@ -197,6 +197,32 @@ describe("berthd application containers", needsRoot, () => {
     await rm("doc");
   });
 
+  it("health state survives a berthd restart: a healthy container stays healthy, a stopped one keeps its last", async () => {
+    // An interval longer than the restart takes: the first answer after it can only come from the saved state.
+    const hc = { test: ["CMD-SHELL", "test -f /tmp/ok"], intervalMs: 300, timeoutMs: 2000, retries: 1 };
+    await create({ name: "hk", cmd: ["sh", "-c", "touch /tmp/ok; exec sleep 300"], healthcheck: hc });
+    await create({ name: "hs", cmd: ["sleep", "300"], healthcheck: hc }); // no /tmp/ok: unhealthy
+    const before = await until("hk", (c) => c.state.health?.status === "healthy" && c.state.health.log.length >= 2);
+    await until("hs", (c) => c.state.health?.status === "unhealthy");
+    assert.equal((await d.request("POST", "/1.0/containers/hs/stop?t=0")).status, 204);
+    await d.kill9();
+    await d.restart();
+    const after = await inspect("hk");
+    assert.equal(after.state.status, "running");
+    assert.equal(after.state.health.status, "healthy", "not 'starting' again: the same run goes on");
+    assert.ok(after.state.health.log.length >= before.state.health.log.length, "the results so far are kept");
+    assert.equal(after.state.health.log[0].start, before.state.health.log[0].start);
+    const stopped = await inspect("hs");
+    assert.equal(stopped.state.status, "exited");
+    assert.equal(stopped.state.health.status, "unhealthy", "a stopped container shows its last health");
+    // Probes go on after the restart, and a new run starts from "starting".
+    await until("hk", (c) => c.state.health.log.length > after.state.health.log.length);
+    assert.equal((await d.request("POST", "/1.0/containers/hs/start")).status, 204);
+    assert.equal((await inspect("hs")).state.health.status, "starting");
+    await rm("hk");
+    await rm("hs");
+  });
+
   it("--init reaps orphaned zombies (and without it they stay)", async () => {
     const orphan = ["sh", "-c", "(sleep 0.1 &); exec sleep 30"];
     await create({ name: "withinit", cmd: orphan, init: true });

@@ -4,11 +4,14 @@
  * consecutive failures make the container unhealthy, one success healthy. Failures during the start
  * period do not count. The last 5 results are kept; a status change publishes `container.health`.
  * The image's HEALTHCHECK (OCI config `Healthcheck`, durations in ns) fills what the request leaves out.
+ * Each result is saved (store/health.ts): after a berthd restart a running container's health goes on from
+ * where it was, and a stopped one still shows its last state.
  */
 import type { BerthEvent, ContainerState, HealthcheckConfig, HealthStatus } from "@berth/api";
 import type { Libct } from "@berth/libct";
 import type { Logger } from "../log.js";
 import type { ContainerRow } from "../store/containers.js";
+import type { HealthRepo, SavedHealth } from "../store/health.js";
 import type { ContainerHooks } from "./containers.js";
 
 export const HEALTH_DEFAULTS = { intervalMs: 30_000, timeoutMs: 30_000, startPeriodMs: 0, retries: 3 } as const;
@@ -63,6 +66,8 @@ interface Watch {
   health: Health;
   timer?: NodeJS.Timeout;
   startedAt: number;
+  /** The run's start as the row records it: what saved state is matched against. */
+  runStartedAt: string;
   generation: number;
 }
 
@@ -70,18 +75,23 @@ export interface HealthDeps {
   readonly libct: Pick<Libct, "exec">;
   readonly publish: (e: BerthEvent) => void;
   readonly log: Logger;
+  readonly store?: Pick<HealthRepo, "save" | "load">;
 }
 
 export class HealthMonitor implements ContainerHooks {
   private readonly watches = new Map<string, Watch>();
   private closed = false;
   private generation = 0;
+  /** What the store holds, read once at start and kept current by every save. */
+  private readonly saved: Map<string, SavedHealth>;
 
-  constructor(private readonly d: HealthDeps) {}
+  constructor(private readonly d: HealthDeps) {
+    this.saved = d.store?.load() ?? new Map();
+  }
 
   health(id: string): Health | undefined {
-    const w = this.watches.get(id);
-    return w ? { ...w.health, log: [...w.health.log] } : undefined;
+    const h = this.watches.get(id)?.health ?? this.saved.get(id)?.health;
+    return h ? { ...h, log: [...h.log] } : undefined;
   }
 
   running(row: ContainerRow): void {
@@ -92,9 +102,13 @@ export class HealthMonitor implements ContainerHooks {
       this.watches.delete(row.id);
       return;
     }
+    // The same run found again (berthd restarted while it ran): go on from its saved state.
+    const saved = this.saved.get(row.id);
+    const resumed = saved !== undefined && row.startedAt !== undefined && saved.startedAt === row.startedAt;
     const w: Watch = {
-      health: { status: "starting", failingStreak: 0, log: [] },
+      health: resumed ? structuredClone(saved.health) : { status: "starting", failingStreak: 0, log: [] },
       startedAt: row.startedAt ? Date.parse(row.startedAt) : Date.now(),
+      runStartedAt: row.startedAt ?? new Date().toISOString(),
       generation: ++this.generation,
     };
     this.watches.set(row.id, w);
@@ -130,8 +144,10 @@ export class HealthMonitor implements ContainerHooks {
         h.failingStreak++;
         if (h.failingStreak >= retries) next = "unhealthy";
       }
-      if (next !== h.status) {
-        h.status = next;
+      const changed = next !== h.status;
+      h.status = next;
+      this.save(row.id, w);
+      if (changed) {
         this.d.log.info("container health changed", { id: row.id, name: row.name, status: next, exitCode });
         this.d.publish({
           type: "container.health",
@@ -144,6 +160,16 @@ export class HealthMonitor implements ContainerHooks {
       if (!this.closed && this.watches.get(row.id) === w) w.timer = setTimeout(() => void tick(), interval);
     };
     w.timer = setTimeout(() => void tick(), interval);
+  }
+
+  private save(id: string, w: Watch): void {
+    const saved = { startedAt: w.runStartedAt, health: structuredClone(w.health) };
+    this.saved.set(id, saved);
+    try {
+      this.d.store?.save(id, saved);
+    } catch (err) {
+      this.d.log.warn("cannot save health state", { id, err });
+    }
   }
 
   private generation_of(id: string): number | undefined {
@@ -166,6 +192,7 @@ export class HealthMonitor implements ContainerHooks {
   removed(id: string): void {
     this.stopTimer(id);
     this.watches.delete(id);
+    this.saved.delete(id);
   }
 
   close(): void {

@@ -45,6 +45,12 @@ export const migrations: readonly string[] = [
      expires_at TEXT,
      last_used_at TEXT
    );`,
+  // 3: the health check state of a container's current (or last) run, so a berthd restart keeps it.
+  `CREATE TABLE container_health (
+     id TEXT PRIMARY KEY REFERENCES containers(id) ON DELETE CASCADE,
+     started_at TEXT NOT NULL,
+     health TEXT NOT NULL
+   );`,
 ];
 
 export function openDb(path: string): Db {
