@@ -6,8 +6,8 @@
  *
  * The background removal is one file system call at a time, for all trashes of the process together. Node's
  * `rm -r` issues a directory's entries at once, and a few trees in the trash then fill libuv's thread pool
- * (4 threads) for milliseconds, so the next container's mkdirs and writes wait behind them: with api-run's
- * create, wait, delete cycle that cost about 1.5 ms per create. Serial removal keeps three threads free.
+ * (4 threads), so the next container's mkdirs and writes queue behind them (api-run's create, wait, delete
+ * cycle showed it). Serial removal leaves three threads to the requests.
  */
 import { randomBytes } from "node:crypto";
 import { type Dirent, existsSync } from "node:fs";
