@@ -202,14 +202,11 @@ export function installAttach(server: Server, deps: AttachDeps): void {
           extraHeaders = `X-Berth-Exec-Session: ${s.sessionId}\r\n`;
         } else {
           const q = new URLSearchParams(m![3] ?? "");
-          const row =
-            q.get("start") === "true"
-              ? containers.find(decodeURIComponent(m![1] ?? ""))
-              : await attachable(m![1] ?? "", true);
+          startIt = q.get("start") === "true";
+          const row = startIt ? containers.find(decodeURIComponent(m![1] ?? "")) : await attachable(m![1] ?? "", true);
           bundle = libct.bundlePath(row.id);
           id = row.id;
           closeStdin = q.get("closeStdin") === "true";
-          startIt = q.get("start") === "true";
           if (q.has("h") || q.has("w")) {
             size = { h: Number(q.get("h")), w: Number(q.get("w")) };
             if (![size.h, size.w].every((v) => Number.isInteger(v) && v >= 1 && v <= 1000))
