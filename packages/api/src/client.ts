@@ -20,6 +20,7 @@ import type {
   ContainerStats,
   ExecCreate,
   ExecResult,
+  ExecStarted,
   LogLine,
   Problem,
   VersionInfo,
@@ -226,7 +227,7 @@ export interface Endpoints {
   };
   containerStats: { params: Id; query?: { stream?: Bool }; result: ContainerStats };
   containerTop: { params: Id; result: TopResult };
-  execContainer: { params: Id; body: ExecCreate; result: ExecResult };
+  execContainer: { params: Id; body: ExecCreate; result: ExecResult | ExecStarted };
   attachContainer: { params: Id; query?: { start?: Bool; closeStdin?: Bool; h?: number; w?: number }; raw: true };
   resizeContainer: { params: Id; query: { h: number; w: number }; result: undefined };
   execSession: { params: Id & { session: string }; result: WaitResult };

@@ -73,6 +73,12 @@ export function openapiDocument(version = "0.1.0"): Record<string, unknown> {
         "500": problemResponse("internal error (details in the daemon log)"),
       },
     };
+    if (r.also) {
+      (op.responses as Record<string, unknown>)[String(r.also.status)] = {
+        description: r.also.when,
+        content: { "application/json": { schema: ref(r.also.response) } },
+      };
+    }
     if (r.body) {
       op.requestBody = { required: true, content: { "application/json": { schema: ref(r.body) } } };
       (op.responses as Record<string, unknown>)["413"] = problemResponse("body larger than 1 MiB");

@@ -17,6 +17,8 @@ export interface RouteSpec {
   readonly status: 200 | 201 | 202 | 204;
   /** Response schema name, or "stream" for SSE / chunked bodies, or "upgrade" for a raw stream. */
   readonly response?: string;
+  /** A second success reply the route gives when the request asks for it (`when`). */
+  readonly also?: { readonly status: 202; readonly response: string; readonly when: string };
 }
 
 export const routes = {
@@ -151,10 +153,11 @@ export const routes = {
     summary:
       "Run a command; without tty/stdin the reply carries output and exit code. With 'Connection: Upgrade, Upgrade: tcp' " +
       "(exec -it) it answers 101 with X-Berth-Exec-Session and the stream is the session's stdio; " +
-      "GET /exec/{session} then gives the exit code",
+      "GET /exec/{session} then gives the exit code. detach=true answers 202 with the session at once",
     body: "ExecCreate",
     status: 200,
     response: "ExecResult",
+    also: { status: 202, response: "ExecStarted", when: "detach: true in the body (berth exec -d)" },
   },
   attachContainer: {
     method: "POST",

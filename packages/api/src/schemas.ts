@@ -140,6 +140,11 @@ export const ExecCreate = object(
     user: str('"uid[:gid]" or a user name of the image', { minLength: 1 }),
     tty: bool("allocate a pseudo-terminal"),
     attachStdin: bool("attach stdin"),
+    detach: bool(
+      "start the command and answer 202 with its session at once, without its output (berth exec -d); " +
+        "GET /exec/{session} gives its exit code",
+    ),
+    privileged: bool("give the command every capability the host allows (berth exec --privileged)"),
   },
   ["cmd"],
 );
@@ -264,6 +269,9 @@ export const ExecResult = open(
   { exitCode: { type: "integer" }, stdout: { type: "string" }, stderr: { type: "string" } },
   ["exitCode", "stdout", "stderr"],
 );
+
+/** The reply to a detached exec (202): the session to ask for the exit code (GET .../exec/{session}). */
+export const ExecStarted = open({ session: str("exec session id") }, ["session"]);
 
 export const WaitResult = open({ exitCode: { type: "integer" }, oomKilled: { type: "boolean" } }, ["exitCode"]);
 
@@ -397,6 +405,7 @@ export const schemas = {
   ContainerList,
   ContainerStats,
   ExecResult,
+  ExecStarted,
   WaitResult,
   TopResult,
   LogLine,

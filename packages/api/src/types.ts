@@ -147,6 +147,12 @@ export interface ExecCreate {
   user?: string;
   tty?: boolean;
   attachStdin?: boolean;
+  detach?: boolean;
+  privileged?: boolean;
+}
+
+export interface ExecStarted {
+  session: string;
 }
 
 export interface ExecResult {

@@ -76,6 +76,17 @@ describe("berth against a real berthd", { skip: cliSkipReason(), timeout: 180_00
     assert.equal(hi.out, "hi\n");
     assert.equal((await berth("exec", "web", "sh", "-c", "echo $GREETING; exit 5")).code, 5);
     assert.equal((await berth("exec", "-e", "X=1", "-w", "/tmp", "web", "sh", "-c", "echo $X $PWD")).out, "1 /tmp\n");
+    // exec -d: prints nothing, exits 0 at once; the command goes on in the container.
+    const bg = await berth("exec", "-d", "web", "sh", "-c", "sleep 0.5; echo bg > /tmp/bg");
+    assert.deepEqual([bg.code, bg.out, bg.err], [0, "", ""]);
+    let seen = "";
+    for (let i = 0; i < 40 && seen !== "bg\n"; i++) {
+      seen = (await berth("exec", "web", "cat", "/tmp/bg")).out;
+      if (seen !== "bg\n") await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(seen, "bg\n");
+    assert.match((await berth("exec", "--privileged", "web", "grep", "CapEff", "/proc/self/status")).out, /CapEff:\s*0*1ff/);
+    assert.match((await berth("exec", "web", "grep", "CapEff", "/proc/self/status")).out, /CapEff:\s*00000000a80425fb/);
 
     const logs = await berth("logs", "web");
     assert.equal(logs.code, 0, logs.err);

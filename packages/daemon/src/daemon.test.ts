@@ -91,6 +91,34 @@ describe("berthd", needsRoot, () => {
     assert.equal(ex.status, 200, ex.text);
     assert.deepEqual(ex.json, { exitCode: 3, stdout: "out\n", stderr: "err\n" });
 
+    // exec detach: 202 with the session at once, the command still running; its exit code comes later.
+    const t0 = Date.now();
+    const dx = await d.request("POST", "/1.0/containers/web/exec", {
+      cmd: ["sh", "-c", "sleep 1; echo late > /tmp/detached; exit 6"],
+      detach: true,
+    });
+    assert.equal(dx.status, 202, dx.text);
+    assert.ok(Date.now() - t0 < 900, `detached exec answered after ${Date.now() - t0} ms`);
+    assert.match(dx.json.session, /-exec-/);
+    assert.equal((await d.request("POST", "/1.0/containers/web/exec", { cmd: ["cat", "/tmp/detached"] })).json.exitCode, 1);
+    const done = await d.request("GET", `/1.0/containers/web/exec/${dx.json.session}`);
+    assert.deepEqual(done.json, { exitCode: 6 });
+    assert.equal((await d.request("POST", "/1.0/containers/web/exec", { cmd: ["cat", "/tmp/detached"] })).json.stdout, "late\n");
+
+    // exec privileged: the default set is Docker's 14 capabilities; privileged adds all the host allows.
+    const capEff = async (privileged: boolean) => {
+      const r = await d.request("POST", "/1.0/containers/web/exec", {
+        cmd: ["grep", "CapEff", "/proc/self/status"],
+        ...(privileged ? { privileged: true } : {}),
+      });
+      return BigInt(`0x${/CapEff:\s*([0-9a-f]+)/.exec(r.json.stdout)![1]}`);
+    };
+    const [plain, full] = [await capEff(false), await capEff(true)];
+    const bits = (n: bigint) => n.toString(2).replace(/0/g, "").length;
+    assert.equal(bits(plain), 14);
+    assert.ok(bits(full) > 30 && (full & plain) === plain, `privileged CapEff ${full.toString(16)}`);
+    assert.ok((full >> 21n) & 1n, "CAP_SYS_ADMIN with privileged");
+
     const top = await d.request("GET", "/1.0/containers/web/top");
     assert.ok(
       top.json.processes.some((p: string[]) => p.at(-1) === "sleep 30"),
@@ -336,6 +364,7 @@ describe("berthd", needsRoot, () => {
       ["bad list filter", "GET", `${C}?filter=colour=red`, undefined, 400, /unknown filter 'colour'/],
       ["stop with a bad timeout", "POST", `${C}/taken/stop?t=soon`, undefined, 400, /whole seconds/],
       ["exec without a command", "POST", `${C}/taken/exec`, { cmd: [] }, 400, /cmd/],
+      ["exec detach not a boolean", "POST", `${C}/taken/exec`, { cmd: ["true"], detach: "yes" }, 400, /detach/],
       [
         "rename to an invalid name",
         "POST",

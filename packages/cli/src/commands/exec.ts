@@ -15,6 +15,7 @@ export const exec = defineCommand({
     "berth exec web ls /",
     "berth exec -e DEBUG=1 -w /tmp -u 1000 web env",
     "berth exec c1 -- systemctl is-system-running",
+    "berth exec -d web sh -c 'sleep 60 > /tmp/done'",
   ],
   interspersed: false,
   errorExitCode: EXIT_CLI,
@@ -55,9 +56,12 @@ export const exec = defineCommand({
     detach: {
       type: "boolean",
       short: "d",
-      description: "Detached mode: run command in the background (not implemented yet)",
+      description: "Detached mode: run command in the background",
     },
-    privileged: { type: "boolean", description: "Give extended privileges to the command (ignored)" },
+    privileged: {
+      type: "boolean",
+      description: "Give extended privileges to the command (every capability the host allows)",
+    },
     "detach-keys": { type: "string", placeholder: "string", description: "Override the key sequence for detaching" },
   },
   async run({ args, flags }, ctx) {
@@ -66,11 +70,6 @@ export const exec = defineCommand({
     const cmd = rest[0] === "--" ? rest.slice(1) : rest;
     if (cmd.length === 0)
       throw new CliError(`"berth exec" requires a command to run in ${id}`, { hint: "e.g. berth exec web ls /" });
-    if (flags.detach) {
-      throw new CliError("exec -d is not implemented yet", {
-        hint: "run it in the background inside the container: berth exec CONTAINER sh -c 'CMD &'",
-      });
-    }
     const envs = [
       ...flags["env-file"].flatMap((p) => parseEnvLines(readFileSync(p, "utf8").split(/\r?\n/), env)),
       ...parseEnvLines(flags.env, env),
@@ -79,8 +78,18 @@ export const exec = defineCommand({
     if (envs.length) body.env = envs;
     if (flags.user !== undefined) body.user = flags.user;
     if (flags.workdir !== undefined) body.workingDir = flags.workdir;
+    if (flags.privileged) body.privileged = true;
+    if (flags.detach) {
+      // As Docker: nothing printed, exit 0 once the command has started; its output goes nowhere.
+      await api.execContainer({
+        params: { id },
+        body: { ...body, detach: true, ...(flags.tty ? { tty: true } : {}), ...(flags.interactive ? { attachStdin: true } : {}) },
+      });
+      return 0;
+    }
     if (flags.interactive || flags.tty) return execInteractive(ctx, id, body, flags.interactive === true, flags);
     const r = await api.execContainer({ params: { id }, body });
+    if (!("exitCode" in r)) throw new CliError("berthd started the command detached without being asked to");
     if (r.stdout) out.stdout(r.stdout);
     if (r.stderr) out.stderr(r.stderr);
     return r.exitCode;

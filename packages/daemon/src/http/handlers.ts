@@ -161,7 +161,10 @@ export const handlers: HandlerTable<Services> = {
     return reply.json(await s.containers.stats(id(params)));
   },
   containerTop: async ({ params }, s) => reply.json(await s.containers.top(id(params))),
-  execContainer: async ({ params, body }, s) => reply.json(await s.containers.exec(id(params), body as ExecCreate)),
+  execContainer: async ({ params, body }, s) => {
+    const r = await s.containers.exec(id(params), body as ExecCreate);
+    return reply.json(r, "session" in r ? 202 : 200);
+  },
   getArchive: async ({ params, query }, s) =>
     reply.bytes(await getArchive(s.containers, id(params), query.get("path")), "application/x-tar"),
   putArchive: async ({ params, query, stream }, s) => {

@@ -16,6 +16,7 @@ import type {
   ContainerStatus,
   ExecCreate,
   ExecResult,
+  ExecStarted,
   LogLine,
 } from "@berth/api";
 import { NAME_PATTERN } from "@berth/api/schemas";
@@ -838,9 +839,10 @@ export class ContainerService {
     };
   }
 
-  async exec(ref: string, req: ExecCreate): Promise<ExecResult> {
+  /** A command run to completion (its output and exit code), or with `detach` started and left running. */
+  async exec(ref: string, req: ExecCreate): Promise<ExecResult | ExecStarted> {
     const row = this.find(ref);
-    if (req.tty || req.attachStdin) {
+    if (!req.detach && (req.tty || req.attachStdin)) {
       throw new ValidationError([
         {
           field: req.tty ? "tty" : "attachStdin",
@@ -858,12 +860,24 @@ export class ContainerService {
       ]);
       user = resolveUser(req.user, passwd, group);
     }
-    const res = await this.d.libct.exec(row.id, {
+    const proc = {
       args: req.cmd,
       ...(req.env ? { env: req.env } : {}),
       ...(req.workingDir ? { cwd: req.workingDir } : {}),
       ...(user ? { user } : {}),
-    });
+      ...(req.privileged ? { privileged: true } : {}),
+    };
+    if (req.detach) {
+      // Under its own conmon, like exec -it, with nobody attached: the output goes to the session's log.
+      // `exec -dit` as Docker takes it: a pty and an open stdin, with nobody attached to them.
+      const s = await this.d.libct.execDetached(row.id, {
+        ...proc,
+        ...(req.tty ? { terminal: true } : {}),
+        ...(req.attachStdin ? { stdin: true } : {}),
+      });
+      return { session: s.sessionId };
+    }
+    const res = await this.d.libct.exec(row.id, proc);
     return { exitCode: res.exitCode, stdout: res.stdout, stderr: res.stderr };
   }
 

@@ -25,6 +25,8 @@ export class ExecSessions {
   ) {}
 
   async start(ref: string, req: ExecCreate): Promise<ExecSession> {
+    if (req.detach)
+      throw new LibctError("invalid", "a detached exec (detach: true) is a plain POST, not an upgrade; leave out one");
     const { row, rootfs } = await this.containers.mountedRootfs(ref);
     let user: { uid: number; gid: number } | undefined;
     if (req.user) {
@@ -45,9 +47,9 @@ export class ExecSessions {
       ...(req.env ? { env: req.env } : {}),
       ...(req.workingDir ? { cwd: req.workingDir } : {}),
       ...(user ? { user } : {}),
+      ...(req.privileged ? { privileged: true } : {}),
       terminal: req.tty === true,
-      // libct's ExecRequest.stdin is a Buffer for run-to-completion execs; execDetached reads a boolean.
-      ...(req.attachStdin ? { stdin: true as unknown as Buffer & true } : {}),
+      ...(req.attachStdin ? { stdin: true } : {}),
     });
     return { containerId: row.id, sessionId: s.sessionId, bundle: s.bundle };
   }

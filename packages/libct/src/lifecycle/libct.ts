@@ -19,6 +19,7 @@ import {
 import { LibctError, ValidationError } from "../errors.js";
 import { chooseRuntime, probeHost } from "../host/probe.js";
 import type { ContainerDescription, NamespaceName } from "../model/description.js";
+import { KNOWN_CAPABILITIES } from "../model/capabilities.js";
 import type { HostFacts } from "../model/host.js";
 import { defaultSystemIdMap, mappedRoot } from "../model/idmap.js";
 import { signalNumber } from "../model/signals.js";
@@ -81,6 +82,8 @@ export interface ExecRequest {
   readonly user?: { uid: number; gid: number; additionalGids?: number[] };
   readonly stdin?: string | Buffer;
   readonly timeoutMs?: number;
+  /** Every capability the host allows, whatever the container has (Docker's `exec --privileged`). */
+  readonly privileged?: boolean;
 }
 
 export interface ExecResult {
@@ -99,6 +102,8 @@ interface StoredRecord {
 }
 
 const ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
+/** How long an ended exec session's exit code stays readable (Docker keeps exited execs about as long). */
+const EXEC_SESSION_KEEP_MS = 5 * 60_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Libct {
@@ -698,13 +703,14 @@ export class Libct {
    */
   async execDetached(
     id: string,
-    req: ExecRequest & { terminal?: boolean; stdin?: boolean },
+    req: Omit<ExecRequest, "stdin" | "timeoutMs"> & { terminal?: boolean; stdin?: boolean },
   ): Promise<{ sessionId: string; bundle: string; pid: number }> {
     const st = await this.state(id);
     if (st.status !== "running")
       throw new LibctError("precondition", `container '${id}' is ${st.status}; start it before exec`);
     const sessionId = `${id}-exec-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
     const bundle = join(this.dir(id), "exec", sessionId);
+    await this.pruneExecSessions(id);
     await mkdir(bundle, { recursive: true });
     const file = await this.writeProcessFile(id, req, req.terminal === true, join(bundle, "process.json"));
     const { pid } = await this.monitor.start({
@@ -724,6 +730,22 @@ export class Libct {
       sessionId,
     });
     return { sessionId, bundle, pid };
+  }
+
+  /**
+   * Removes the bundles of exec sessions that ended more than EXEC_SESSION_KEEP_MS ago and were never asked
+   * for their exit code (detached execs, clients that went away), as Docker forgets exited execs.
+   */
+  private async pruneExecSessions(id: string): Promise<void> {
+    const dir = join(this.dir(id), "exec");
+    const names = await readdir(dir).catch(() => [] as string[]);
+    const cutoff = Date.now() - EXEC_SESSION_KEEP_MS;
+    await Promise.all(
+      names.map(async (name) => {
+        const ended = await stat(join(dir, name, id)).catch(() => null);
+        if (ended && ended.mtimeMs < cutoff) await rm(join(dir, name), { recursive: true, force: true });
+      }),
+    );
   }
 
   /**
@@ -749,7 +771,12 @@ export class Libct {
     }
   }
 
-  private async writeProcessFile(id: string, req: ExecRequest, terminal: boolean, path?: string): Promise<string> {
+  private async writeProcessFile(
+    id: string,
+    req: Omit<ExecRequest, "stdin" | "timeoutMs">,
+    terminal: boolean,
+    path?: string,
+  ): Promise<string> {
     if (req.args.length === 0) throw new LibctError("invalid", "exec needs a command; give at least one argument");
     const st = await this.state(id);
     if (st.status !== "running")
@@ -772,6 +799,12 @@ export class Libct {
           }
         : {}),
     };
+    if (req.privileged) {
+      // The host's bounding set caps it: runc cannot grant what it lacks itself (CAP_SYS_RESOURCE here).
+      const host = new Set(this.host.capabilities);
+      const all = KNOWN_CAPABILITIES.filter((c) => host.has(c));
+      proc.capabilities = { bounding: [...all], effective: [...all], permitted: [...all] };
+    }
     const file =
       path ?? join(this.dir(id), `exec-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
     await writeFile(file, JSON.stringify(proc));
