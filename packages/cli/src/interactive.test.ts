@@ -140,6 +140,29 @@ describe("interactive: run -it, exec -it, attach, cp", { skip, timeout: 600_000 
     const r = await berth(["run", "-i", "--rm", "busybox", "sh", "-c", "tr a-z A-Z; exit 3"], "hello piped\n");
     assert.equal(r.code, 3, r.err);
     assert.match(r.out, /HELLO PIPED/);
+    // Gone (auto-removed) before the client asks for its exit code: the code still comes back.
+    for (let i = 0; i < 3; i++)
+      assert.equal((await berth(["run", "-i", "--rm", "busybox", "sh", "-c", "exit 9"], "")).code, 9);
+  });
+
+  it("run -it --rm, detached with ctrl-p ctrl-q: left running, and removed by berthd once it exits", async () => {
+    const r = await underPty(["run", "-it", "--rm", "--name", "itd", "busybox", "sh"], 24, 80, [
+      ["expect", "[#$] ", 20],
+      ["send", "\u0010\u0011"],
+    ]);
+    assert.ok(r.ok, `output: ${r.out}`);
+    assert.equal(r.code, 0, r.out);
+    assert.equal(
+      (await ok("ps", "--format", "{{.Names}} {{.State.Status}}", "--filter", "name=itd")).trim(),
+      "itd running",
+    );
+    await ok("stop", "-t", "1", "itd");
+    let left = "itd";
+    for (let i = 0; i < 50 && left; i++) {
+      left = (await ok("ps", "-aq", "--filter", "name=itd")).trim();
+      if (left) await _sleep(100);
+    }
+    assert.equal(left, "", "--rm removed it when it stopped");
   });
 
   it("exec -it under a real pty: size, resize, exit code", async () => {

@@ -100,10 +100,16 @@ describe("berthd", needsRoot, () => {
     assert.equal(dx.status, 202, dx.text);
     assert.ok(Date.now() - t0 < 900, `detached exec answered after ${Date.now() - t0} ms`);
     assert.match(dx.json.session, /-exec-/);
-    assert.equal((await d.request("POST", "/1.0/containers/web/exec", { cmd: ["cat", "/tmp/detached"] })).json.exitCode, 1);
+    assert.equal(
+      (await d.request("POST", "/1.0/containers/web/exec", { cmd: ["cat", "/tmp/detached"] })).json.exitCode,
+      1,
+    );
     const done = await d.request("GET", `/1.0/containers/web/exec/${dx.json.session}`);
     assert.deepEqual(done.json, { exitCode: 6 });
-    assert.equal((await d.request("POST", "/1.0/containers/web/exec", { cmd: ["cat", "/tmp/detached"] })).json.stdout, "late\n");
+    assert.equal(
+      (await d.request("POST", "/1.0/containers/web/exec", { cmd: ["cat", "/tmp/detached"] })).json.stdout,
+      "late\n",
+    );
 
     // exec privileged: the default set is Docker's 14 capabilities; privileged adds all the host allows.
     const capEff = async (privileged: boolean) => {
@@ -181,6 +187,23 @@ describe("berthd", needsRoot, () => {
       .map((l) => JSON.parse(l).text);
     assert.equal(lines.length, 3000);
     assert.equal(lines.at(-1), "3000");
+
+    // A wait sent before the start (as Docker's CLI does) gets the code of the run it waited through.
+    const early = await create({ image: "busybox", cmd: ["sh", "-c", "sleep 0.2; exit 8"], autoRemove: true });
+    const w2 = d.request("POST", `/1.0/containers/${early.id}/wait?condition=removed`);
+    await sleep(100);
+    assert.equal((await d.request("POST", `/1.0/containers/${early.id}/start`)).status, 204);
+    assert.deepEqual((await w2).json, { exitCode: 8, oomKilled: false });
+    // A wait that comes after the auto-removal (a container that exits at once) still gets its code, by id;
+    // by name it is just gone.
+    const quick = await create({ image: "busybox", cmd: ["sh", "-c", "exit 7"], autoRemove: true, name: "quick" });
+    assert.equal((await d.request("POST", `/1.0/containers/${quick.id}/start`)).status, 204);
+    for (let i = 0; i < 100 && (await d.request("GET", `/1.0/containers/${quick.id}`)).status !== 404; i++)
+      await sleep(20);
+    const late = await d.request("POST", `/1.0/containers/${quick.id}/wait?condition=removed`);
+    assert.deepEqual(late.json, { exitCode: 7, oomKilled: false });
+    assert.equal((await d.request("POST", "/1.0/containers/quick/wait")).status, 404);
+    assert.equal((await d.request("POST", `/1.0/containers/${quick.id}/wait?condition=next-exit`)).status, 404);
 
     const k = await create({ image: "busybox", cmd: ["sh", "-c", "exit 6"], start: true });
     assert.deepEqual((await d.request("POST", `/1.0/containers/${k.id}/wait`)).json, { exitCode: 6, oomKilled: false });

@@ -83,7 +83,12 @@ export const exec = defineCommand({
       // As Docker: nothing printed, exit 0 once the command has started; its output goes nowhere.
       await api.execContainer({
         params: { id },
-        body: { ...body, detach: true, ...(flags.tty ? { tty: true } : {}), ...(flags.interactive ? { attachStdin: true } : {}) },
+        body: {
+          ...body,
+          detach: true,
+          ...(flags.tty ? { tty: true } : {}),
+          ...(flags.interactive ? { attachStdin: true } : {}),
+        },
       });
       return 0;
     }

@@ -40,16 +40,31 @@ export const start = defineCommand({
  * The local stdio is pumped as by `attach`; the exit code is the container's.
  */
 async function startAttached(ctx: Context, ref: string, interactive: boolean, detachKeys?: string): Promise<number> {
-  const { endpoint, openUpgrade, pump, parseDetachKeys, DEFAULT_DETACH_KEYS } = await import("../tty.js");
-  const keys = parseDetachKeys(detachKeys ?? DEFAULT_DETACH_KEYS);
   const c = await ctx.api.getContainer({ params: { id: ref } });
   const tty = c.config.tty === true;
   const stdin = interactive && c.config.openStdin === true;
+  return attachAndStart(ctx, { id: c.id, tty, stdin }, { ...(detachKeys ? { detachKeys } : {}) });
+}
+
+/**
+ * Attaches to a container and has berthd start it (`attach?start=true`), pumps the local stdio (raw TTY and
+ * resizes with a tty, signals forwarded without one) and returns the container's exit code, or 0 when the
+ * detach keys leave it running. `removed`: the container is berthd's autoRemove (run --rm), so the exit
+ * code is read with wait?condition=removed, which also returns once it is gone.
+ */
+export async function attachAndStart(
+  ctx: Context,
+  c: { id: string; tty: boolean; stdin: boolean },
+  opts: { detachKeys?: string; removed?: boolean; onStarted?: () => void } = {},
+): Promise<number> {
+  const { endpoint, openUpgrade, pump, parseDetachKeys, DEFAULT_DETACH_KEYS } = await import("../tty.js");
+  const { id, tty, stdin } = c;
+  const keys = parseDetachKeys(opts.detachKeys ?? DEFAULT_DETACH_KEYS);
   if (tty && stdin && !process.stdin.isTTY)
     throw new CliError("the input device is not a TTY", {
       hint: "leave out -i when stdin is piped, or create the container without -t",
     });
-  const path = `/1.0/containers/${encodeURIComponent(c.id)}`;
+  const path = `/1.0/containers/${encodeURIComponent(id)}`;
   const query = new URLSearchParams({ start: "true" });
   if (stdin) query.set("closeStdin", "true");
   if (tty && process.stdout.isTTY && process.stdout.rows > 0) {
@@ -58,7 +73,7 @@ async function startAttached(ctx: Context, ref: string, interactive: boolean, de
     query.set("w", String(process.stdout.columns));
   }
   const forward = (signal: NodeJS.Signals) => () => {
-    void ctx.api.killContainer({ params: { id: c.id }, query: { signal } }).catch(() => undefined);
+    void ctx.api.killContainer({ params: { id }, query: { signal } }).catch(() => undefined);
   };
   const onInt = forward("SIGINT");
   const onTerm = forward("SIGTERM");
@@ -69,6 +84,7 @@ async function startAttached(ctx: Context, ref: string, interactive: boolean, de
   try {
     const ep = await endpoint(ctx);
     const { socket, head } = await openUpgrade(ep, `${path}/attach?${query}`);
+    opts.onStarted?.(); // the 101 comes once berthd has started it
     const how = await pump(ep, socket, head, {
       stdin,
       closeOnEof: stdin,
@@ -76,7 +92,8 @@ async function startAttached(ctx: Context, ref: string, interactive: boolean, de
       ...(tty ? { resizePath: `${path}/resize` } : {}),
     });
     if (how === "detached") return 0;
-    return (await ctx.api.waitContainer({ params: { id: c.id } })).exitCode;
+    const done = await ctx.api.waitContainer({ params: { id }, query: opts.removed ? { condition: "removed" } : {} });
+    return done.exitCode;
   } finally {
     process.off("SIGINT", onInt);
     process.off("SIGTERM", onTerm);

@@ -41,40 +41,36 @@ export const run = defineCommand({
 });
 
 /**
- * run -i / -it: create (tty, openStdin), attach before start (so the first output is seen), start, pump
- * stdio (raw TTY, resizes) until the container's stream ends, then return its exit code; --rm removes it.
- * The detach keys (ctrl-p,ctrl-q) leave it running (and --rm then does not remove it, as Docker).
+ * run -i / -it: create (tty, openStdin), then attach and have berthd start it (so the first output is seen)
+ * and pump stdio until the container's stream ends; the exit code is the container's. --rm is berthd's
+ * autoRemove, as with Docker: the container goes when it exits, even after ctrl-p ctrl-q detached from it
+ * or this CLI was killed.
  */
 async function runInteractive(ctx: Context, body: ContainerCreate, remove: boolean, stdin: boolean): Promise<number> {
-  const { api } = ctx;
-  const { endpoint, openUpgrade, pump, parseDetachKeys, DEFAULT_DETACH_KEYS } = await import("../tty.js");
   if (body.tty && stdin && !process.stdin.isTTY)
     throw new CliError("the input device is not a TTY", {
       hint: "leave out -t when stdin is piped (berth run -i ...)",
     });
-  const c = await api.createContainer({ body: { ...body, ...(stdin ? { openStdin: true } : {}), start: false } });
-  const id = c.id;
-  let detached = false;
+  const c = await ctx.api.createContainer({
+    body: { ...body, ...(stdin ? { openStdin: true } : {}), start: false, ...(remove ? { autoRemove: true } : {}) },
+  });
+  const { attachAndStart } = await import("./lifecycle.js");
+  let started = false;
   try {
-    const ep = await endpoint(ctx);
-    const path = `/1.0/containers/${encodeURIComponent(id)}`;
-    const { socket, head } = await openUpgrade(ep, `${path}/attach${stdin ? "?closeStdin=true" : ""}`);
-    const how = await pump(ep, socket, head, {
-      stdin,
-      closeOnEof: true,
-      ...(body.tty ? { detachKeys: parseDetachKeys(DEFAULT_DETACH_KEYS), resizePath: `${path}/resize` } : {}),
-      ready: async () => {
-        await api.startContainer({ params: { id } });
+    return await attachAndStart(
+      ctx,
+      { id: c.id, tty: body.tty === true, stdin },
+      {
+        removed: remove,
+        onStarted: () => {
+          started = true;
+        },
       },
-    });
-    if (how === "detached") {
-      detached = true;
-      return 0;
-    }
-    return (await api.waitContainer({ params: { id } })).exitCode;
+    );
   } finally {
-    if (remove && !detached)
-      await api.deleteContainer({ params: { id }, query: { force: true } }).catch(() => undefined);
+    // A container that never started is never auto-removed: --rm takes it away here.
+    if (remove && !started)
+      await ctx.api.deleteContainer({ params: { id: c.id }, query: { force: true } }).catch(() => undefined);
   }
 }
 

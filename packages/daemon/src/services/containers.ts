@@ -94,6 +94,8 @@ export interface LogOptions {
 }
 
 const nameRe = new RegExp(NAME_PATTERN);
+/** How long an auto-removed container's exit result stays readable through `wait` (see `autoRemoved`). */
+const AUTO_REMOVED_KEEP_MS = 60_000;
 const now = () => new Date().toISOString();
 const isNotFound = (err: unknown) => err instanceof LibctError && err.kind === "not-found";
 
@@ -498,6 +500,11 @@ export class ContainerService {
   }
 
   private readonly stateWaiters = new Map<string, Set<() => void>>();
+  /**
+   * Exit results of containers auto-removed in the last AUTO_REMOVED_KEEP_MS, by full id: a `run --rm`
+   * client whose wait arrives after the removal (a container that exits at once) still gets the exit code.
+   */
+  private readonly autoRemoved = new Map<string, { exitCode: number; oomKilled: boolean; at: number }>();
 
   /** Resolves when the container's recorded state changes (exit, removal) or after `ms`. */
   private stateChange(id: string, ms: number): Promise<void> {
@@ -539,6 +546,9 @@ export class ContainerService {
     this.d.publish({ type: "container.exited", id, name: row.name, at: now(), exitCode, oomKilled });
     this.notify((h) => h.exited?.(row));
     if (row.config.autoRemove && !this.closed) {
+      const at = Date.now();
+      for (const [k, v] of this.autoRemoved) if (at - v.at > AUTO_REMOVED_KEEP_MS) this.autoRemoved.delete(k);
+      this.autoRemoved.set(id, { exitCode, oomKilled, at });
       this.remove(id, { force: true }).catch((err) => this.d.log.warn("auto-remove failed", { id, err }));
     }
   }
@@ -605,7 +615,14 @@ export class ContainerService {
     signal?: AbortSignal,
     condition: "not-running" | "next-exit" | "removed" = "not-running",
   ): Promise<{ exitCode: number; oomKilled: boolean }> {
-    const row = this.find(ref);
+    let row: ContainerRow;
+    try {
+      row = this.find(ref);
+    } catch (err) {
+      const gone = condition === "next-exit" ? undefined : this.autoRemoved.get(ref);
+      if (gone) return { exitCode: gone.exitCode, oomKilled: gone.oomKilled };
+      throw err;
+    }
     const id = row.id;
     const aborted = () => new LibctError("unavailable", "the wait was cancelled");
     let res: { exitCode: number; oomKilled: boolean } | undefined;
@@ -630,10 +647,16 @@ export class ContainerService {
       this.recordExit(id, res.exitCode, res.oomKilled);
     }
     if (condition === "removed") {
-      while (this.d.repo.get(id)) {
+      // A container still to be started (the client waits before it starts, as Docker's does) reports the
+      // exit it has on its way out.
+      for (let cur = this.d.repo.get(id); cur; cur = this.d.repo.get(id)) {
+        if (cur.status === "exited" && cur.exitCode !== undefined)
+          res = { exitCode: cur.exitCode, oomKilled: cur.oomKilled };
         if (signal?.aborted) throw aborted();
         await this.stateChange(id, 1000);
       }
+      const gone = this.autoRemoved.get(id);
+      if (!res && gone) res = { exitCode: gone.exitCode, oomKilled: gone.oomKilled };
     }
     return res ?? { exitCode: 0, oomKilled: false };
   }
