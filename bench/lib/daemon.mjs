@@ -36,7 +36,7 @@ export async function startBerthd() {
   const child = spawn(
     process.execPath,
     // BERTHD_NODE_ARGS: extra node flags for the daemon, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile a run.
-    // --max-semi-space-size=1: as berthd's own shebang line (packages/daemon/src/main.ts) starts it.
+    // --max-semi-space-size=1 (and MALLOC_ARENA_MAX=1 below): as berthd's own shebang line (packages/daemon/src/main.ts) starts it.
     [
       "--max-semi-space-size=1",
       ...(process.env.BERTHD_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
@@ -50,7 +50,8 @@ export async function startBerthd() {
       "--log-level",
       "warn",
     ],
-    { stdio: ["ignore", "ignore", log] },
+    // MALLOC_ARENA_MAX=1: as the shebang line too.
+    { stdio: ["ignore", "ignore", log], env: { ...process.env, MALLOC_ARENA_MAX: "1" } },
   );
   closeSync(log);
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });

@@ -1,8 +1,13 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S MALLOC_ARENA_MAX=1 node --max-semi-space-size=1
 // --max-semi-space-size=1 (MiB): V8's young generation would otherwise grow to 16 MiB semi-spaces under a
 // burst of requests and stay resident; held small, berthd's memory stays near its idle size with hundreds of
-// containers (bench density), for slightly more frequent, cheap scavenges. Whoever starts main.js with
-// `node` directly passes the same flag (the CLI's daemon start, bench/lib/daemon.mjs).
+// containers (bench density), for slightly more frequent, cheap scavenges.
+// MALLOC_ARENA_MAX=1: glibc gives each thread that mallocs (libuv's pool; V8's workers, whose compiler zones
+// are malloc'd) an arena of its own, up to 8 per core, and keeps what they freed. One arena, which can give
+// its top back, held berthd's growth at 200 containers to 18-20 KiB per container against 24-27 with two
+// (a smaps diff of berthd under bench density's load, both with idle-gc.ts); nothing in berthd mallocs hard
+// enough from several threads at once to contend for it.
+// Whoever starts main.js with `node` directly does the same (the CLI's daemon start, bench/lib/daemon.mjs).
 /**
  * berthd: the composition root. Opens the database, libct, storage and the image store under --root and
  * --run-root, reconciles with what really runs, and serves the API on the unix socket (and optionally TCP).
@@ -20,6 +25,7 @@ import { requireBearer } from "./http/auth.js";
 import { handlers, type Services } from "./http/handlers.js";
 import { logRoutes } from "./http/route-log.js";
 import { createApiServer } from "./http/server.js";
+import { IdleGc } from "./idle-gc.js";
 import { tlsIdentity } from "./http/tls.js";
 import { createLogger, type Logger } from "./log.js";
 import { ContainerService } from "./services/containers.js";
@@ -125,12 +131,16 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
   const tokens = new TokenService(new TokenRepo(db));
   const services: Services = { containers, images, events: bus, tokens, info, version: VERSION };
   const servers: Server[] = [];
+  // After a burst of requests and 1 s of quiet, one compacting GC hands the emptied heap pages back.
+  const idleGc = new IdleGc({ idleMs: 1000, minRequests: 20, log });
+  const noteRequest = () => idleGc.noteRequest();
 
   await checkSocketFree(cfg.socket);
   // TCP first: once the unix socket answers, every listener is up (clients and tests wait on the socket).
   if (cfg.tcp) {
     const tls = await tlsIdentity(cmd, cfg.root, cfg.tls);
     const tcpServer = createApiServer(handlers, services, log, { tls });
+    tcpServer.on("request", noteRequest);
     installAttach(tcpServer, { containers, libct, log });
     requireBearer(tcpServer, (authorization) => tokens.verify(authorization), log);
     logRoutes(tcpServer);
@@ -145,6 +155,7 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
   }
   await rm(cfg.socket, { force: true });
   const unixServer = createApiServer(handlers, services, log);
+  unixServer.on("request", noteRequest);
   installAttach(unixServer, { containers, libct, log });
   logRoutes(unixServer);
   await listen(unixServer, cfg.socket);
@@ -154,6 +165,7 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
     await chown(cfg.socket, 0, gid).catch((err) => log.warn("cannot give the socket to group berth", { err }));
   servers.push(unixServer);
 
+  idleGc.soon();
   log.info("berthd ready", {
     socket: cfg.socket,
     root: cfg.root,
@@ -163,6 +175,7 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
   });
 
   return async () => {
+    idleGc.close();
     supervisor.close();
     health.close();
     logRotator.close();

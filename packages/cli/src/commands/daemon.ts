@@ -67,7 +67,11 @@ export const daemonStart = defineCommand({
     if (flags["run-root"]) args.push("--run-root", flags["run-root"]);
     if (host.startsWith("unix://")) args.push("--socket", host.slice(7));
     const log = openSync(flags.log ?? "/var/log/berthd.log", "a");
-    const child = spawn(file, args, { detached: true, stdio: ["ignore", log, log] });
+    const child = spawn(file, args, {
+      detached: true,
+      stdio: ["ignore", log, log],
+      env: { ...process.env, MALLOC_ARENA_MAX: "1" }, // as berthd's shebang line
+    });
     child.unref();
     const deadline = Date.now() + (flags.timeout ?? 15_000);
     while (Date.now() < deadline) {

@@ -1,0 +1,54 @@
+import { strict as assert } from "node:assert";
+import { describe, it } from "node:test";
+import { getHeapSpaceStatistics } from "node:v8";
+import { IdleGc } from "./idle-gc.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("IdleGc", () => {
+  it("collects once after a burst and a quiet spell, not during the burst nor after a few requests", async () => {
+    const g = new IdleGc({ idleMs: 150, minRequests: 5 });
+    for (let i = 0; i < 4; i++) g.noteRequest();
+    await sleep(300);
+    assert.equal(g.collections, 0, "4 requests are not a burst");
+    // A burst that goes on past idleMs: nothing while requests keep coming.
+    for (let i = 0; i < 8; i++) {
+      g.noteRequest();
+      await sleep(50);
+    }
+    assert.equal(g.collections, 0, "collected during the burst");
+    await sleep(250);
+    assert.equal(g.collections, 1);
+    assert.ok(g.lastMs > 0);
+    await sleep(300);
+    assert.equal(g.collections, 1, "one collection per burst");
+    g.soon();
+    await sleep(250);
+    assert.equal(g.collections, 2, "soon() collects at the next quiet moment");
+    g.close();
+  });
+
+  it("gives back old-generation pages that a burst left half empty", () => {
+    const g = new IdleGc({ idleMs: 1000, minRequests: 1 });
+    g.collect(); // start from a compacted heap
+    // The old generation alone: the young one's size follows --max-semi-space-size (1 MiB in berthd).
+    const oldSpace = () => getHeapSpaceStatistics().find((s) => s.space_name === "old_space")!.physical_space_size;
+    const base = oldSpace();
+    // A burst: many objects promoted to the old generation, one in 50 still referenced afterwards.
+    let churn: { i: number; s: string }[] | null = [];
+    const kept: { i: number; s: string }[] = [];
+    for (let i = 0; i < 400_000; i++) {
+      const o = { i, s: `object-${i}` };
+      if (i % 50 === 0) kept.push(o);
+      else churn.push(o);
+    }
+    const grown = oldSpace();
+    churn = null;
+    g.collect();
+    const after = oldSpace();
+    assert.ok(grown - base > 10 * 2 ** 20, `the burst grew the heap by ${(grown - base) / 2 ** 20} MiB`);
+    assert.ok(after - base < (grown - base) / 4, `after: ${(after - base) / 2 ** 20} MiB above the start`);
+    assert.equal(kept.length, 8000);
+    assert.equal(churn, null);
+  });
+});
