@@ -93,6 +93,15 @@ const putProperties = {
 
 export const ContainerPut = object(putProperties, [], "Fields a client may change on an existing container");
 
+const registryAuth = object(
+  {
+    username: str("registry user", { minLength: 1 }),
+    password: str("password or token", { minLength: 1 }),
+  },
+  ["username", "password"],
+  "credentials for the registry of the reference (from the client's config.json)",
+);
+
 export const ContainerCreate = object(
   {
     ...putProperties,
@@ -127,6 +136,12 @@ export const ContainerCreate = object(
     }),
     start: bool("start it right away (berth run)"),
     autoRemove: bool("remove it when it exits (berth run --rm)"),
+    pullAuth: {
+      ...registryAuth,
+      description:
+        "credentials for pulling the image when it is not here yet (the client's config.json entry for its " +
+        "registry); used for that pull only, never stored",
+    },
   },
   ["image"],
   "Everything fixed at creation",
@@ -155,14 +170,7 @@ export const ExecCreate = object(
  * by `berth login`) and sends the registry's entry here; berthd uses it for this request only.
  */
 const registryAccess = {
-  auth: object(
-    {
-      username: str("registry user", { minLength: 1 }),
-      password: str("password or token", { minLength: 1 }),
-    },
-    ["username", "password"],
-    "credentials for the registry of the reference (from the client's config.json)",
-  ),
+  auth: registryAuth,
   tlsVerify: bool(
     "false: accept any certificate and fall back to plain http (default true; loopback registries default false)",
   ),

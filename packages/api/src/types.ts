@@ -97,6 +97,8 @@ export interface ContainerCreate extends ContainerPut {
   logOptions?: LogOptions;
   /** Start it right away (berth run). */
   start?: boolean;
+  /** Credentials for pulling a missing image (from the client's config.json); never stored. */
+  pullAuth?: { username: string; password: string };
   /** Remove it when it exits (berth run --rm). */
   autoRemove?: boolean;
 }

@@ -6,6 +6,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { LineStream, ProgressLine } from "@berth/api/client";
+import { namesRegistry } from "@berth/api/refs";
 import type { Context } from "../framework/command.js";
 import { CliError } from "../framework/errors.js";
 import { formatSize } from "../framework/units.js";
@@ -47,6 +48,18 @@ export function authFile(flags: { "auth-file"?: string | undefined }, env: Conte
   if (flags["auth-file"]) return flags["auth-file"];
   if (env.BERTH_AUTH_FILE) return env.BERTH_AUTH_FILE;
   return join(env.XDG_CONFIG_HOME || join(env.HOME || "/root", ".config"), "berth", "config.json");
+}
+
+/**
+ * The user's credentials for the registry an image reference names (from `berth login`), sent with a create
+ * so that berthd can pull the image if it is missing; undefined for a reference naming no registry.
+ */
+export async function pullAuthFor(
+  image: string,
+  env: Context["env"],
+): Promise<{ username: string; password: string } | undefined> {
+  if (!namesRegistry(image)) return undefined;
+  return readCredentials(authFile({}, env), registryOf(image));
 }
 
 /** The PEM to trust: --ca-file, or every *.crt in --cert-dir. */

@@ -1,5 +1,6 @@
 /** run, create (Docker) and launch (Incus): the same POST /1.0/containers with different defaults. */
 import type { ContainerCreate, LogLine } from "@berth/api";
+import { namesRegistry } from "@berth/api/refs";
 import { type Context, defineCommand } from "../framework/command.js";
 import { CliError, EXIT_CLI } from "../framework/errors.js";
 import { applyConfig } from "./config-keys.js";
@@ -27,7 +28,7 @@ export const run = defineCommand({
   },
   async run({ args, flags }, ctx) {
     const [image, ...cmd] = args as [string, ...string[]];
-    const body = toCreate({ image, cmd, flags, env: ctx.env, cwd: process.cwd() });
+    const body = await withPullAuth(toCreate({ image, cmd, flags, env: ctx.env, cwd: process.cwd() }), ctx);
     if (flags.detach) {
       const c = await ctx.api.createContainer({
         body: { ...body, start: true, ...(flags.rm ? { autoRemove: true } : {}) },
@@ -111,6 +112,14 @@ async function runForeground(ctx: Context, body: ContainerCreate, remove: boolea
   }
 }
 
+/** The create body with the user's credentials for the image's registry, for berthd to pull it if missing. */
+async function withPullAuth(body: ContainerCreate, ctx: Context): Promise<ContainerCreate> {
+  if (!namesRegistry(body.image)) return body; // nothing to pull from, nothing to read
+  const { pullAuthFor } = await import("./image-progress.js");
+  const auth = await pullAuthFor(body.image, ctx.env);
+  return auth ? { ...body, pullAuth: auth } : body;
+}
+
 function printLine(line: LogLine, out: Context["out"]): void {
   const text = line.text.endsWith("\n") ? line.text : `${line.text}\n`;
   if (line.stream === "stderr") out.stderr(text);
@@ -129,7 +138,7 @@ export const create = defineCommand({
   async run({ args, flags }, ctx) {
     const [image, ...cmd] = args as [string, ...string[]];
     const c = await ctx.api.createContainer({
-      body: toCreate({ image, cmd, flags, env: ctx.env, cwd: process.cwd() }),
+      body: await withPullAuth(toCreate({ image, cmd, flags, env: ctx.env, cwd: process.cwd() }), ctx),
     });
     ctx.out.stdout(`${c.id}\n`);
     return 0;
@@ -160,14 +169,15 @@ export const launch = defineCommand({
     network: { type: "string", short: "n", choices: ["none", "host"], description: "Network mode" },
     quiet: { type: "boolean", short: "q", description: "Don't show progress information" },
   },
-  async run({ args, flags }, { api, out }) {
+  async run({ args, flags }, ctx) {
+    const { api, out } = ctx;
     const [image, name] = args as [string, string?];
     const body = applyConfig<ContainerCreate>({ image, kind: "system", start: true }, flags.config);
     if (name) body.name = name;
     if (flags.ephemeral) body.autoRemove = true;
     if (flags.network) body.network = flags.network as "none" | "host";
     if (!flags.quiet) out.stdout(`Launching ${name ?? "a new instance"}\n`);
-    const c = await api.createContainer({ body });
+    const c = await api.createContainer({ body: await withPullAuth(body, ctx) });
     if (!flags.quiet && !name) out.stdout(`The instance you are starting doesn't have any name: it is ${c.name}\n`);
     return 0;
   },

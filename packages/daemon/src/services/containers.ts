@@ -336,7 +336,7 @@ export class ContainerService {
       // The container's directory and its rootfs snapshot do not depend on each other: both at once.
       const [made, prepared] = await Promise.allSettled([
         mkdir(dir, { recursive: true, mode: 0o711 }).then(() => mkdir(rootfs)),
-        images.resolve(req.image).then(async (image) => {
+        images.resolve(req.image, req.pullAuth ? { auth: req.pullAuth } : {}).then(async (image) => {
           const mounts = await storage.prepare(this.snapshotKey(id), image.topSnapshot, { "berth.container": id });
           undo.push(() => storage.remove(this.snapshotKey(id)));
           return { image, mounts };
@@ -376,7 +376,17 @@ export class ContainerService {
       }
       await libct.create({ id, description, ...(req.openStdin ? { stdin: true } : {}) });
       undo.push(() => libct.delete(id, { force: true }));
-      const { labels: _l, restartPolicy: _r, resources: _res, autostart: _a, name: _n, start: _s, ...given } = req;
+      // pullAuth was for the pull: it is not part of the container and never stored.
+      const {
+        labels: _l,
+        restartPolicy: _r,
+        resources: _res,
+        autostart: _a,
+        name: _n,
+        start: _s,
+        pullAuth: _p,
+        ...given
+      } = req;
       const config = { ...given, ...(healthcheck ? { healthcheck } : {}) };
       const row: ContainerRow = {
         id,

@@ -206,8 +206,21 @@ describe("image verbs through berthd and the CLI", { skip, timeout: 120_000 }, (
     await ok(["rmi", remote]);
     await ok(["pull", "--ca-file", secure.caFile!, remote]);
     assert.ok((await refs()).includes(remote));
+    // run of a missing image: the CLI sends the login's credentials along, berthd pulls with them
+    await ok(["rmi", remote]);
+    assert.equal((await ok(["run", "--rm", "--network", "none", remote, "echo", "authed"])).trim(), "authed");
+    assert.ok((await refs()).includes(remote));
+    for (const f of ["berth.db", "berth.db-wal"]) {
+      const bytes = await readFile(join(d.root, f)).catch(() => Buffer.alloc(0));
+      assert.ok(!bytes.includes(secure.password!), `the password is not stored (${f})`);
+    }
     await ok(["logout", secure.url]);
     await ok(["rmi", remote]);
+    const before = await ok(["ps", "-aq"]);
+    const anonRun = await berth(["run", "--rm", "--network", "none", remote, "true"]);
+    assert.notEqual(anonRun.code, 0);
+    assert.match(anonRun.err, /unauthorized|authentication|credentials|login/i);
+    assert.equal(await ok(["ps", "-aq"]), before, "no container left by the failed pull");
     const anon = await berth(["pull", "--ca-file", secure.caFile!, remote]);
     assert.notEqual(anon.code, 0);
     assert.ok(!(await refs()).includes(remote));

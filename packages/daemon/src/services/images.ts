@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
-import type { BerthEvent } from "@berth/api";
+import { type BerthEvent, namesRegistry } from "@berth/api";
 import {
   type ContentStore,
   type Descriptor,
@@ -187,12 +187,12 @@ export class ImageService {
   }
 
   /** The image's manifest, config and top layer snapshot, unpacking layers not unpacked yet. */
-  async resolve(ref: string): Promise<ResolvedImage> {
+  async resolve(ref: string, access: RegistryAccess = {}): Promise<ResolvedImage> {
     const { ref: found, descriptor } = await this.find(ref).catch(async (err: unknown) => {
       // Docker's behaviour: a missing image is pulled when it names a registry.
-      if (!(err instanceof LibctError) || err.kind !== "not-found" || !looksLikeRegistryRef(ref)) throw err;
-      this.log.info("image not found locally, pulling", { ref });
-      await this.pullInto(parseRef(ref), {}, () => {});
+      if (!(err instanceof LibctError) || err.kind !== "not-found" || !namesRegistry(ref)) throw err;
+      this.log.info("image not found locally, pulling", { ref, withCredentials: access.auth !== undefined });
+      await this.pullInto(parseRef(ref), access, () => {});
       return this.find(ref);
     });
     const { descriptor: md, manifest } = await this.store.getManifest(descriptor.digest);
@@ -479,12 +479,6 @@ export class ImageService {
       return [{ status: "done", ref, digest: r.manifestDigest }];
     });
   }
-}
-
-/** A reference that names a registry host (has a dot or port, or is localhost): worth pulling on create. */
-export function looksLikeRegistryRef(ref: string): boolean {
-  const first = ref.split("/")[0]!;
-  return ref.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost");
 }
 
 function parseRef(ref: string): Reference;
