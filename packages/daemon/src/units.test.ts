@@ -1,6 +1,6 @@
 /** Pure parts of berthd: request → description merge, names, flags, validation messages, the store. */
 import { strict as assert } from "node:assert";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { it, describe as suite } from "node:test";
@@ -12,6 +12,7 @@ import { validateBody } from "./http/validate.js";
 import { commandOf, describe, limitsOf, mergeEnv, resolveUser } from "./services/describe.js";
 import { chainIds, refCandidates } from "./services/images.js";
 import { damerau, generateName, suggest } from "./services/names.js";
+import { DEFAULT_ID_SPANS, parseSubids, pickRange, readIdSpans } from "./services/system.js";
 import { ContainerRepo } from "./store/containers.js";
 import { migrations, openDb } from "./store/db.js";
 
@@ -179,5 +180,43 @@ suite("store", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+suite("system containers' id ranges: root's /etc/subuid and /etc/subgid entries", () => {
+  it("reads root's entries (by name or uid 0), skipping other users and junk", () => {
+    const text = "alice:100000:65536\nroot:1000000:1000000000\n0:5000:10\nroot:x:1\nroot:7:0\n\n";
+    assert.deepEqual(parseSubids(text), [
+      { start: 1_000_000, count: 1_000_000_000 },
+      { start: 5000, count: 10 },
+    ]);
+  });
+
+  it("uses the ids both files give, and the default when either names no root", () => {
+    const dir = mkdtempSync(join(tmpdir(), "bsub-"));
+    try {
+      const uid = join(dir, "subuid");
+      const gid = join(dir, "subgid");
+      writeFileSync(uid, "root:100000:262144\n");
+      writeFileSync(gid, "root:165536:262144\n");
+      assert.deepEqual(readIdSpans({ uid, gid }).spans, [{ start: 165_536, count: 196_608 }]);
+      writeFileSync(gid, "alice:100000:65536\n");
+      assert.deepEqual(readIdSpans({ uid, gid }).spans, DEFAULT_ID_SPANS);
+      assert.deepEqual(readIdSpans({ uid: join(dir, "missing"), gid: uid }).spans, DEFAULT_ID_SPANS);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("picks whole ranges inside the spans, skipping taken ones, and none when all are taken", () => {
+    const spans = [
+      { start: 100_000, count: 65_536 * 2 + 10 },
+      { start: 1_000_000, count: 65_536 },
+    ];
+    assert.equal(pickRange(spans, 65_536, new Set()), 100_000);
+    assert.equal(pickRange(spans, 65_536, new Set([100_000])), 165_536);
+    assert.equal(pickRange(spans, 65_536, new Set([100_000, 165_536])), 1_000_000);
+    assert.equal(pickRange(spans, 65_536, new Set([100_000, 165_536, 1_000_000])), undefined);
+    assert.equal(pickRange([{ start: 0, count: 65_535 }], 65_536, new Set()), undefined, "a span too short");
   });
 });

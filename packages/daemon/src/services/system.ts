@@ -10,6 +10,7 @@
  * container's, and `rm` removes it with the container. The marker lives in the container's directory,
  * outside the rootfs, so a restart never shifts twice.
  */
+import { readFileSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { ContainerDescription, HostFacts, IdMapSpec, Libct } from "@berth/libct";
@@ -35,13 +36,74 @@ export function systemInitArgs(labels: Record<string, string> | null | undefined
   return ["/sbin/init"];
 }
 
+/** A run of host ids: [start, start + count). */
+export interface IdSpan {
+  readonly start: number;
+  readonly count: number;
+}
+
+/** Incus's default when /etc/subuid or /etc/subgid gives root nothing: a billion ids from 1,000,000. */
+export const DEFAULT_ID_SPANS: readonly IdSpan[] = [{ start: 1_000_000, count: 1_000_000_000 }];
+
+/** root's spans in a subuid(5)/subgid(5) file ("root:100000:65536" or "0:100000:65536" lines). */
+export function parseSubids(text: string): IdSpan[] {
+  const out: IdSpan[] = [];
+  for (const line of text.split("\n")) {
+    const [owner, start, count] = line.trim().split(":");
+    if (owner !== "root" && owner !== "0") continue;
+    const a = Number(start);
+    const n = Number(count);
+    if (Number.isSafeInteger(a) && Number.isSafeInteger(n) && a >= 0 && n > 0) out.push({ start: a, count: n });
+  }
+  return out;
+}
+
+/** The ids that both lists give (a container's range maps uids and gids alike), in ascending order. */
+export function intersectSpans(a: readonly IdSpan[], b: readonly IdSpan[]): IdSpan[] {
+  const out: IdSpan[] = [];
+  for (const x of a)
+    for (const y of b) {
+      const lo = Math.max(x.start, y.start);
+      const hi = Math.min(x.start + x.count, y.start + y.count);
+      if (hi > lo) out.push({ start: lo, count: hi - lo });
+    }
+  return out.sort((p, q) => p.start - q.start);
+}
+
+/**
+ * The id spans system containers take their ranges from: root's entries in /etc/subuid and /etc/subgid
+ * (what scripts/setup.sh writes and what Incus reads), or DEFAULT_ID_SPANS when either file names no root.
+ */
+export function readIdSpans(files = { uid: "/etc/subuid", gid: "/etc/subgid" }): {
+  spans: IdSpan[];
+  from: string;
+} {
+  const read = (f: string) => {
+    try {
+      return parseSubids(readFileSync(f, "utf8"));
+    } catch {
+      return [];
+    }
+  };
+  const [uids, gids] = [read(files.uid), read(files.gid)];
+  if (uids.length === 0 || gids.length === 0) return { spans: [...DEFAULT_ID_SPANS], from: "the default" };
+  return { spans: intersectSpans(uids, gids), from: `root's entries in ${files.uid} and ${files.gid}` };
+}
+
+/** The first `size`-long range inside `spans` whose first id is not in `used`, or undefined. */
+export function pickRange(spans: readonly IdSpan[], size: number, used: ReadonlySet<number>): number | undefined {
+  for (const span of spans)
+    for (let base = span.start; base + size <= span.start + span.count; base += size) if (!used.has(base)) return base;
+  return undefined;
+}
+
 /** Hands out id ranges: never one held by a container of libct or of the daemon's rows, nor one being created. */
 export class IdRangeAllocator {
   private readonly pending = new Set<number>();
   constructor(
     private readonly libct: Libct,
     private readonly repo: ContainerRepo,
-    private readonly base = 1_000_000,
+    private readonly spans: { spans: readonly IdSpan[]; from: string } = readIdSpans(),
     private readonly size = 65_536,
   ) {}
 
@@ -58,8 +120,16 @@ export class IdRangeAllocator {
       const r = mappedRoot(row.description);
       if (r) used.add(r.uid);
     }
-    let base = this.base;
-    while (used.has(base)) base += this.size;
+    const base = pickRange(this.spans.spans, this.size, used);
+    if (base === undefined) {
+      const total = this.spans.spans.reduce((n, s) => n + Math.floor(s.count / this.size), 0);
+      throw new LibctError(
+        "precondition",
+        `no free range of ${this.size} uids/gids for another system container: ${this.spans.from} hold ` +
+          `${total} such ranges and all are taken; give root more ids in both files ` +
+          `(e.g. "root:1000000:1000000000"), or remove a system container`,
+      );
+    }
     this.pending.add(base);
     return { idMap: defaultSystemIdMap(base, this.size), base };
   }
