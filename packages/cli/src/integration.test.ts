@@ -85,7 +85,10 @@ describe("berth against a real berthd", { skip: cliSkipReason(), timeout: 180_00
       if (seen !== "bg\n") await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal(seen, "bg\n");
-    assert.match((await berth("exec", "--privileged", "web", "grep", "CapEff", "/proc/self/status")).out, /CapEff:\s*0*1ff/);
+    assert.match(
+      (await berth("exec", "--privileged", "web", "grep", "CapEff", "/proc/self/status")).out,
+      /CapEff:\s*0*1ff/,
+    );
     assert.match((await berth("exec", "web", "grep", "CapEff", "/proc/self/status")).out, /CapEff:\s*00000000a80425fb/);
 
     const logs = await berth("logs", "web");

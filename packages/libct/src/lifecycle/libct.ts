@@ -18,8 +18,8 @@ import {
 } from "../cgroups/index.js";
 import { LibctError, ValidationError } from "../errors.js";
 import { chooseRuntime, probeHost } from "../host/probe.js";
-import type { ContainerDescription, NamespaceName } from "../model/description.js";
 import { KNOWN_CAPABILITIES } from "../model/capabilities.js";
+import type { ContainerDescription, NamespaceName } from "../model/description.js";
 import type { HostFacts } from "../model/host.js";
 import { defaultSystemIdMap, mappedRoot } from "../model/idmap.js";
 import { signalNumber } from "../model/signals.js";
