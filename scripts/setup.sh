@@ -85,6 +85,7 @@ packages=(
   docker-registry                       # the registry of the image tests (127.0.0.1 only)
   debootstrap                           # offline base images from the Debian mirror
   build-essential python3 pkgconf       # native npm addons (better-sqlite3) and CRIU's build
+  zsh                                   # the completion test runs berth's zsh script through zsh
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,5 +1,8 @@
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { bashCompletion, zshCompletion } from "./completion.js";
 import { loadAll } from "./registry.js";
@@ -48,11 +51,41 @@ COMP_WORDS=(berth run --network ""); COMP_CWORD=3; _berth; echo "\${COMPREPLY[*]
     assert.match(zsh, /'run:Create and run a new container from an image'/);
     assert.match(zsh, /_berth_run\(\) \{/);
     assert.match(zsh, /'\(-m --memory\)'\{-m,--memory\}'\[Memory limit/);
-    assert.match(zsh, /\*\(-e --env\)/);
+    assert.match(zsh, /'\*'\{-e,--env\}'\[Set environment/);
     assert.match(zsh, /_berth_image_bootstrap/);
   });
   it("zsh: the script parses", { skip: !has("zsh") && "no zsh installed" }, () => {
     const r = spawnSync("zsh", ["-n"], { input: zsh });
     assert.equal(r.status, 0, r.stderr.toString());
+  });
+  it("zsh: completes a command and a flag in an interactive zsh (zpty), after compinit", {
+    skip: !has("zsh") && "no zsh installed",
+  }, () => {
+    const dir = mkdtempSync(join(tmpdir(), "bzsh-"));
+    try {
+      const file = join(dir, "_berth");
+      writeFileSync(file, zsh);
+      // An interactive zsh on a pty: load the script, type a partial line and TAB, then run it through a
+      // berth function that prints its arguments, so the completed line shows up as plain text.
+      const script = `
+zmodload zsh/zpty
+zpty z 'zsh -f -i'
+zpty -w z 'PS1="%% "; autoload -U compinit; compinit -u -D; source ${file}; berth() { print -r -- "ARGS:$*" }'
+sleep 1
+zpty -w -n z $'berth ru\t'
+sleep 1
+zpty -w -n z $'-e A=1 --env B=2 --pids-li\t'
+sleep 1
+zpty -w -n z $'100 busybox\n'
+sleep 1
+out=""
+while zpty -r -t z chunk; do out+=$chunk; done
+zpty -d z
+print -r -- "$out"`;
+      const r = spawnSync("zsh", ["-f", "-c", script], { encoding: "utf8", timeout: 20_000 });
+      assert.match(r.stdout, /ARGS:run -e A=1 --env B=2 --pids-limit 100 busybox/, r.stdout + r.stderr);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -117,9 +117,11 @@ function zshFlagSpecs(c: AnyCommand): string[] {
               : s.complete && dynamic[s.complete]
                 ? `:${name}:(\${(f)"$(${dynamic[s.complete]})"})`
                 : `:${s.placeholder ?? s.type}: `;
-    const rep = s.repeatable ? "*" : "";
-    if (s.short) specs.push(`'${rep}(-${s.short} --${name})'{-${s.short},--${name}}'[${desc}]${action}'`);
-    else specs.push(`'${rep}--${name}[${desc}]${action}'`);
+    // _arguments: "(excl)opt" for an option given once (its short and long forms exclude each other),
+    // "*opt" for one that repeats (then neither form excludes the other: -e A --env B is fine).
+    if (s.short && s.repeatable) specs.push(`'*'{-${s.short},--${name}}'[${desc}]${action}'`);
+    else if (s.short) specs.push(`'(-${s.short} --${name})'{-${s.short},--${name}}'[${desc}]${action}'`);
+    else specs.push(`'${s.repeatable ? "*" : ""}--${name}[${desc}]${action}'`);
   }
   specs.push("'--help[Print usage]'");
   const kind = c.args?.complete;
