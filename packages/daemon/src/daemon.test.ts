@@ -297,6 +297,7 @@ describe("berthd", needsRoot, () => {
 
   it("rejects bad requests with problem+json, an actionable message, and changes nothing", async () => {
     const taken = await create({ name: "taken", image: "busybox", cmd: ["sleep", "300"], start: true });
+    const idle = await create({ name: "idle", image: "busybox", cmd: ["true"] });
     const snapshot = () => ({
       list: JSON.stringify(readdirSync(join(d.root, "containers")).sort()),
       mounts: d.mounts(),
@@ -389,6 +390,14 @@ describe("berthd", needsRoot, () => {
       ["exec without a command", "POST", `${C}/taken/exec`, { cmd: [] }, 400, /cmd/],
       ["exec detach not a boolean", "POST", `${C}/taken/exec`, { cmd: ["true"], detach: "yes" }, 400, /detach/],
       [
+        "exec in a container never started",
+        "POST",
+        `${C}/idle/exec`,
+        { cmd: ["true"], detach: true },
+        409,
+        /'idle' is not running \(created\); start it with berth start idle/,
+      ],
+      [
         "rename to an invalid name",
         "POST",
         `${C}/taken/rename?name=a%20b`,
@@ -456,6 +465,7 @@ describe("berthd", needsRoot, () => {
     assert.equal(await listNow(), beforeList, "the container list changed");
     assert.deepEqual(snapshot(), beforeFs, "mounts, snapshots or container dirs changed");
     assert.equal((await d.request("DELETE", `${C}/${taken.id}?force=true`)).status, 204);
+    assert.equal((await d.request("DELETE", `${C}/${idle.id}`)).status, 204);
   });
 
   // The issue's figure is 100; the quick subset runs 20.

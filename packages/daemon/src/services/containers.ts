@@ -884,6 +884,15 @@ export class ContainerService {
         },
       ]);
     }
+    const st = await this.libctState(row.id);
+    if (st?.status !== "running") {
+      throw new LibctError(
+        "precondition",
+        st?.status === "paused"
+          ? `container '${row.name}' is paused; unpause it (berth unpause ${row.name}) before exec`
+          : `container '${row.name}' is not running (${st?.status ?? "gone"}); start it with berth start ${row.name}`,
+      );
+    }
     let user: { uid: number; gid: number } | undefined;
     if (req.user) {
       const rootfs = this.rootfs(row.id);
