@@ -157,6 +157,70 @@ describe("berthd", needsRoot, () => {
     assert.deepEqual(d.mounts(), []);
   });
 
+  it("list filters as Docker's: one key's values are alternatives, keys and labels must all match", async () => {
+    const a = await create({
+      name: "f-a",
+      image: "busybox",
+      cmd: ["sh", "-c", "exit 3"],
+      labels: { tier: "web", team: "x" },
+      start: true,
+    });
+    await d.request("POST", `/1.0/containers/${a.id}/wait`);
+    await sleep(5); // creation times are compared to the millisecond
+    const b = await create({
+      name: "f-b",
+      image: "busybox:latest",
+      cmd: ["true"],
+      labels: { tier: "db" },
+      start: true,
+    });
+    await d.request("POST", `/1.0/containers/${b.id}/wait`);
+    await sleep(5);
+    const c = await create({ name: "f-c", image: "busybox", cmd: ["true"], labels: { tier: "web" } });
+    const names = async (...filters: string[]) => {
+      const q = filters.map((f) => `filter=${encodeURIComponent(f)}`).join("&");
+      const r = await d.request("GET", `/1.0/containers?all=true&${q}`);
+      assert.equal(r.status, 200, r.text);
+      return (r.json as { name: string }[])
+        .map((x) => x.name)
+        .filter((n) => n.startsWith("f-"))
+        .sort();
+    };
+    assert.deepEqual(await names("status=exited", "status=created"), ["f-a", "f-b", "f-c"]);
+    assert.deepEqual(await names("status=created"), ["f-c"]);
+    assert.deepEqual(await names("exited=3"), ["f-a"]);
+    assert.deepEqual(await names("exited=0", "exited=3"), ["f-a", "f-b"]);
+    assert.deepEqual(await names("label=tier=web"), ["f-a", "f-c"]);
+    assert.deepEqual(await names("label=tier=web", "label=team=x"), ["f-a"]);
+    assert.deepEqual(await names("label=tier=web", "status=created"), ["f-c"]);
+    assert.deepEqual(await names("ancestor=busybox"), ["f-a", "f-b", "f-c"]);
+    assert.deepEqual(await names("ancestor=busybox:latest", "name=f-b"), ["f-b"]);
+    assert.deepEqual(await names("ancestor=alpine"), []);
+    assert.deepEqual(await names("before=f-c"), ["f-a", "f-b"]);
+    assert.deepEqual(await names("since=f-a"), ["f-b", "f-c"]);
+    assert.deepEqual(await names("since=f-a", "before=f-c"), ["f-b"]);
+    assert.deepEqual(await names("health=none", "name=f-"), ["f-a", "f-b", "f-c"]);
+    assert.deepEqual(await names("health=healthy"), []);
+    // without all=true, a status filter still shows stopped containers (Docker's)
+    const noAll = await d.request("GET", `/1.0/containers?filter=exited%3D3`);
+    assert.deepEqual(
+      (noAll.json as { name: string }[]).map((x) => x.name),
+      ["f-a"],
+    );
+    for (const [f, msg] of [
+      ["status=sleeping", /status is one of created, restarting, running/],
+      ["exited=x", /exited takes an exit code/],
+      ["health=ok", /health is one of starting, healthy, unhealthy, none/],
+      ["since=nosuch", /no such container 'nosuch'/],
+    ] as const) {
+      const r = await d.request("GET", `/1.0/containers?all=true&filter=${encodeURIComponent(f)}`);
+      assert.ok(r.status === 400 || r.status === 404, `${f}: ${r.status}`);
+      assert.match(r.json.detail, msg);
+    }
+    for (const x of [a, b, c])
+      assert.equal((await d.request("DELETE", `/1.0/containers/${x.id}?force=true`)).status, 204);
+  });
+
   it("wait returns the exit code; rename and update change the row", async () => {
     const c = await create({ name: "quick", image: "busybox", cmd: ["sh", "-c", "exit 5"], start: true });
     const w = await d.request("POST", `/1.0/containers/${c.id}/wait`);

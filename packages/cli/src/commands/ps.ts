@@ -24,7 +24,8 @@ export const ps = defineCommand({
       type: "string",
       repeatable: true,
       placeholder: "filter",
-      description: "Filter output based on conditions provided (name=, label=, status=, id=, kind=)",
+      description:
+        "Filter output based on conditions provided (name=, id=, label=, status=, exited=, ancestor=, health=, before=, since=, kind=)",
     },
     "no-trunc": { type: "boolean", description: "Don't truncate output" },
     last: {

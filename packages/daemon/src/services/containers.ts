@@ -94,6 +94,31 @@ export interface LogOptions {
 }
 
 const nameRe = new RegExp(NAME_PATTERN);
+const STATUSES = ["created", "restarting", "running", "removing", "paused", "exited", "dead"];
+const HEALTH = ["starting", "healthy", "unhealthy", "none"];
+/** ps filters and what each accepts: undefined when the value is fine, else what is wrong with it. */
+const LIST_FILTERS: Record<string, (v: string) => string | undefined> = {
+  name: () => undefined,
+  id: () => undefined,
+  label: () => undefined,
+  status: (v) => (STATUSES.includes(v) ? undefined : `status is one of ${STATUSES.join(", ")}`),
+  kind: (v) => (v === "app" || v === "system" ? undefined : "kind is app or system"),
+  exited: (v) => (/^\d{1,3}$/.test(v) ? undefined : "exited takes an exit code, e.g. exited=0"),
+  ancestor: () => undefined,
+  health: (v) => (HEALTH.includes(v) ? undefined : `health is one of ${HEALTH.join(", ")}`),
+  before: () => undefined,
+  since: () => undefined,
+};
+/** An image id, or a prefix of at least 4 hex digits of it, with or without "sha256:". */
+const sameImageId = (id: string | undefined, v: string) => {
+  const hex = v.replace(/^sha256:/, "");
+  return id !== undefined && /^[0-9a-f]{4,64}$/.test(hex) && id.replace(/^sha256:/, "").startsWith(hex);
+};
+/** Image references as Docker compares them for ancestor=: a missing tag is :latest. */
+const sameImage = (a: string, b: string) => {
+  const norm = (r: string) => (/:[^/]+$/.test(r) || r.includes("@") ? r : `${r}:latest`);
+  return norm(a) === norm(b);
+};
 /** How long an auto-removed container's exit result stays readable through `wait` (see `autoRemoved`). */
 const AUTO_REMOVED_KEEP_MS = 60_000;
 const now = () => new Date().toISOString();
@@ -222,50 +247,57 @@ export class ContainerService {
 
   // ---- list / inspect ----
 
+  /**
+   * `ps` with Docker's filters: values of one key are alternatives (status=exited --filter status=created
+   * lists both), different keys must all match, and every label filter must match.
+   */
   list(opts: ListOptions = {}): Container[] {
-    const filters = (opts.filters ?? []).map((f) => {
+    const byKey = new Map<string, string[]>();
+    for (const f of opts.filters ?? []) {
       const eq = f.indexOf("=");
       const key = eq < 0 ? f : f.slice(0, eq);
       const value = eq < 0 ? "" : f.slice(eq + 1);
-      if (!["name", "label", "status", "id", "kind"].includes(key)) {
+      const check = LIST_FILTERS[key];
+      if (!check) {
         throw new ValidationError([
-          { field: "filter", message: `unknown filter '${key}'; use name, label, status, id or kind` },
+          { field: "filter", message: `unknown filter '${key}'; use ${Object.keys(LIST_FILTERS).join(", ")}` },
         ]);
       }
-      if (key !== "label" && eq < 0)
+      if (key !== "label" && value === "")
         throw new ValidationError([{ field: "filter", message: `filter '${f}' needs a value: ${key}=VALUE` }]);
-      return { key, value };
-    });
-    const explicitStatus = filters.some((f) => f.key === "status");
-    return this.d.repo
-      .list()
-      .filter(
-        (row) =>
-          opts.all ||
-          explicitStatus ||
-          row.status === "running" ||
-          row.status === "paused" ||
-          row.status === "restarting",
-      )
-      .filter((row) =>
-        filters.every(({ key, value }) => {
-          switch (key) {
-            case "name":
-              return row.name.includes(value);
-            case "id":
-              return row.id.startsWith(value);
-            case "status":
-              return row.status === value;
-            case "kind":
-              return row.kind === value;
-            default: {
-              const eq = value.indexOf("=");
-              return eq < 0 ? value in row.labels : row.labels[value.slice(0, eq)] === value.slice(eq + 1);
-            }
-          }
-        }),
-      )
-      .map((r) => this.toWire(r));
+      const bad = check(value);
+      if (bad) throw new ValidationError([{ field: "filter", message: `filter '${f}': ${bad}` }]);
+      byKey.set(key, [...(byKey.get(key) ?? []), value]);
+    }
+    // before/since name a container: its creation time is the bound (Docker's, exclusive).
+    const createdOf = (ref: string) => this.find(ref).createdAt;
+    const before = byKey.get("before")?.map(createdOf);
+    const since = byKey.get("since")?.map(createdOf);
+    const rows = this.d.repo.list();
+    const shown = opts.all || byKey.has("status") || byKey.has("exited");
+    const out: Container[] = [];
+    for (const row of rows) {
+      if (!shown && row.status !== "running" && row.status !== "paused" && row.status !== "restarting") continue;
+      const any = (key: string, test: (v: string) => boolean) => !byKey.has(key) || byKey.get(key)!.some(test);
+      const ok =
+        any("name", (v) => row.name.includes(v)) &&
+        any("id", (v) => row.id.startsWith(v)) &&
+        any("status", (v) => row.status === v) &&
+        any("kind", (v) => row.kind === v) &&
+        any("exited", (v) => row.status === "exited" && row.exitCode === Number(v)) &&
+        any("ancestor", (v) => sameImage(row.image, v) || sameImageId(row.imageId, v)) &&
+        (byKey.get("label") ?? []).every((v) => {
+          const eq = v.indexOf("=");
+          return eq < 0 ? v in row.labels : row.labels[v.slice(0, eq)] === v.slice(eq + 1);
+        }) &&
+        (before ?? []).every((t) => row.createdAt < t) &&
+        (since ?? []).every((t) => row.createdAt > t);
+      if (!ok) continue;
+      const c = this.toWire(row);
+      if (!any("health", (v) => (c.state.health?.status ?? "none") === v)) continue;
+      out.push(c);
+    }
+    return out;
   }
 
   inspect(ref: string): Container {
