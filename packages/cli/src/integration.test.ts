@@ -95,6 +95,14 @@ describe("berth against a real berthd", { skip: cliSkipReason(), timeout: 180_00
     assert.equal(logs.code, 0, logs.err);
     assert.match(logs.out, /^ready$/m);
     assert.match((await berth("logs", "-t", "--tail", "1", "web")).out, /^\d{4}-\d\d-\d\dT\S+ ready\n$/);
+    // --since: Go durations, Unix seconds and times, as Docker takes them
+    assert.match((await berth("logs", "--since", "1h30m", "web")).out, /^ready$/m);
+    assert.match((await berth("logs", "--since", String(Math.floor(Date.now() / 1000) - 3600), "web")).out, /^ready$/m);
+    assert.equal((await berth("logs", "--since", "1ms", "web")).out, "");
+    assert.equal((await berth("logs", "--since", "2099-01-01T00:00:00Z", "web")).out, "");
+    const badSince = await berth("logs", "--since", "yesterday", "web");
+    assert.notEqual(badSince.code, 0);
+    assert.match(badSince.err, /'yesterday' is neither/);
 
     assert.equal(
       (await berth("inspect", "-f", "{{.Name}} {{.State.Status}} {{.Resources.Memory}}", "web")).out,

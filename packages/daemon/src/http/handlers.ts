@@ -55,14 +55,19 @@ function tail(q: URLSearchParams): number | undefined {
   return Number(v);
 }
 
-/** ISO time, or a duration back from now ("10m", "2h", "30s"). */
+const DURATION_MS = { ms: 1, s: 1e3, m: 6e4, h: 3.6e6 } as const;
+
+/** ISO time, Unix seconds, or a duration back from now as Docker takes it (Go's: "10m", "1h30m", "1.5h"). */
 function since(q: URLSearchParams): string | undefined {
   const v = q.get("since");
   if (v === null || v === "") return undefined;
-  const d = /^(\d+)(s|m|h)$/.exec(v);
-  if (d)
-    return new Date(Date.now() - Number(d[1]) * { s: 1e3, m: 6e4, h: 3.6e6 }[d[2] as "s" | "m" | "h"]).toISOString();
-  if (/^\d+$/.test(v)) return new Date(Number(v) * 1000).toISOString();
+  if (/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(v)) {
+    let ms = 0;
+    for (const [, n, unit] of v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g))
+      ms += Number(n) * DURATION_MS[unit as keyof typeof DURATION_MS];
+    return new Date(Date.now() - ms).toISOString();
+  }
+  if (/^\d+(\.\d+)?$/.test(v)) return new Date(Number(v) * 1000).toISOString();
   const t = Date.parse(v);
   if (Number.isNaN(t))
     throw new ValidationError([{ field: "since", message: `'${v}' is neither an ISO time nor a duration like 10m` }]);
