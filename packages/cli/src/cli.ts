@@ -159,6 +159,9 @@ export async function runCommand(cmd: AnyCommand, argv: readonly string[], host:
       io.stdout(renderHelp(cmd));
       return 0;
     }
+    const format = (parsed.flags as { format?: unknown }).format;
+    if ("format" in cmd.flags && typeof format === "string" && format !== "")
+      (ctx.out as { format?: string }).format = format;
     const { min = 0, max = Number.POSITIVE_INFINITY } = cmd.args ?? {};
     if (parsed.args.length < min || parsed.args.length > max) {
       const what =
@@ -251,12 +254,14 @@ function makeContext(
     stdout: io.stdout,
     stderr: io.stderr,
     isTTY: io.isTTY,
-    async report(items, each, show) {
+    async report(items, each, show, record) {
       let failed = 0;
+      const records: Record<string, unknown>[] = [];
       for (const item of items) {
         try {
           const r = await each(item);
-          io.stdout(`${show ? show(item, r) : item}\n`);
+          if (out.format) records.push(record ? record(item, r) : { name: item });
+          else io.stdout(`${show ? show(item, r) : item}\n`);
         } catch (err) {
           if (err instanceof DaemonUnreachableError || err instanceof CliError) throw err;
           failed++;
@@ -264,7 +269,12 @@ function makeContext(
           io.stderr(`Error: ${message}\n${hint ? `${hint}\n` : ""}`);
         }
       }
+      if (out.format) await out.records(records);
       return failed ? 1 : 0;
+    },
+    async records(records) {
+      const { formatRecords } = await import("./output/format.js");
+      io.stdout(formatRecords(records, out.format ?? "json"));
     },
   };
   return { api, out, host, env: io.env, explain };

@@ -14,6 +14,12 @@ describe("shell completion", async () => {
   const bash = bashCompletion(all);
   const zsh = zshCompletion(all);
 
+  it("every command has --format, but the terminal sessions and the printers of scripts and help", () => {
+    const streams = new Set(["attach", "console", "completion", "help"]);
+    const missing = all.filter((c) => !c.hidden && !streams.has(c.name) && !("format" in c.flags)).map((c) => c.name);
+    assert.deepEqual(missing, []);
+  });
+
   it("bash: lists every top-level command and group", () => {
     for (const w of ["run", "ps", "exec", "logs", "launch", "image", "images", "completion", "config"]) {
       assert.match(bash, new RegExp(`\\b${w}\\b`), w);

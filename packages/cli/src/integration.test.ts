@@ -111,6 +111,50 @@ describe("berth against a real berthd", { skip: cliSkipReason(), timeout: 180_00
     assert.match((await berth("top", "web")).out, /sleep 30/);
     assert.match((await berth("stats", "--no-stream", "web")).out, /^CONTAINER ID +NAME +CPU %[\s\S]* web /m);
 
+    // --format on verbs that report, run and exec
+    assert.equal((await berth("ps", "-f", "name=web", "--format", "{{.Names}}")).out, "web\n");
+    const ex = await berth("exec", "--format", "json", "web", "sh", "-c", "echo out; exit 3");
+    assert.equal(ex.code, 3);
+    assert.deepEqual(JSON.parse(ex.out), { exitCode: 3, stdout: "out\n", stderr: "" });
+    assert.match((await berth("top", "--format", "json", "web")).out, /"PID":"\d+"/);
+    assert.equal(
+      (await berth("logs", "--format", "{{.Stream}}:{{.Text}}", "--tail", "1", "web")).out,
+      "stdout:ready\n",
+    );
+    const made = await berth(
+      "run",
+      "-d",
+      "--format",
+      "{{.Name}} {{.State.Status}}",
+      "--name",
+      "fmt1",
+      "busybox",
+      "sleep",
+      "30",
+    );
+    assert.equal(made.out, "fmt1 running\n", made.err);
+    const noD = await berth("run", "--format", "json", "busybox", "true");
+    assert.notEqual(noD.code, 0);
+    assert.match(noD.err, /--format prints the new container, which run does with -d only/);
+    assert.equal(
+      (await berth("create", "--format", "{{.State.Status}}", "--name", "fmt2", "busybox", "true")).out,
+      "created\n",
+    );
+    assert.equal((await berth("rename", "--format", "{{.PreviousName}}>{{.Name}}", "fmt2", "fmt3")).out, "fmt2>fmt3\n");
+    assert.deepEqual(
+      (await berth("kill", "--format", "json", "fmt1", "nosuch")).out
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l)),
+      [{ name: "fmt1" }],
+      "only the containers that succeeded are records; the error goes to stderr",
+    );
+    assert.match((await berth("wait", "--format", "{{.Name}} {{.ExitCode}}", "fmt1")).out, /^fmt1 137\n$/);
+    assert.equal(
+      (await berth("rm", "--format", "table", "fmt1", "fmt3")).out.replace(/ +\n/g, "\n"),
+      "NAME\nfmt1\nfmt3\n",
+    );
+
     const stop = await berth("stop", "-t", "1", "web");
     assert.equal(stop.code, 0, stop.err);
     assert.equal(stop.out, "web\n");

@@ -272,7 +272,10 @@ describe("interactive: run -it, exec -it, attach, cp", { skip, timeout: 600_000 
     await writeFile(join(local, "d/sub/g.txt"), "nested\n");
     spawnSync("chown", ["-R", "1234:1234", local]);
     await ok("cp", join(local, "f.txt"), "cp1:/tmp/");
-    await ok("cp", join(local, "f.txt"), "cp1:/tmp/renamed.txt");
+    assert.equal(
+      await ok("cp", "--format", "{{.Source}} -> {{.Destination}}", join(local, "f.txt"), "cp1:/tmp/renamed.txt"),
+      `${join(local, "f.txt")} -> cp1:/tmp/renamed.txt\n`,
+    );
     await ok("cp", join(local, "d"), "cp1:/tmp/");
     await ok("cp", join(local, "d"), "cp1:/newdir"); // does not exist: the directory is copied as /newdir
     assert.equal(

@@ -32,8 +32,11 @@ export const imageBuild = defineCommand({
     },
     "build-arg": { type: "string", repeatable: true, placeholder: "list", description: "Set build-time variables" },
     quiet: { type: "boolean", short: "q", description: "Suppress the build output and print image ID on success" },
+    format: { type: "string", placeholder: "json", description: "json: progress as JSON lines" },
   },
   async run({ args, flags }, ctx) {
+    const { followProgress, progressMode } = await import("./image-progress.js");
+    const mode = progressMode(flags, ctx.out); // a bad --format fails before anything is sent
     const dir = resolve(args[0]!);
     await access(dir).catch(() =>
       Promise.reject(new CliError(`cannot read the build context ${args[0]}: no such directory`)),
@@ -54,8 +57,7 @@ export const imageBuild = defineCommand({
       },
       body: tar.stdout,
     });
-    const { followProgress } = await import("./image-progress.js");
-    const last = await followProgress(stream, ctx, flags.quiet ? "quiet" : "plain");
+    const last = await followProgress(stream, ctx, mode === "tty" ? "plain" : mode);
     if (flags.quiet && last?.id) ctx.out.stdout(`${String(last.id)}\n`);
     return 0;
   },

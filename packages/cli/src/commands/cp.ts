@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { lstat, mkdtemp, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
-import { defineCommand } from "../framework/command.js";
+import { defineCommand, formatLongFlag } from "../framework/command.js";
 import { CliError, EXIT_CLI } from "../framework/errors.js";
 
 /** "NAME:PATH" → container and path; a local path (absolute, ./ or no colon before a slash) → undefined. */
@@ -64,9 +64,18 @@ export const cp = defineCommand({
     archive: { type: "boolean", short: "a", description: "Archive mode (copy all uid/gid information)" },
     "follow-link": { type: "boolean", short: "L", description: "Always follow symbol link in SRC_PATH" },
     quiet: { type: "boolean", short: "q", description: "Suppress progress output" },
+    ...formatLongFlag,
   },
   async run({ args, flags }, { api, out }) {
     const [a, b] = args as [string, string];
+    if (out.format !== undefined && (a === "-" || b === "-"))
+      throw new CliError("--format prints a record of the copy; it cannot share stdin or stdout with a tar stream", {
+        hint: "leave out --format when copying from or to -",
+      });
+    const copied = async () => {
+      if (out.format !== undefined) await out.records([{ source: a, destination: b }]);
+      return 0;
+    };
     const from = splitRef(a);
     const to = splitRef(b);
     if (from && to)
@@ -89,7 +98,7 @@ export const cp = defineCommand({
       const st = await stat(dest).catch(() => undefined);
       if (st?.isDirectory()) {
         await tar(["-x", "-f", "-", "-C", dest, ...owner], body).done;
-        return 0;
+        return copied();
       }
       const parent = dirname(dest);
       if (!(await stat(parent).catch(() => undefined))?.isDirectory())
@@ -106,7 +115,7 @@ export const cp = defineCommand({
       } finally {
         await rm(tmp, { recursive: true, force: true });
       }
-      return 0;
+      return copied();
     }
     const target = to!;
     if (!target.path.startsWith("/"))
@@ -126,7 +135,8 @@ export const cp = defineCommand({
     }
     await api.putArchive({ params: { id: target.container }, query: { path: target.path }, body });
     await done;
-    if (!flags.quiet && a !== "-" && process.stderr.isTTY) out.stderr(`Successfully copied to ${b}\n`);
-    return 0;
+    if (!flags.quiet && out.format === undefined && a !== "-" && process.stderr.isTTY)
+      out.stderr(`Successfully copied to ${b}\n`);
+    return copied();
   },
 });

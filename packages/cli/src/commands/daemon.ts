@@ -2,7 +2,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, openSync, realpathSync } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
-import { defineCommand } from "../framework/command.js";
+import { defineCommand, formatLongFlag } from "../framework/command.js";
 import { CliError } from "../framework/errors.js";
 
 export const daemonStart = defineCommand({
@@ -35,6 +35,7 @@ export const daemonStart = defineCommand({
       placeholder: "duration",
       description: "How long to wait for the socket (default 15s)",
     },
+    ...formatLongFlag,
   },
   async run({ flags }, { api, out, host }) {
     const already = await api.serverInfo().then(
@@ -42,7 +43,8 @@ export const daemonStart = defineCommand({
       () => false,
     );
     if (already) {
-      out.stdout(`berthd is already running at ${host}\n`);
+      if (out.format) await out.records([{ host, started: false, running: true }]);
+      else out.stdout(`berthd is already running at ${host}\n`);
       return 0;
     }
     const onPath = (process.env.PATH ?? "")
@@ -86,7 +88,8 @@ export const daemonStart = defineCommand({
           () => false,
         )
       ) {
-        out.stdout(`berthd started (pid ${child.pid}) at ${host}\n`);
+        if (out.format) await out.records([{ host, started: true, running: true, pid: child.pid }]);
+        else out.stdout(`berthd started (pid ${child.pid}) at ${host}\n`);
         return 0;
       }
     }

@@ -63,6 +63,12 @@ export const exec = defineCommand({
       description: "Give extended privileges to the command (every capability the host allows)",
     },
     "detach-keys": { type: "string", placeholder: "string", description: "Override the key sequence for detaching" },
+    format: {
+      type: "string",
+      placeholder: "string",
+      description:
+        "Print the result instead of the output: 'json' (exitCode, stdout, stderr; session with -d) or a template",
+    },
   },
   async run({ args, flags }, ctx) {
     const { api, out, env } = ctx;
@@ -79,9 +85,13 @@ export const exec = defineCommand({
     if (flags.user !== undefined) body.user = flags.user;
     if (flags.workdir !== undefined) body.workingDir = flags.workdir;
     if (flags.privileged) body.privileged = true;
+    if (flags.format !== undefined && !flags.detach && (flags.interactive || flags.tty))
+      throw new CliError("--format prints the result of a command run to completion; leave out -i and -t", {
+        hint: "e.g. berth exec --format json web ls /",
+      });
     if (flags.detach) {
       // As Docker: nothing printed, exit 0 once the command has started; its output goes nowhere.
-      await api.execContainer({
+      const started = await api.execContainer({
         params: { id },
         body: {
           ...body,
@@ -90,11 +100,16 @@ export const exec = defineCommand({
           ...(flags.interactive ? { attachStdin: true } : {}),
         },
       });
+      if (flags.format !== undefined) await out.records([started as unknown as Record<string, unknown>]);
       return 0;
     }
     if (flags.interactive || flags.tty) return execInteractive(ctx, id, body, flags.interactive === true, flags);
     const r = await api.execContainer({ params: { id }, body });
     if (!("exitCode" in r)) throw new CliError("berthd started the command detached without being asked to");
+    if (flags.format !== undefined) {
+      await out.records([r as unknown as Record<string, unknown>]);
+      return r.exitCode;
+    }
     if (r.stdout) out.stdout(r.stdout);
     if (r.stderr) out.stderr(r.stderr);
     return r.exitCode;

@@ -90,12 +90,13 @@ export const imageRm = defineCommand({
   usage: "image rm [OPTIONS] IMAGE [IMAGE...]",
   examples: ["berth rmi busybox", "berth image rm -f myimage:old"],
   args: { min: 1, complete: "image" },
-  flags: { force: { type: "boolean", short: "f", description: "Force removal of the image" } },
+  flags: { force: { type: "boolean", short: "f", description: "Force removal of the image" }, ...formatLongFlag },
   async run({ args, flags }, { api, out }) {
     return out.report(
       args,
       (ref) => api.deleteImage({ params: { ref }, query: flags.force ? { force: true } : {} }),
       (ref) => `Untagged: ${ref}`,
+      (ref) => ({ untagged: ref }),
     );
   },
 });
@@ -122,9 +123,10 @@ export const imageTag = defineCommand({
   usage: "image tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
   examples: ["berth tag busybox mybox:1"],
   args: { min: 2, max: 2, complete: "image" },
-  flags: {},
-  async run({ args }, { api }) {
+  flags: { ...formatLongFlag },
+  async run({ args }, { api, out }) {
     await api.tagImage({ params: { ref: args[0]! }, query: { tag: args[1]! } });
+    if (out.format) await out.records([{ source: args[0]!, target: args[1]! }]);
     return 0;
   },
 });
@@ -138,9 +140,14 @@ export const imagePrune = defineCommand({
   flags: {
     force: { type: "boolean", short: "f", description: "Do not prompt for confirmation" },
     all: { type: "boolean", short: "a", description: "Accepted for compatibility" },
+    ...formatLongFlag,
   },
   async run(_, { api, out }) {
     const r = await api.pruneImages();
+    if (out.format) {
+      await out.records([r as unknown as Record<string, unknown>]);
+      return 0;
+    }
     for (const x of r.removed ?? []) out.stdout(`deleted: ${x}\n`);
     for (const x of (r.removedLayers as string[] | undefined) ?? []) out.stdout(`deleted layer: ${x}\n`);
     out.stdout(`Total reclaimed space: ${formatSize(Number(r.reclaimedBytes ?? 0))}\n`);

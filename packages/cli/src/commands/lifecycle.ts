@@ -1,5 +1,5 @@
 /** start, stop, restart, kill, pause, unpause, rm, wait, rename: one API call per container, a report per item. */
-import { type Context, defineCommand } from "../framework/command.js";
+import { type Context, defineCommand, formatLongFlag } from "../framework/command.js";
 import { CliError } from "../framework/errors.js";
 
 const many = { min: 1, complete: "container" } as const;
@@ -20,9 +20,14 @@ export const start = defineCommand({
       placeholder: "string",
       description: 'Override the key sequence for detaching a container (default "ctrl-p,ctrl-q")',
     },
+    ...formatLongFlag,
   },
   async run({ args, flags }, ctx) {
     if (flags.attach || flags.interactive) {
+      if (flags.format !== undefined)
+        throw new CliError("--format is for the report of start; with -a the output is the container's own", {
+          hint: `leave out --format, or -a: berth start --format json ${args[0]}`,
+        });
       if (args.length > 1) {
         throw new CliError("you cannot start and attach multiple containers at once", {
           hint: `start them without -a, then attach to one: berth attach ${args[0]}`,
@@ -112,7 +117,7 @@ export const stop = defineCommand({
   description: "Sends the stop signal (SIGTERM, or the image's), then SIGKILL after the grace period.",
   examples: ["berth stop web", "berth stop -t 2 web db"],
   args: many,
-  flags: timeFlag,
+  flags: { ...timeFlag, ...formatLongFlag },
   async run({ args, flags }, { api, out }) {
     const t = flags.time ?? flags.timeout;
     return out.report(args, (id) => api.stopContainer({ params: { id }, query: t === undefined ? {} : { t } }));
@@ -125,7 +130,7 @@ export const restart = defineCommand({
   usage: "restart [OPTIONS] CONTAINER [CONTAINER...]",
   examples: ["berth restart web", "berth restart -t 0 web"],
   args: many,
-  flags: timeFlag,
+  flags: { ...timeFlag, ...formatLongFlag },
   async run({ args, flags }, { api, out }) {
     const t = flags.time ?? flags.timeout;
     return out.report(args, (id) => api.restartContainer({ params: { id }, query: t === undefined ? {} : { t } }));
@@ -146,6 +151,7 @@ export const kill = defineCommand({
       complete: "signal",
       description: "Signal to send to the container (default KILL)",
     },
+    ...formatLongFlag,
   },
   async run({ args, flags }, { api, out }) {
     const signal = flags.signal;
@@ -159,7 +165,7 @@ export const pause = defineCommand({
   usage: "pause CONTAINER [CONTAINER...]",
   examples: ["berth pause web"],
   args: many,
-  flags: {},
+  flags: { ...formatLongFlag },
   async run({ args }, { api, out }) {
     return out.report(args, (id) => api.pauseContainer({ params: { id } }));
   },
@@ -171,7 +177,7 @@ export const unpause = defineCommand({
   usage: "unpause CONTAINER [CONTAINER...]",
   examples: ["berth unpause web"],
   args: many,
-  flags: {},
+  flags: { ...formatLongFlag },
   async run({ args }, { api, out }) {
     return out.report(args, (id) => api.unpauseContainer({ params: { id } }));
   },
@@ -187,6 +193,7 @@ export const rm = defineCommand({
   flags: {
     force: { type: "boolean", short: "f", description: "Force the removal of a running container (uses SIGKILL)" },
     volumes: { type: "boolean", short: "v", description: "Remove anonymous volumes associated with the container" },
+    ...formatLongFlag,
   },
   async run({ args, flags }, { api, out }) {
     return out.report(args, (id) => api.deleteContainer({ params: { id }, query: flags.force ? { force: true } : {} }));
@@ -197,14 +204,15 @@ export const wait = defineCommand({
   name: "wait",
   summary: "Block until one or more containers stop, then print their exit codes",
   usage: "wait CONTAINER [CONTAINER...]",
-  examples: ["berth wait web"],
+  examples: ["berth wait web", "berth wait --format '{{.Name}} {{.ExitCode}}' web db"],
   args: many,
-  flags: {},
+  flags: { ...formatLongFlag },
   async run({ args }, { api, out }) {
     return out.report(
       args,
       (id) => api.waitContainer({ params: { id } }),
       (_, r) => String(r.exitCode),
+      (name, r) => ({ name, ...r }),
     );
   },
 });
@@ -215,10 +223,14 @@ export const rename = defineCommand({
   usage: "rename CONTAINER NEW_NAME",
   examples: ["berth rename web web-old"],
   args: { min: 2, max: 2, complete: "container" },
-  flags: {},
-  async run({ args }, { api }) {
+  flags: { ...formatLongFlag },
+  async run({ args }, { api, out }) {
     const [id, name] = args as [string, string];
     await api.renameContainer({ params: { id }, query: { name } });
+    if (out.format) {
+      const c = await api.getContainer({ params: { id: name } });
+      await out.records([{ id: c.id, name, previousName: id }]);
+    }
     return 0;
   },
 });

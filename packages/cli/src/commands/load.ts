@@ -1,7 +1,7 @@
 /** `berth load`: a docker-archive or oci-archive tar (optionally compressed) uploaded to berthd. */
 import { createReadStream } from "node:fs";
 import { access } from "node:fs/promises";
-import { defineCommand } from "../framework/command.js";
+import { defineCommand, formatLongFlag } from "../framework/command.js";
 import { CliError } from "../framework/errors.js";
 
 export const load = defineCommand({
@@ -20,6 +20,7 @@ export const load = defineCommand({
       description: "Read from tar archive file, instead of STDIN",
     },
     quiet: { type: "boolean", short: "q", description: "Suppress the load output" },
+    ...formatLongFlag,
   },
   async run({ flags }, { api, out }) {
     if (flags.input)
@@ -30,7 +31,8 @@ export const load = defineCommand({
       });
     const body = flags.input ? createReadStream(flags.input) : process.stdin;
     const loaded = await api.loadImage({ body });
-    if (!flags.quiet)
+    if (out.format) await out.records(loaded as unknown as Record<string, unknown>[]);
+    else if (!flags.quiet)
       for (const img of loaded)
         out.stdout(
           img.ref && !img.ref.startsWith("sha256:") ? `Loaded image: ${img.ref}\n` : `Loaded image ID: ${img.digest}\n`,

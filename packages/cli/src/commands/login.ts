@@ -3,7 +3,7 @@
  * mode 0600) owned by the CLI user. The CLI checks them against the registry itself; berthd only ever
  * sees them in the body of a pull or push.
  */
-import { defineCommand } from "../framework/command.js";
+import { defineCommand, formatLongFlag } from "../framework/command.js";
 import { CliError } from "../framework/errors.js";
 import { isLoopback, normalizeRegistry, removeCredentials, storeCredentials, verifyLogin } from "./image-auth.js";
 import { authFile, readCa, registryFlags } from "./image-progress.js";
@@ -41,6 +41,7 @@ export const login = defineCommand({
     password: { type: "string", short: "p", placeholder: "string", description: "Password" },
     "password-stdin": { type: "boolean", description: "Take the password from stdin" },
     ...registryFlags,
+    ...formatLongFlag,
   },
   async run({ args, flags, set }, ctx) {
     const registry = normalizeRegistry(args[0]!);
@@ -63,7 +64,8 @@ export const login = defineCommand({
     const tlsVerify = set.has("tls-verify") ? flags["tls-verify"] : !(isLoopback(registry) && !ca);
     await verifyLogin(registry, username, password, { verify: tlsVerify, ...(ca ? { ca } : {}) });
     await storeCredentials(authFile(flags, ctx.env), registry, username, password);
-    ctx.out.stdout("Login Succeeded\n");
+    if (ctx.out.format) await ctx.out.records([{ registry, username, loggedIn: true }]);
+    else ctx.out.stdout("Login Succeeded\n");
     return 0;
   },
 });
@@ -74,11 +76,12 @@ export const logout = defineCommand({
   usage: "logout [OPTIONS] REGISTRY",
   examples: ["berth logout registry.example.com"],
   args: { min: 1, max: 1 },
-  flags: { "auth-file": registryFlags["auth-file"] },
+  flags: { "auth-file": registryFlags["auth-file"], ...formatLongFlag },
   async run({ args, flags }, ctx) {
     const registry = normalizeRegistry(args[0]!);
     const removed = await removeCredentials(authFile(flags, ctx.env), registry);
-    ctx.out.stdout(removed ? `Removing login credentials for ${registry}\n` : `Not logged in to ${registry}\n`);
+    if (ctx.out.format) await ctx.out.records([{ registry, removed }]);
+    else ctx.out.stdout(removed ? `Removing login credentials for ${registry}\n` : `Not logged in to ${registry}\n`);
     return 0;
   },
 });

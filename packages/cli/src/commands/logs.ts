@@ -22,8 +22,17 @@ export const logs = defineCommand({
       description: 'Number of lines to show from the end of the logs (default "all")',
     },
     timestamps: { type: "boolean", short: "t", description: "Show timestamps" },
+    format: {
+      type: "string",
+      placeholder: "string",
+      description: "Each line as 'json' (time, stream, text) or through a template such as '{{.Time}} {{.Text}}'",
+    },
   },
   async run({ args, flags }, { api, out }) {
+    if (flags.format?.startsWith("table"))
+      throw new CliError("logs --format takes json or a template, not a table", {
+        hint: "e.g. berth logs --format '{{.Stream}} {{.Text}}' web",
+      });
     if (flags.tail !== undefined && flags.tail !== "all" && !/^\d+$/.test(flags.tail)) {
       throw new CliError(`invalid argument "${flags.tail}" for "--tail" flag: a number of lines or "all"`);
     }
@@ -39,7 +48,12 @@ export const logs = defineCommand({
     const stop = () => stream.cancel();
     process.once("SIGINT", stop);
     try {
+      const { formatRecords } = flags.format ? await import("../output/format.js") : { formatRecords: undefined };
       for await (const line of stream) {
+        if (formatRecords) {
+          out.stdout(formatRecords([line as unknown as Record<string, unknown>], flags.format!));
+          continue;
+        }
         const text = `${flags.timestamps ? `${line.time} ` : ""}${line.text}${line.text.endsWith("\n") ? "" : "\n"}`;
         if (line.stream === "stderr") out.stderr(text);
         else out.stdout(text);

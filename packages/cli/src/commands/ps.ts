@@ -11,6 +11,7 @@ export const ps = defineCommand({
   examples: [
     "berth ps",
     "berth ps -a --filter status=exited",
+    "berth ps -a -f status=exited -f status=created",
     "berth ps -q",
     "berth ps --format '{{.Names}} {{.State.Status}}'",
     "berth ps --format 'table {{.ID}}\\t{{.Names}}\\t{{.Status}}'",
@@ -22,6 +23,7 @@ export const ps = defineCommand({
     quiet: { type: "boolean", short: "q", description: "Only display container IDs" },
     filter: {
       type: "string",
+      short: "f",
       repeatable: true,
       placeholder: "filter",
       description:

@@ -1,7 +1,7 @@
 /** run, create (Docker) and launch (Incus): the same POST /1.0/containers with different defaults. */
 import type { ContainerCreate, LogLine } from "@berth/api";
 import { namesRegistry } from "@berth/api/refs";
-import { type Context, defineCommand } from "../framework/command.js";
+import { type Context, defineCommand, formatLongFlag } from "../framework/command.js";
 import { CliError, EXIT_CLI } from "../framework/errors.js";
 import { applyConfig } from "./config-keys.js";
 import { containerFlags, toCreate } from "./container-flags.js";
@@ -25,15 +25,25 @@ export const run = defineCommand({
     detach: { type: "boolean", short: "d", description: "Run container in background and print container ID" },
     rm: { type: "boolean", description: "Automatically remove the container when it exits" },
     ...containerFlags,
+    format: {
+      type: "string",
+      placeholder: "string",
+      description: "With -d, print the new container as 'json' or through a template such as '{{.ID}}'",
+    },
   },
   async run({ args, flags }, ctx) {
     const [image, ...cmd] = args as [string, ...string[]];
+    if (flags.format !== undefined && !flags.detach)
+      throw new CliError("--format prints the new container, which run does with -d only", {
+        hint: "add -d (berth run -d --format json ...), or leave out --format to see the container's output",
+      });
     const body = await withPullAuth(toCreate({ image, cmd, flags, env: ctx.env, cwd: process.cwd() }), ctx);
     if (flags.detach) {
       const c = await ctx.api.createContainer({
         body: { ...body, start: true, ...(flags.rm ? { autoRemove: true } : {}) },
       });
-      ctx.out.stdout(`${c.id}\n`);
+      if (ctx.out.format) await ctx.out.records([c as unknown as Record<string, unknown>]);
+      else ctx.out.stdout(`${c.id}\n`);
       return 0;
     }
     if (flags.interactive || flags.tty) return runInteractive(ctx, body, flags.rm, flags.interactive === true);
@@ -134,13 +144,14 @@ export const create = defineCommand({
   interspersed: false,
   errorExitCode: EXIT_CLI,
   args: { min: 1, complete: "image" },
-  flags: containerFlags,
+  flags: { ...containerFlags, ...formatLongFlag },
   async run({ args, flags }, ctx) {
     const [image, ...cmd] = args as [string, ...string[]];
     const c = await ctx.api.createContainer({
       body: await withPullAuth(toCreate({ image, cmd, flags, env: ctx.env, cwd: process.cwd() }), ctx),
     });
-    ctx.out.stdout(`${c.id}\n`);
+    if (ctx.out.format) await ctx.out.records([c as unknown as Record<string, unknown>]);
+    else ctx.out.stdout(`${c.id}\n`);
     return 0;
   },
 });
@@ -168,6 +179,7 @@ export const launch = defineCommand({
     ephemeral: { type: "boolean", short: "e", description: "Ephemeral instance: removed when it stops" },
     network: { type: "string", short: "n", choices: ["none", "host"], description: "Network mode" },
     quiet: { type: "boolean", short: "q", description: "Don't show progress information" },
+    ...formatLongFlag,
   },
   async run({ args, flags }, ctx) {
     const { api, out } = ctx;
@@ -176,9 +188,11 @@ export const launch = defineCommand({
     if (name) body.name = name;
     if (flags.ephemeral) body.autoRemove = true;
     if (flags.network) body.network = flags.network as "none" | "host";
-    if (!flags.quiet) out.stdout(`Launching ${name ?? "a new instance"}\n`);
+    const quiet = flags.quiet || out.format !== undefined;
+    if (!quiet) out.stdout(`Launching ${name ?? "a new instance"}\n`);
     const c = await api.createContainer({ body: await withPullAuth(body, ctx) });
-    if (!flags.quiet && !name) out.stdout(`The instance you are starting doesn't have any name: it is ${c.name}\n`);
+    if (out.format) await out.records([c as unknown as Record<string, unknown>]);
+    if (!quiet && !name) out.stdout(`The instance you are starting doesn't have any name: it is ${c.name}\n`);
     return 0;
   },
 });

@@ -106,12 +106,14 @@ export const top = defineCommand({
   name: "top",
   summary: "Display the running processes of a container",
   usage: "top CONTAINER",
-  examples: ["berth top web"],
+  examples: ["berth top web", "berth top --format '{{.PID}} {{.CMD}}' web"],
   args: { min: 1, max: 1, complete: "container" },
-  flags: {},
+  flags: { ...formatLongFlag },
   async run({ args }, { api, out }) {
     const r = await api.containerTop({ params: { id: args[0]! } });
-    out.stdout(renderTable(r.titles, r.processes));
+    // --format: one record per process, keyed by the column titles (PID, USER, TIME, CMD ...)
+    if (out.format) await out.records(r.processes.map((p) => Object.fromEntries(r.titles.map((t, i) => [t, p[i]]))));
+    else out.stdout(renderTable(r.titles, r.processes));
     return 0;
   },
 });

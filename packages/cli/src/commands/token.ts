@@ -105,12 +105,13 @@ export const tokenRm = defineCommand({
   usage: "token rm TOKEN [TOKEN...]",
   examples: ["berth token rm ci", "berth token rm 3f2a9c1b7d04"],
   args: { min: 1 },
-  flags: {},
+  flags: { ...formatLongFlag },
   async run({ args }, { api, out }) {
     return out.report(
       args,
       (id) => api.deleteToken({ params: { id } }),
       (id) => id,
+      (id) => ({ revoked: id }),
     );
   },
 });

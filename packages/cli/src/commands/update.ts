@@ -1,6 +1,6 @@
 /** update (Docker) and config set (Incus): read the container, merge, PUT /1.0/containers/{id}. */
 import type { ContainerPut } from "@berth/api";
-import { defineCommand } from "../framework/command.js";
+import { defineCommand, formatLongFlag } from "../framework/command.js";
 import { CliError } from "../framework/errors.js";
 import { applyConfig } from "./config-keys.js";
 import { parseRestart } from "./container-flags.js";
@@ -43,6 +43,7 @@ export const update = defineCommand({
       description: "Block IO (relative weight), between 10 and 1000, or 0 to disable",
     },
     restart: { type: "string", placeholder: "string", description: "Restart policy to apply when a container exits" },
+    ...formatLongFlag,
   },
   async run({ args, flags: f }, { api, out }) {
     const resources: NonNullable<ContainerPut["resources"]> = {};
@@ -61,16 +62,21 @@ export const update = defineCommand({
         hint: "e.g. berth update --memory 512m web",
       });
     }
-    return out.report(args, async (id) => {
-      const c = await api.getContainer({ params: { id } });
-      const body: ContainerPut = {
-        labels: c.labels,
-        restartPolicy: restartPolicy ?? c.restartPolicy,
-        resources: { ...c.resources, ...resources },
-        autostart: c.autostart,
-      };
-      return api.updateContainer({ params: { id: c.id }, body });
-    });
+    return out.report(
+      args,
+      async (id) => {
+        const c = await api.getContainer({ params: { id } });
+        const body: ContainerPut = {
+          labels: c.labels,
+          restartPolicy: restartPolicy ?? c.restartPolicy,
+          resources: { ...c.resources, ...resources },
+          autostart: c.autostart,
+        };
+        return api.updateContainer({ params: { id: c.id }, body });
+      },
+      undefined,
+      (name, c) => ({ name, id: c.id, resources: c.resources, restartPolicy: c.restartPolicy }),
+    );
   },
 });
 
@@ -80,8 +86,8 @@ export const configSet = defineCommand({
   usage: "config set NAME KEY=VALUE...",
   examples: ["berth config set c1 limits.memory=512MiB", "berth config set c1 limits.cpu=2 boot.autostart=true"],
   args: { min: 2, complete: "container" },
-  flags: {},
-  async run({ args }, { api }) {
+  flags: { ...formatLongFlag },
+  async run({ args }, { api, out }) {
     const [id, ...pairs] = args as [string, ...string[]];
     const c = await api.getContainer({ params: { id } });
     const body = applyConfig(
@@ -93,7 +99,17 @@ export const configSet = defineCommand({
       },
       pairs,
     );
-    await api.updateContainer({ params: { id: c.id }, body });
+    const after = await api.updateContainer({ params: { id: c.id }, body });
+    if (out.format)
+      await out.records([
+        {
+          name: after.name,
+          id: after.id,
+          resources: after.resources,
+          autostart: after.autostart,
+          labels: after.labels,
+        },
+      ]);
     return 0;
   },
 });

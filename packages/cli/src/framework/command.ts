@@ -29,7 +29,15 @@ export interface Output {
     items: readonly string[],
     each: (item: string) => Promise<T>,
     show?: (item: string, r: T) => string,
+    record?: (item: string, r: T) => Record<string, unknown>,
   ): Promise<number>;
+  /**
+   * The command's --format, when it declares one and it was given. `report` honours it: the items that
+   * succeeded are printed as records (`record`, or `{name}`) in that format, errors still go to stderr.
+   */
+  readonly format?: string | undefined;
+  /** Prints records in the --format given (json, a template, table): for commands that print nothing else. */
+  records(records: readonly Record<string, unknown>[]): Promise<void>;
 }
 
 export interface Context {

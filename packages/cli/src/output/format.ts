@@ -73,3 +73,17 @@ export function formatObject(item: unknown, format: string | undefined): string 
   if (format === undefined || format === "" || format === "json") return `${JSON.stringify(item, null, 4)}\n`;
   return `${run(compile(format), item)}\n`;
 }
+
+/**
+ * Plain records (what report verbs, exec, top and logs produce): `json` prints one object per line, a
+ * template runs per record, `table` or `table {{...}}` makes a table with the records' keys as headers.
+ */
+export function formatRecords(records: readonly Record<string, unknown>[], format: string): string {
+  const keys = [...new Set(records.flatMap((r) => Object.keys(r)))];
+  const cell = (v: unknown) =>
+    v === undefined || v === null ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
+  return formatList(records, format, {
+    headers: keys.map((k) => headerOf(k)),
+    row: (r) => keys.map((k) => cell(r[k])),
+  });
+}
