@@ -76,6 +76,12 @@ describe("berth against a real berthd", { skip: cliSkipReason(), timeout: 180_00
     assert.equal(hi.out, "hi\n");
     assert.equal((await berth("exec", "web", "sh", "-c", "echo $GREETING; exit 5")).code, 5);
     assert.equal((await berth("exec", "-e", "X=1", "-w", "/tmp", "web", "sh", "-c", "echo $X $PWD")).out, "1 /tmp\n");
+    // a command that cannot start: 127 when it is not found, 126 when it cannot be run (Docker's, Podman's)
+    const nf = await berth("exec", "web", "nosuchcmd");
+    assert.deepEqual([nf.code, nf.err], [127, 'exec: "nosuchcmd": executable file not found in $PATH\n']);
+    const np = await berth("exec", "web", "/etc/passwd");
+    assert.deepEqual([np.code, np.err], [126, 'exec: "/etc/passwd": permission denied\n']);
+    assert.equal((await berth("exec", "web", "sh", "-c", "echo own >&2; exit 255")).err, "own\n");
     // exec -d: prints nothing, exits 0 at once; the command goes on in the container.
     const bg = await berth("exec", "-d", "web", "sh", "-c", "sleep 0.5; echo bg > /tmp/bg");
     assert.deepEqual([bg.code, bg.out, bg.err], [0, "", ""]);

@@ -102,6 +102,20 @@ interface StoredRecord {
 }
 
 const ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
+
+/**
+ * runc's own error when the exec'd command could not be started at all (its stderr is then nothing but
+ * runc's log line): the exit code as Docker and Podman give it, 127 for a command not found and 126 for one
+ * that cannot be invoked, and that reason in plain words. undefined when the command did run.
+ */
+export function cannotStart(stderr: string): { exitCode: number; stderr: string } | undefined {
+  const m = /^time="[^"]*" level=error msg="exec failed: (?:unable to start container process: )?(.*)"\n?$/.exec(stderr);
+  if (!m) return undefined;
+  const why = m[1]!.replace(/\\"/g, '"');
+  const notFound = /executable file not found|no such file or directory/.test(why);
+  if (!notFound && !/permission denied|exec format error/.test(why)) return undefined;
+  return { exitCode: notFound ? 127 : 126, stderr: `${why}\n` };
+}
 /** How long an ended exec session's exit code stays readable (Docker keeps exited execs about as long). */
 const EXEC_SESSION_KEEP_MS = 5 * 60_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -683,10 +697,12 @@ export class Libct {
         );
         child.on("close", (code, signal) => {
           clearTimeout(timer);
+          const stderr = Buffer.concat(err).toString("utf8");
+          const failed = code === 255 ? cannotStart(stderr) : undefined;
           resolve({
-            exitCode: code ?? 128 + (signalNumber(signal ?? "SIGKILL") ?? 9),
+            exitCode: failed?.exitCode ?? code ?? 128 + (signalNumber(signal ?? "SIGKILL") ?? 9),
             stdout: Buffer.concat(out).toString("utf8"),
-            stderr: Buffer.concat(err).toString("utf8"),
+            stderr: failed?.stderr ?? stderr,
           });
         });
         child.stdin.on("error", () => {});
