@@ -109,7 +109,9 @@ const ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
  * that cannot be invoked, and that reason in plain words. undefined when the command did run.
  */
 export function cannotStart(stderr: string): { exitCode: number; stderr: string } | undefined {
-  const m = /^time="[^"]*" level=error msg="exec failed: (?:unable to start container process: )?(.*)"\n?$/.exec(stderr);
+  const m = /^time="[^"]*" level=error msg="exec failed: (?:unable to start container process: )?(.*)"\n?$/.exec(
+    stderr,
+  );
   if (!m) return undefined;
   const why = m[1]!.replace(/\\"/g, '"');
   const notFound = /executable file not found|no such file or directory/.test(why);
