@@ -277,6 +277,22 @@ describe("berth (in process, fake daemon)", () => {
     });
     assert.equal(r.code, 1);
     assert.equal(r.err, "Error: invalid ContainerPut\n  resources.memory: too large\n");
+    // an issue the detail already states is not printed twice
+    const once = await berth(["update", "--cpus", "0.001", "web"], {
+      getContainer: () => ({ body: container("web") }),
+      updateContainer: () => ({
+        status: 400,
+        body: {
+          type: "about:blank",
+          title: "invalid",
+          status: 400,
+          detail: "resources.cpus: is below the kernel's minimum",
+          kind: "invalid",
+          issues: [{ field: "resources.cpus", message: "is below the kernel's minimum" }],
+        },
+      }),
+    });
+    assert.equal(once.err, "Error: resources.cpus: is below the kernel's minimum\n");
   });
   it("launch: a system container with Incus config keys", async () => {
     const r = await berth(["launch", "debian", "c1", "-c", "limits.memory=256MiB", "-c", "boot.autostart=true"], {

@@ -217,7 +217,11 @@ function makeContext(
     if (err instanceof ApiError) {
       const p = err.problem;
       let message = p.detail || p.title;
-      const issues = p.issues?.map((x) => `  ${x.field}: ${x.message}`).join("\n");
+      // Issues the detail already says are not repeated under it.
+      const issues = p.issues
+        ?.filter((x) => !message.includes(x.message))
+        .map((x) => `  ${x.field}: ${x.message}`)
+        .join("\n");
       let hint = issues || undefined;
       if (p.kind === "not-found" && !/did you mean/i.test(message)) {
         const wanted = ref ?? quotedRef.exec(message)?.[1];
