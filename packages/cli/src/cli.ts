@@ -185,9 +185,10 @@ export async function runCommand(cmd: AnyCommand, argv: readonly string[], host:
     }
     const { message, hint } = await ctx.explain(err, suggestionPool(cmd));
     io.stderr(`Error: ${message}\n${hint ? `${hint}\n` : ""}`);
-    // As Docker: `run` of a command the image lacks exits 127, of one that cannot execute 126.
+    // As Docker: `run` (or `exec`) of a command the image lacks exits 127, of one that cannot execute 126.
     const detail = err instanceof ApiError ? (err.problem.detail ?? "") : "";
-    if (cmd.name === "run" && /command cannot be run/.test(detail)) return /permission denied/.test(detail) ? 126 : 127;
+    if ((cmd.name === "run" || cmd.name === "exec") && /command cannot be run/.test(detail))
+      return /permission denied/.test(detail) ? 126 : 127;
     return cmd.errorExitCode ?? 1;
   } finally {
     if (transport) (await transport.catch(() => undefined))?.close?.();

@@ -82,6 +82,9 @@ describe("berth against a real berthd", { skip: cliSkipReason(), timeout: 180_00
     const np = await berth("exec", "web", "/etc/passwd");
     assert.deepEqual([np.code, np.err], [126, 'exec: "/etc/passwd": permission denied\n']);
     assert.equal((await berth("exec", "web", "sh", "-c", "echo own >&2; exit 255")).err, "own\n");
+    const nfd = await berth("exec", "-d", "web", "nosuchcmd");
+    assert.equal(nfd.code, 127, nfd.err);
+    assert.match(nfd.err, /"nosuchcmd": executable file not found/);
     // exec -d: prints nothing, exits 0 at once; the command goes on in the container.
     const bg = await berth("exec", "-d", "web", "sh", "-c", "sleep 0.5; echo bg > /tmp/bg");
     assert.deepEqual([bg.code, bg.out, bg.err], [0, "", ""]);
