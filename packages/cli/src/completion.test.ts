@@ -18,6 +18,11 @@ describe("shell completion", async () => {
     const streams = new Set(["attach", "console", "completion", "help"]);
     const missing = all.filter((c) => !c.hidden && !streams.has(c.name) && !("format" in c.flags)).map((c) => c.name);
     assert.deepEqual(missing, []);
+    assert.deepEqual(
+      all.filter((c) => !c.hidden && !c.examples?.length).map((c) => c.name),
+      [],
+      "every command's --help has examples",
+    );
   });
 
   it("bash: lists every top-level command and group", () => {
