@@ -178,6 +178,8 @@ describe("interactive: run -it, exec -it, attach, cp", { skip, timeout: 600_000 
     ]);
     assert.ok(r.ok, `output: ${r.out}`);
     assert.equal(r.code, 7, r.out);
+    const missing = await berth(["exec", "-i", "ex1", "nosuchcmd"], "");
+    assert.equal(missing.code, 127, missing.err);
     const piped = await berth(["exec", "-i", "ex1", "sh", "-c", "cat; exit 4"], "through exec\n");
     assert.equal(piped.code, 4, piped.err);
     assert.match(piped.out, /through exec/);

@@ -119,7 +119,13 @@ export function openUpgrade(
         try {
           detail = (JSON.parse(detail) as { detail?: string }).detail ?? detail;
         } catch {}
-        reject(new CliError(detail || `${path} failed with HTTP ${res.statusCode}`));
+        // A command the image lacks (or cannot execute) exits 127 (126), as with Docker.
+        const exitCode = /command cannot be run/.test(detail)
+          ? /permission denied/.test(detail)
+            ? 126
+            : 127
+          : undefined;
+        reject(new CliError(detail || `${path} failed with HTTP ${res.statusCode}`, exitCode ? { exitCode } : {}));
       });
     });
     req.on("error", (err) => reject(new CliError(`cannot reach berthd at ${ep.display}: ${err.message}`)));
