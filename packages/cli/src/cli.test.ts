@@ -261,38 +261,26 @@ describe("berth (in process, fake daemon)", () => {
     assert.match((await berth(["attach", "--detach-kyes", "x", "web"])).err, /did you mean --detach-keys\?/);
   });
   it("validation issues from the daemon print as a hint", async () => {
-    const r = await berth(["update", "--memory", "1g", "web"], {
+    const invalid = (detail: string, field: string, message: string) => ({
       getContainer: () => ({ body: container("web") }),
-      updateContainer: () => ({
-        status: 400,
-        body: {
-          type: "about:blank",
-          title: "invalid",
-          status: 400,
-          detail: "invalid ContainerPut",
-          kind: "invalid",
-          issues: [{ field: "resources.memory", message: "too large" }],
-        },
-      }),
+      updateContainer: () => {
+        const p = problem(400, "invalid", detail);
+        return { ...p, body: { ...(p.body as object), issues: [{ field, message }] } };
+      },
     });
+    const r = await berth(
+      ["update", "--memory", "1g", "web"],
+      invalid("invalid ContainerPut", "resources.memory", "too large"),
+    );
     assert.equal(r.code, 1);
     assert.equal(r.err, "Error: invalid ContainerPut\n  resources.memory: too large\n");
     // an issue the detail already states is not printed twice
-    const once = await berth(["update", "--cpus", "0.001", "web"], {
-      getContainer: () => ({ body: container("web") }),
-      updateContainer: () => ({
-        status: 400,
-        body: {
-          type: "about:blank",
-          title: "invalid",
-          status: 400,
-          detail: "resources.cpus: is below the kernel's minimum",
-          kind: "invalid",
-          issues: [{ field: "resources.cpus", message: "is below the kernel's minimum" }],
-        },
-      }),
-    });
-    assert.equal(once.err, "Error: resources.cpus: is below the kernel's minimum\n");
+    const detail = "resources.cpus: is below the kernel's minimum";
+    const once = await berth(
+      ["update", "--cpus", "0.001", "web"],
+      invalid(detail, "resources.cpus", "is below the kernel's minimum"),
+    );
+    assert.equal(once.err, `Error: ${detail}\n`);
   });
   it("launch: a system container with Incus config keys", async () => {
     const r = await berth(["launch", "debian", "c1", "-c", "limits.memory=256MiB", "-c", "boot.autostart=true"], {
