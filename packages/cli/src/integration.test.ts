@@ -186,6 +186,44 @@ describe("berth against a real berthd", { skip: cliSkipReason(), timeout: 180_00
     assert.equal((await berth("ps", "-aq")).out, "");
   });
 
+  it("events: a run's lifecycle replayed with --since/--until, filtered, in Docker's line or a template", async () => {
+    const t0 = new Date(Date.now() - 1000).toISOString();
+    assert.equal((await berth("run", "--rm", "--name", "evt", "busybox", "sh", "-c", "exit 2")).code, 2);
+    const actions = await berth(
+      "events",
+      "--since",
+      t0,
+      "--until",
+      "0s",
+      "--filter",
+      "container=evt",
+      "--format",
+      "{{.Action}}",
+    );
+    assert.equal(actions.code, 0, actions.err);
+    assert.deepEqual(actions.out.trim().split("\n"), ["create", "start", "die", "destroy"]);
+    const died = await berth("events", "--since", t0, "--until", "0s", "-f", "container=evt", "-f", "event=die");
+    assert.match(died.out, /^\d{4}-\d\d-\d\dT\S+ container die [0-9a-f]{64} \(name=evt, exitCode=2\)\n$/);
+    const json = await berth("events", "--since", t0, "--until", "0s", "-f", "event=destroy", "--format", "json");
+    assert.ok(
+      json.out
+        .trim()
+        .split("\n")
+        .some((l) => JSON.parse(l).name === "evt"),
+    );
+    // live: events that happen while it streams, until a time ahead (a duration is back from now, as in Docker)
+    const ahead = new Date(Date.now() + 3000).toISOString();
+    const live = berth("events", "--until", ahead, "-f", "container=evt2", "--format", "{{.Action}}");
+    await new Promise((r) => setTimeout(r, 500));
+    await berth("create", "--name", "evt2", "busybox", "true");
+    await berth("rm", "evt2");
+    assert.deepEqual((await live).out.trim().split("\n"), ["create", "destroy"]);
+    const bad = await berth("events", "--filter", "colour=red");
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.err, /invalid filter 'colour=red'/);
+    assert.match((await berth("events", "--since", "yesterday")).err, /invalid value 'yesterday' for --since/);
+  });
+
   it("a missing container: did you mean", async () => {
     assert.equal((await berth("run", "-d", "--name", "web", "busybox", "sleep", "30")).code, 0);
     const r = await berth("stop", "wbe");

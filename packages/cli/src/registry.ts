@@ -20,6 +20,7 @@ const exec: Loader = () => import("./commands/exec.js");
 const stats: Loader = () => import("./commands/stats.js");
 const update: Loader = () => import("./commands/update.js");
 const version: Loader = () => import("./commands/version.js");
+const eventsCmd: Loader = () => import("./commands/events.js");
 const images: Loader = () => import("./commands/images.js");
 const pull: Loader = () => import("./commands/pull.js");
 const login: Loader = () => import("./commands/login.js");
@@ -70,6 +71,7 @@ export const entries: readonly Entry[] = [
   e("update", update, "update"),
   e("config set", update, "configSet"),
   e("version", version, "version"),
+  e("events", eventsCmd, "events", ["system events"]),
   e("image ls", images, "imageLs", ["images", "image list"]),
   e("image rm", images, "imageRm", ["rmi"]),
   e("image inspect", images, "imageInspect"),
