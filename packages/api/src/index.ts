@@ -1,4 +1,5 @@
 export * from "./refs.js";
 export * from "./routes.js";
+export * from "./time.js";
 export type * from "./types.js";
 export const version = "0.1.0";

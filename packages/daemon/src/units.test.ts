@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { it, describe as suite } from "node:test";
+import { parseDockerTime } from "@berth/api/time";
 import { ValidationError } from "@berth/libct";
 import { parseArgs } from "./config.js";
 import { toProblem } from "./http/problem.js";
@@ -218,5 +219,19 @@ suite("system containers' id ranges: root's /etc/subuid and /etc/subgid entries"
     assert.equal(pickRange(spans, 65_536, new Set([100_000, 165_536])), 1_000_000);
     assert.equal(pickRange(spans, 65_536, new Set([100_000, 165_536, 1_000_000])), undefined);
     assert.equal(pickRange([{ start: 0, count: 65_535 }], 65_536, new Set()), undefined, "a span too short");
+  });
+});
+
+suite("Docker's --since/--until times", () => {
+  it("takes RFC 3339, Unix seconds and Go durations back from now, and nothing else", () => {
+    const now = Date.parse("2026-01-02T03:04:05Z");
+    assert.equal(parseDockerTime("2026-01-02T03:04:05Z", now), now);
+    assert.equal(parseDockerTime("1767323045.5", now), 1_767_323_045_500);
+    assert.equal(parseDockerTime("10m", now), now - 600_000);
+    assert.equal(parseDockerTime("1h30m", now), now - 5_400_000);
+    assert.equal(parseDockerTime("1.5h", now), now - 5_400_000);
+    assert.equal(parseDockerTime("500ms", now), now - 500);
+    assert.equal(parseDockerTime("0s", now), now);
+    for (const bad of ["yesterday", "10 m", "-5m", "1d", ""]) assert.equal(parseDockerTime(bad, now), undefined, bad);
   });
 });

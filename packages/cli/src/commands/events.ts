@@ -3,6 +3,7 @@
  * `TIME container start ID (name=web)`. --since replays what berthd still holds; --until ends the stream.
  */
 import type { BerthEvent } from "@berth/api";
+import { parseDockerTime } from "@berth/api/time";
 import { defineCommand, formatLongFlag } from "../framework/command.js";
 import { CliError } from "../framework/errors.js";
 
@@ -75,17 +76,10 @@ function matcher(filters: readonly string[]): (r: Record<string, unknown>) => bo
     [...byKey].every(([key, values]) => values.some((v) => test(key, r, v)));
 }
 
-/** A time as Docker takes it: RFC 3339, Unix seconds, or a Go duration back from now ("10m", "1h30m"). */
-export function parseTime(v: string, flag: string, now = Date.now()): number {
-  if (/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(v)) {
-    const unit = { ms: 1, s: 1e3, m: 6e4, h: 3.6e6 } as const;
-    let ms = 0;
-    for (const [, n, u] of v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) ms += Number(n) * unit[u as keyof typeof unit];
-    return now - ms;
-  }
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
-  const t = Date.parse(v);
-  if (Number.isNaN(t))
+/** --since / --until as Docker takes them (see parseDockerTime), or a CliError naming the flag. */
+function parseTime(v: string, flag: string): number {
+  const t = parseDockerTime(v);
+  if (t === undefined)
     throw new CliError(`invalid value '${v}' for ${flag}`, {
       hint: "give a time (2026-01-02T15:04:05Z), Unix seconds, or a duration back from now (10m, 1h30m)",
     });

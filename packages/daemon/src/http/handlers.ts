@@ -2,6 +2,7 @@
 import type { BerthEvent, ContainerCreate, ContainerPut, ExecCreate } from "@berth/api";
 import type { TokenCreate } from "@berth/api/client";
 import { openapiDocument } from "@berth/api/openapi";
+import { parseDockerTime } from "@berth/api/time";
 import { ValidationError } from "@berth/libct";
 import type { EventBus } from "../events/bus.js";
 import { getArchive, putArchive } from "../services/archive.js";
@@ -55,21 +56,12 @@ function tail(q: URLSearchParams): number | undefined {
   return Number(v);
 }
 
-const DURATION_MS = { ms: 1, s: 1e3, m: 6e4, h: 3.6e6 } as const;
-
 /** ISO time, Unix seconds, or a duration back from now as Docker takes it (Go's: "10m", "1h30m", "1.5h"). */
 function since(q: URLSearchParams): string | undefined {
   const v = q.get("since");
   if (v === null || v === "") return undefined;
-  if (/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(v)) {
-    let ms = 0;
-    for (const [, n, unit] of v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g))
-      ms += Number(n) * DURATION_MS[unit as keyof typeof DURATION_MS];
-    return new Date(Date.now() - ms).toISOString();
-  }
-  if (/^\d+(\.\d+)?$/.test(v)) return new Date(Number(v) * 1000).toISOString();
-  const t = Date.parse(v);
-  if (Number.isNaN(t))
+  const t = parseDockerTime(v);
+  if (t === undefined)
     throw new ValidationError([{ field: "since", message: `'${v}' is neither an ISO time nor a duration like 10m` }]);
   return new Date(t).toISOString();
 }
