@@ -7,7 +7,7 @@ import { isatty } from "node:tty";
 import { ApiError, type Client, createClient, type Transport } from "@berth/api/client";
 import type { AnyCommand, Context, Output } from "./framework/command.js";
 import { renderHelp } from "./framework/command.js";
-import { CliError, DaemonUnreachableError, EXIT_CLI } from "./framework/errors.js";
+import { CliError, cannotRunExitCode, DaemonUnreachableError, EXIT_CLI } from "./framework/errors.js";
 import { parseFlags } from "./framework/flags.js";
 import { closest } from "./framework/suggest.js";
 import { version } from "./index.js";
@@ -187,9 +187,8 @@ export async function runCommand(cmd: AnyCommand, argv: readonly string[], host:
     io.stderr(`Error: ${message}\n${hint ? `${hint}\n` : ""}`);
     // As Docker: `run` (or `exec`) of a command the image lacks exits 127, of one that cannot execute 126.
     const detail = err instanceof ApiError ? (err.problem.detail ?? "") : "";
-    if ((cmd.name === "run" || cmd.name === "exec") && /command cannot be run/.test(detail))
-      return /permission denied/.test(detail) ? 126 : 127;
-    return cmd.errorExitCode ?? 1;
+    const cannotRun = cmd.name === "run" || cmd.name === "exec" ? cannotRunExitCode(detail) : undefined;
+    return cannotRun ?? cmd.errorExitCode ?? 1;
   } finally {
     if (transport) (await transport.catch(() => undefined))?.close?.();
   }

@@ -7,7 +7,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Context } from "./framework/command.js";
-import { CliError } from "./framework/errors.js";
+import { CliError, cannotRunExitCode } from "./framework/errors.js";
 import { parseHost, tlsClientOptions } from "./transport.js";
 
 export const DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q";
@@ -120,11 +120,7 @@ export function openUpgrade(
           detail = (JSON.parse(detail) as { detail?: string }).detail ?? detail;
         } catch {}
         // A command the image lacks (or cannot execute) exits 127 (126), as with Docker.
-        const exitCode = /command cannot be run/.test(detail)
-          ? /permission denied/.test(detail)
-            ? 126
-            : 127
-          : undefined;
+        const exitCode = cannotRunExitCode(detail);
         reject(new CliError(detail || `${path} failed with HTTP ${res.statusCode}`, exitCode ? { exitCode } : {}));
       });
     });
@@ -159,8 +155,6 @@ export interface PumpOptions {
   readonly resizePath?: string;
   /** On local stdin EOF, keep showing output this long, then detach (console with piped input). */
   readonly detachOnEofMs?: number;
-  /** Called once the pump is set up (raw mode on, first size sent): run -it starts the container here. */
-  readonly ready?: () => Promise<void>;
 }
 
 /**
@@ -183,8 +177,7 @@ export async function pump(
   }
   if (head.length) process.stdout.write(head);
   const matcher = o.detachKeys?.length ? new DetachMatcher(o.detachKeys) : undefined;
-  let abort: () => void = () => {};
-  const result = new Promise<"detached" | "ended" | "failed">((resolve) => {
+  return new Promise<"detached" | "ended" | "failed">((resolve) => {
     let done = false;
     const finish = (how: "detached" | "ended" | "failed") => {
       if (done) return;
@@ -213,7 +206,6 @@ export async function pump(
       if (o.closeOnEof) socket.end();
       else if (o.detachOnEofMs !== undefined) setTimeout(() => finish("detached"), o.detachOnEofMs).unref();
     };
-    abort = () => finish("ended");
     socket.on("data", (b: Buffer) => process.stdout.write(b));
     socket.on("end", () => finish("ended"));
     socket.on("close", () => finish("ended"));
@@ -224,13 +216,4 @@ export async function pump(
       stdin.resume();
     }
   });
-  if (o.ready) {
-    try {
-      await o.ready();
-    } catch (err) {
-      abort();
-      throw err;
-    }
-  }
-  return result;
 }

@@ -112,22 +112,17 @@ export const events = defineCommand({
     ...formatLongFlag,
   },
   async run({ flags }, { api, out }) {
-    if (out.format?.startsWith("table"))
-      throw new CliError("events --format takes json or a template, not a table", {
-        hint: "e.g. berth events --format '{{.Time}} {{.Action}} {{.Name}}'",
-      });
     const keep = matcher(flags.filter);
     const since = flags.since === undefined ? undefined : parseTime(flags.since, "--since");
     const until = flags.until === undefined ? undefined : parseTime(flags.until, "--until");
     if (since !== undefined && until !== undefined && until < since)
       throw new CliError("--until is before --since: no event can be in between");
-    const print = out.format
-      ? await import("../output/format.js").then(
-          ({ formatRecords }) =>
-            (r: Record<string, unknown>) =>
-              out.stdout(formatRecords([r], out.format!)),
+    const line = out.format
+      ? (await import("../output/format.js")).streamFormatter(
+          out.format,
+          "berth events --format '{{.Time}} {{.Action}} {{.Name}}'",
         )
-      : (r: Record<string, unknown>) => out.stdout(eventLine(r));
+      : eventLine;
     const stream = await api.events({ query: since === undefined ? {} : { since: new Date(since).toISOString() } });
     const stop = () => stream.cancel();
     process.once("SIGINT", stop);
@@ -137,7 +132,7 @@ export const events = defineCommand({
       for await (const e of stream) {
         const r = eventRecord(e);
         if (until !== undefined && Date.parse(e.at) > until) break;
-        if (keep(r)) print(r);
+        if (keep(r)) out.stdout(line(r));
       }
     } catch (err) {
       if (!(err instanceof Error && /aborted|socket hang up|premature close/i.test(err.message))) throw err;

@@ -29,10 +29,12 @@ export const logs = defineCommand({
     },
   },
   async run({ args, flags }, { api, out }) {
-    if (flags.format?.startsWith("table"))
-      throw new CliError("logs --format takes json or a template, not a table", {
-        hint: "e.g. berth logs --format '{{.Stream}} {{.Text}}' web",
-      });
+    const line = flags.format
+      ? (await import("../output/format.js")).streamFormatter(
+          flags.format,
+          "berth logs --format '{{.Stream}} {{.Text}}' web",
+        )
+      : undefined;
     if (flags.tail !== undefined && flags.tail !== "all" && !/^\d+$/.test(flags.tail)) {
       throw new CliError(`invalid argument "${flags.tail}" for "--tail" flag: a number of lines or "all"`);
     }
@@ -48,14 +50,13 @@ export const logs = defineCommand({
     const stop = () => stream.cancel();
     process.once("SIGINT", stop);
     try {
-      const { formatRecords } = flags.format ? await import("../output/format.js") : { formatRecords: undefined };
-      for await (const line of stream) {
-        if (formatRecords) {
-          out.stdout(formatRecords([line as unknown as Record<string, unknown>], flags.format!));
+      for await (const l of stream) {
+        if (line) {
+          out.stdout(line(l as unknown as Record<string, unknown>));
           continue;
         }
-        const text = `${flags.timestamps ? `${line.time} ` : ""}${line.text}${line.text.endsWith("\n") ? "" : "\n"}`;
-        if (line.stream === "stderr") out.stderr(text);
+        const text = `${flags.timestamps ? `${l.time} ` : ""}${l.text}${l.text.endsWith("\n") ? "" : "\n"}`;
+        if (l.stream === "stderr") out.stderr(text);
         else out.stdout(text);
       }
     } catch (err) {

@@ -3,6 +3,15 @@
 /** Docker's exit code for errors of the CLI itself (bad flags, daemon errors during run). */
 export const EXIT_CLI = 125;
 
+/**
+ * Docker's exit code for a daemon error saying the container's command cannot be run: 127 when the image
+ * lacks it, 126 when it cannot execute; undefined for any other error.
+ */
+export function cannotRunExitCode(detail: string): number | undefined {
+  if (!/command cannot be run/.test(detail)) return undefined;
+  return /permission denied/.test(detail) ? 126 : 127;
+}
+
 export class CliError extends Error {
   override readonly name = "CliError";
   readonly hint: string | undefined;

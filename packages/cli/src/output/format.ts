@@ -87,3 +87,15 @@ export function formatRecords(records: readonly Record<string, unknown>[], forma
     row: (r) => keys.map((k) => cell(r[k])),
   });
 }
+
+/**
+ * One record at a time, for streams (logs, events): `json` or a template compiled once, one line per record.
+ * A table needs every row before it can size its columns, so it is refused with the command's example.
+ */
+export function streamFormatter(format: string, example: string): (record: Record<string, unknown>) => string {
+  if (format === "table" || format.startsWith("table "))
+    throw new CliError("this --format takes json or a template, not a table", { hint: `e.g. ${example}` });
+  if (format === "json") return (r) => `${JSON.stringify(r)}\n`;
+  const tpl = compile(format);
+  return (r) => `${run(tpl, r)}\n`;
+}

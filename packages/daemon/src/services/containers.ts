@@ -548,6 +548,11 @@ export class ContainerService {
    */
   private readonly autoRemoved = new Map<string, { exitCode: number; oomKilled: boolean; at: number }>();
 
+  private autoRemovedExit(id: string): { exitCode: number; oomKilled: boolean } | undefined {
+    const gone = this.autoRemoved.get(id);
+    return gone && { exitCode: gone.exitCode, oomKilled: gone.oomKilled };
+  }
+
   /** Resolves when the container's recorded state changes (exit, removal) or after `ms`. */
   private stateChange(id: string, ms: number): Promise<void> {
     return new Promise((resolve) => {
@@ -661,8 +666,8 @@ export class ContainerService {
     try {
       row = this.find(ref);
     } catch (err) {
-      const gone = condition === "next-exit" ? undefined : this.autoRemoved.get(ref);
-      if (gone) return { exitCode: gone.exitCode, oomKilled: gone.oomKilled };
+      const gone = condition === "next-exit" ? undefined : this.autoRemovedExit(ref);
+      if (gone) return gone;
       throw err;
     }
     const id = row.id;
@@ -697,8 +702,7 @@ export class ContainerService {
         if (signal?.aborted) throw aborted();
         await this.stateChange(id, 1000);
       }
-      const gone = this.autoRemoved.get(id);
-      if (!res && gone) res = { exitCode: gone.exitCode, oomKilled: gone.oomKilled };
+      res ??= this.autoRemovedExit(id);
     }
     return res ?? { exitCode: 0, oomKilled: false };
   }
