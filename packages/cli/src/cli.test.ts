@@ -108,11 +108,26 @@ describe("berth (in process, fake daemon)", () => {
       "web012345678",
     ]);
     assert.equal(
-      (await berth(["ps", "--format", "{{.Names}} {{.State.Status}}"], { listContainers: list })).out,
+      (await berth(["ps", "--format", "{{.Names}} {{.State}}"], { listContainers: list })).out,
       "web running\ndb exited\n",
     );
     const j = (await berth(["ps", "--format", "json"], { listContainers: list })).out.trim().split("\n");
     assert.equal(JSON.parse(j[0]!).Names, "web");
+    assert.equal(JSON.parse(j[1]!).State, "exited");
+    // docker's ps context: .State is the status word, .Label is a method, .CreatedAt is Go's time format
+    const labelled = () => ({ body: [container("web", { labels: { tier: "front" } })] });
+    assert.equal(
+      (
+        await berth(["ps", "--format", '{{.Names}} {{.State}} {{.Label "tier"}}|{{.Label "none"}}|{{.Networks}}'], {
+          listContainers: labelled,
+        })
+      ).out,
+      "web running front||none\n",
+    );
+    assert.match(
+      (await berth(["ps", "--format", "{{.CreatedAt}}"], { listContainers: list })).out,
+      /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000 UTC$/m,
+    );
   });
   it("stop/rm: one call per container, a line per success, Error per failure with did-you-mean, exit 1", async () => {
     const r = await berth(["rm", "-f", "web", "wbe"], {

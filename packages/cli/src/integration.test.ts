@@ -69,7 +69,7 @@ describe("berth against a real berthd", { skip: cliSkipReason(), timeout: 180_00
     const ps = await berth("ps");
     assert.match(ps.out, /^CONTAINER ID +IMAGE +COMMAND +CREATED +STATUS +PORTS +NAMES\n/);
     assert.match(ps.out, /busybox .*Up .* web\n/);
-    assert.equal((await berth("ps", "--format", "{{.Names}} {{.State.Status}}")).out, "web running\n");
+    assert.equal((await berth("ps", "--format", "{{.Names}} {{.State}}")).out, "web running\n");
 
     const hi = await berth("exec", "web", "echo", "hi");
     assert.equal(hi.code, 0, hi.err);
@@ -116,6 +116,24 @@ describe("berth against a real berthd", { skip: cliSkipReason(), timeout: 180_00
     assert.equal(
       (await berth("inspect", "-f", "{{.Name}} {{.State.Status}} {{.Resources.Memory}}", "web")).out,
       `web running ${64 * 1024 * 1024}\n`,
+    );
+    // Docker's inspect fields, as Docker users write them
+    assert.equal(
+      (
+        await berth(
+          "inspect",
+          "-f",
+          "{{.HostConfig.Memory}} {{.HostConfig.RestartPolicy.Name}} {{.RestartCount}} {{.State.ExitCode}} {{.Path}} {{.Args}} {{.State.Running}}",
+          "web",
+        )
+      ).out,
+      `${64 * 1024 * 1024} no 0 0 sh [-c echo ready; sleep 30] true\n`,
+    );
+    const env = (await berth("inspect", "-f", "{{json .Config.Env}}", "web")).out;
+    assert.ok(JSON.parse(env).includes("GREETING=hi"), env);
+    assert.ok(
+      (JSON.parse(env) as string[]).some((e) => e.startsWith("PATH=")),
+      "Config.Env is the image's env merged with -e",
     );
     assert.match((await berth("top", "web")).out, /sleep 30/);
     assert.match((await berth("stats", "--no-stream", "web")).out, /^CONTAINER ID +NAME +CPU %[\s\S]* web /m);

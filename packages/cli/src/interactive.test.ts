@@ -152,10 +152,7 @@ describe("interactive: run -it, exec -it, attach, cp", { skip, timeout: 600_000 
     ]);
     assert.ok(r.ok, `output: ${r.out}`);
     assert.equal(r.code, 0, r.out);
-    assert.equal(
-      (await ok("ps", "--format", "{{.Names}} {{.State.Status}}", "--filter", "name=itd")).trim(),
-      "itd running",
-    );
+    assert.equal((await ok("ps", "--format", "{{.Names}} {{.State}}", "--filter", "name=itd")).trim(), "itd running");
     await ok("stop", "-t", "1", "itd");
     let left = "itd";
     for (let i = 0; i < 50 && left; i++) {

@@ -10,7 +10,7 @@ import { parseArgs } from "./config.js";
 import { toProblem } from "./http/problem.js";
 import { route } from "./http/router.js";
 import { validateBody } from "./http/validate.js";
-import { commandOf, describe, limitsOf, mergeEnv, resolveUser } from "./services/describe.js";
+import { commandOf, describe, effectiveConfig, limitsOf, mergeEnv, resolveUser } from "./services/describe.js";
 import { chainIds, refCandidates } from "./services/images.js";
 import { damerau, generateName, suggest } from "./services/names.js";
 import { DEFAULT_ID_SPANS, parseSubids, pickRange, readIdSpans } from "./services/system.js";
@@ -28,6 +28,29 @@ suite("describe: request + image config, merged as Docker does", () => {
   });
   it("system containers without a command boot /sbin/init", () => {
     assert.deepEqual(commandOf({ image: "x", kind: "system" }, {}), ["/sbin/init"]);
+  });
+  it("the stored config is Docker's: the request merged with the image, and merging it again changes nothing", () => {
+    const passwd = "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n";
+    const inputs = { id: "c".repeat(64), image, rootfs: "/r", passwd, group: "" };
+    const req = { image: "x", env: ["A=2"] };
+    const eff = effectiveConfig(req, image, describe({ ...inputs, req }));
+    assert.deepEqual(eff, {
+      entrypoint: ["/entry"],
+      cmd: ["serve"],
+      env: ["PATH=/bin", "A=2"],
+      workingDir: "/srv",
+      user: "app",
+    });
+    const again = { ...req, ...eff };
+    assert.deepEqual(effectiveConfig(again, image, describe({ ...inputs, req: again })), eff);
+    assert.deepEqual(describe({ ...inputs, req: again }).process, describe({ ...inputs, req }).process);
+    const ep = { image: "x", entrypoint: ["/bin/sh"] };
+    assert.equal(effectiveConfig(ep, image, describe({ ...inputs, req: ep })).cmd, undefined, "no image Cmd");
+    const sys = { image: "x", kind: "system" as const };
+    assert.deepEqual(
+      effectiveConfig(sys, {}, describe({ ...inputs, req: sys, systemInit: ["/sbin/init"] }), ["/sbin/init"]).cmd,
+      ["/sbin/init"],
+    );
   });
   it("env overrides by key, in image order", () => {
     assert.deepEqual(mergeEnv(["PATH=/bin", "A=1"], ["A=2", "B=3"]), ["PATH=/bin", "A=2", "B=3"]);

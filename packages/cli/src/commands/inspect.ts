@@ -3,7 +3,7 @@ import type { Container } from "@berth/api";
 import { ApiError } from "@berth/api/client";
 import { defineCommand, formatFlag } from "../framework/command.js";
 import { formatBinarySize } from "../framework/units.js";
-import { commandOf } from "../output/containers.js";
+import { commandOf, inspectContext } from "../output/containers.js";
 import { formatObject } from "../output/format.js";
 
 export const inspect = defineCommand({
@@ -35,7 +35,7 @@ export const inspect = defineCommand({
         if (flags.type === "image") found.push(await api.getImage({ params: { ref } }));
         else {
           try {
-            found.push(await api.getContainer({ params: { id: ref } }));
+            found.push(inspectContext(await api.getContainer({ params: { id: ref } })));
           } catch (err) {
             if (flags.type === undefined && err instanceof ApiError && err.kind === "not-found") {
               found.push(await api.getImage({ params: { ref } }).catch(() => Promise.reject(err)));

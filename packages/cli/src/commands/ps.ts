@@ -13,7 +13,7 @@ export const ps = defineCommand({
     "berth ps -a --filter status=exited",
     "berth ps -a -f status=exited -f status=created",
     "berth ps -q",
-    "berth ps --format '{{.Names}} {{.State.Status}}'",
+    "berth ps --format '{{.Names}} {{.State}} {{.Label \"tier\"}}'",
     "berth ps --format 'table {{.ID}}\\t{{.Names}}\\t{{.Status}}'",
     "berth ps --format json",
   ],

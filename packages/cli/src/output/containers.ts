@@ -40,21 +40,45 @@ export const commandOf = (c: Container): string => [...(c.config.entrypoint ?? [
 
 export const shortId = (id: string, noTrunc = false) => (noTrunc ? id : id.replace(/^sha256:/, "").slice(0, 12));
 
-/** docker ps's template fields (ID, Names, Status, RunningFor, Command, ...) over the wire object. */
+/** Go's time.String() in UTC, as docker ps prints CreatedAt: "2026-11-24 06:36:43 +0000 UTC". */
+export const goTime = (iso: string): string => {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : `${d.toISOString().slice(0, 19).replace("T", " ")} +0000 UTC`;
+};
+
+/** Mounts as docker ps lists them: volume names and host paths, comma-separated. */
+const mountNames = (c: Container): string =>
+  (c.config.mounts ?? [])
+    .filter((m) => m.type !== "tmpfs")
+    .map((m) => m.source ?? "")
+    .join(",");
+
+/**
+ * docker ps's template context (ID, Names, Image, Command, CreatedAt, RunningFor, Ports, State, Status,
+ * Size, Labels, Label "key", Mounts, Networks, LocalVolumes) over the wire object, so `{{.state.status}}`
+ * and berth's own fields still work.
+ */
 export function psContext(c: Container, noTrunc = false, now = Date.now()): Record<string, unknown> {
+  const labels = c.labels ?? {};
   return {
     ...c,
     ID: shortId(c.id, noTrunc),
     Names: c.name,
     Image: c.image,
     Command: `"${noTrunc ? commandOf(c) : ellipsis(commandOf(c), 20)}"`,
-    CreatedAt: c.createdAt,
+    CreatedAt: goTime(c.createdAt),
     RunningFor: ago(c.createdAt, now),
-    Status: statusText(c, now),
     Ports: "",
-    Labels: Object.entries(c.labels ?? {})
+    State: c.state.status,
+    Status: statusText(c, now),
+    Size: "",
+    Labels: Object.entries(labels)
       .map(([k, v]) => `${k}=${v}`)
       .join(","),
+    Label: (key: unknown) => labels[String(key)] ?? "",
+    Mounts: mountNames(c),
+    Networks: c.config.network ?? "none",
+    LocalVolumes: String((c.config.mounts ?? []).filter((m) => m.type === "volume").length),
   };
 }
 
@@ -82,3 +106,89 @@ export const listView: TableView<Container> = {
     c.state.pid ? String(c.state.pid) : "",
   ],
 };
+
+/** Go's zero time, which docker inspect prints for a time that has not happened. */
+const ZERO_TIME = "0001-01-01T00:00:00Z";
+
+/**
+ * What `berth inspect` shows for a container: the wire object plus the fields Docker's inspect has that it
+ * lacks (Created, Path, Args, RestartCount, HostConfig, Mounts, State.ExitCode/Error/Restarting/Dead,
+ * Config.Labels/Tty/OpenStdin/StopTimeout), in camelCase so that templates find them the Docker way
+ * (`{{.HostConfig.Memory}}`, `{{.RestartCount}}`, `{{.State.ExitCode}}`) and nothing appears twice in a
+ * different case.
+ */
+export function inspectContext(c: Container): Record<string, unknown> {
+  const cfg = c.config;
+  const argv = [...(cfg.entrypoint ?? []), ...(cfg.cmd ?? [])];
+  const r = c.resources ?? {};
+  const mounts = cfg.mounts ?? [];
+  const logOpts = cfg.logOptions ?? {};
+  return {
+    ...c,
+    created: c.createdAt,
+    path: argv[0] ?? "",
+    args: argv.slice(1),
+    restartCount: c.state.restartCount,
+    state: {
+      ...c.state,
+      restarting: c.state.status === "restarting",
+      dead: c.state.status === "dead",
+      exitCode: c.state.exitCode ?? 0,
+      error: "",
+      startedAt: c.state.startedAt ?? ZERO_TIME,
+      finishedAt: c.state.finishedAt ?? ZERO_TIME,
+    },
+    config: {
+      ...cfg,
+      labels: c.labels ?? {},
+      tty: cfg.tty ?? false,
+      openStdin: cfg.openStdin ?? false,
+      ...(cfg.stopTimeoutSeconds !== undefined ? { stopTimeout: cfg.stopTimeoutSeconds } : {}),
+    },
+    hostConfig: {
+      memory: r.memory ?? 0,
+      memorySwap: r.memorySwap ?? 0,
+      memoryReservation: r.memoryReservation ?? 0,
+      nanoCpus: Math.round((r.cpus ?? 0) * 1e9),
+      cpuShares: r.cpuShares ?? 0,
+      cpusetCpus: r.cpusetCpus ?? "",
+      cpusetMems: r.cpusetMems ?? "",
+      pidsLimit: r.pidsLimit ?? 0,
+      blkioWeight: r.blkioWeight ?? 0,
+      restartPolicy: {
+        name: c.restartPolicy?.name ?? "no",
+        maximumRetryCount: c.restartPolicy?.maximumRetryCount ?? 0,
+      },
+      autoRemove: cfg.autoRemove ?? false,
+      networkMode: cfg.network ?? "none",
+      readonlyRootfs: cfg.readOnly ?? false,
+      privileged: cfg.privileged ?? false,
+      init: cfg.init ?? false,
+      capAdd: cfg.capAdd ?? [],
+      capDrop: cfg.capDrop ?? [],
+      securityOpt: cfg.securityOpt ?? [],
+      binds: mounts
+        .filter((m) => m.type !== "tmpfs")
+        .map((m) => `${m.source ?? ""}:${m.target}${m.readOnly ? ":ro" : ""}`),
+      tmpfs: Object.fromEntries(
+        mounts.filter((m) => m.type === "tmpfs").map((m) => [m.target, m.tmpfsSize ? `size=${m.tmpfsSize}` : ""]),
+      ),
+      logConfig: {
+        type: "k8s-file",
+        config: {
+          ...(logOpts.maxSizeBytes ? { "max-size": String(logOpts.maxSizeBytes) } : {}),
+          ...(logOpts.maxFiles ? { "max-file": String(logOpts.maxFiles) } : {}),
+        },
+      },
+    },
+    mounts: mounts.map((m) => ({
+      type: m.type,
+      ...(m.type === "volume" ? { name: m.source ?? "" } : {}),
+      source: m.type === "tmpfs" ? "" : (m.source ?? ""),
+      destination: m.target,
+      mode: m.readOnly ? "ro" : "",
+      rw: !m.readOnly,
+      propagation: m.type === "bind" ? (m.bindPropagation ?? "rprivate") : "",
+    })),
+  };
+}

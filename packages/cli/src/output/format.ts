@@ -29,7 +29,7 @@ function compile(source: string) {
   } catch (err) {
     if (err instanceof TemplateError) {
       throw new CliError(`template parsing error: ${err.message}`, {
-        hint: "e.g. --format '{{.Name}} {{.State.Status}}'",
+        hint: "--format '{{json .}}' prints every field there is",
       });
     }
     throw err;

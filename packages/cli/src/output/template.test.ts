@@ -26,6 +26,14 @@ describe("template evaluator", () => {
     assert.deepEqual(JSON.parse(t("{{json .}}")), web);
   });
   it("missing fields print <no value>", () => assert.equal(t("{{.Nope}}"), "<no value>"));
+  it("a field holding a function is a method with arguments (docker ps's .Label)", () => {
+    const ctx = { Names: "web", Label: (k: unknown) => web.labels[String(k) as "app"] ?? "" };
+    assert.equal(t('{{.Names}} {{.Label "tier"}} [{{.Label "nope"}}]', ctx), "web front []");
+    assert.equal(t('{{.Label "app" | upper}}', ctx), "SHOP");
+    assert.equal(t("{{.}}", ctx), "map[Names:web]", "methods are not printed as values");
+    assert.throws(() => t('{{.Name "x"}}'), /not a method/);
+    assert.throws(() => compileTemplate('{{. "x"}}'), TemplateError);
+  });
   it("Go value printing", () => {
     assert.equal(t("{{.Config.Cmd}}"), "[sleep 30]");
     assert.equal(t("{{.Labels}}"), "map[app:shop tier:front]");

@@ -2,7 +2,7 @@
  * A small evaluator for Go's text/template, the subset Docker users write in --format:
  *
  * - fields `{{.Name}}`, `{{.State.Status}}` (exact key first, then case-insensitive, so `.ID` finds `id`),
- *   `{{.}}`, `{{$}}`
+ *   `{{.}}`, `{{$}}`; a field holding a function is a method: `{{.Label "tier"}}`
  * - functions `json`, `index`, `join`, `upper`, `lower`, `title`, `len`, `printf` (%s %d %v %q),
  *   `truncate`, `println`, pipes `{{.Name | upper}}`, string and number literals
  * - `{{if}} {{else if}} {{else}} {{end}}`, `{{range}} {{else}} {{end}}`, `{{with}} {{end}}`, trim markers `{{- -}}`
@@ -16,7 +16,7 @@ export class TemplateError extends Error {
 }
 
 type Expr =
-  | { kind: "field"; root: "dot" | "dollar"; path: string[] }
+  | { kind: "field"; root: "dot" | "dollar"; path: string[]; args?: Expr[] }
   | { kind: "literal"; value: unknown }
   | { kind: "call"; fn: string; args: Expr[] }
   | { kind: "pipe"; stages: Expr[] };
@@ -108,7 +108,12 @@ function parseExpr(words: string[]): Expr {
     const args: Expr[] = [];
     while (pos < words.length && words[pos] !== "|" && words[pos] !== end) args.push(operand());
     if (first.kind === "call") return { kind: "call", fn: first.fn, args };
-    if (args.length) throw new TemplateError("a field cannot take arguments");
+    if (args.length) {
+      // a method with arguments, as Docker's ps context has: {{.Label "com.example.tier"}}
+      if (first.kind !== "field" || first.path.length === 0)
+        throw new TemplateError("only functions and methods take arguments");
+      return { ...first, args };
+    }
     return first;
   };
   const pipeline = (end?: string): Expr => {
@@ -205,7 +210,9 @@ export function goString(v: unknown): string {
   if (v === undefined || v === null) return "<no value>";
   if (Array.isArray(v)) return `[${v.map(goString).join(" ")}]`;
   if (isObject(v)) {
-    const keys = Object.keys(v).sort();
+    const keys = Object.keys(v)
+      .filter((k) => typeof v[k] !== "function")
+      .sort();
     return `map[${keys.map((k) => `${k}:${goString(v[k])}`).join(" ")}]`;
   }
   return String(v);
@@ -267,6 +274,13 @@ function evaluate(e: Expr, dot: unknown, root: unknown, piped?: { value: unknown
     case "field": {
       let v = e.root === "dot" ? dot : root;
       for (const name of e.path) v = field(v, name);
+      if (typeof v === "function") {
+        const args = (e.args ?? []).map((a) => evaluate(a, dot, root));
+        if (piped) args.push(piped.value);
+        return (v as (...a: unknown[]) => unknown)(...args);
+      }
+      if (e.args?.length || piped)
+        throw new TemplateError(`.${e.path.join(".")} is not a method; it takes no arguments`);
       return v;
     }
     case "call": {
@@ -279,7 +293,8 @@ function evaluate(e: Expr, dot: unknown, root: unknown, piped?: { value: unknown
     case "pipe": {
       let value = evaluate(e.stages[0]!, dot, root);
       for (const stage of e.stages.slice(1)) {
-        if (stage.kind !== "call") throw new TemplateError("only functions can follow a pipe");
+        if (stage.kind !== "call" && stage.kind !== "field")
+          throw new TemplateError("only functions and methods can follow a pipe");
         value = evaluate(stage, dot, root, { value });
       }
       return value;

@@ -38,7 +38,15 @@ import {
 } from "@berth/libct";
 import type { Logger } from "../log.js";
 import type { ContainerRepo, ContainerRow } from "../store/containers.js";
-import { describe, type ImageRunConfig, limitsOf, ociResourcesOf, resolveUser, toApiIssues } from "./describe.js";
+import {
+  describe,
+  effectiveConfig,
+  type ImageRunConfig,
+  limitsOf,
+  ociResourcesOf,
+  resolveUser,
+  toApiIssues,
+} from "./describe.js";
 import { type ImageHealthcheck, mergeHealthcheck } from "./health.js";
 import type { ImageService } from "./images.js";
 import { generateName, suggest } from "./names.js";
@@ -388,6 +396,7 @@ export class ContainerService {
       const system = req.kind === "system" && !req.privileged;
       const range = system ? await this.idRanges.reserve() : undefined;
       if (range) undo.push(() => this.idRanges.release(range.base));
+      const systemInit = req.kind === "system" ? systemInitArgs(imgCfg.Labels, libct.host) : undefined;
       const described = describe({
         id,
         req,
@@ -395,7 +404,7 @@ export class ContainerService {
         rootfs,
         passwd,
         group,
-        ...(req.kind === "system" ? { name, systemInit: systemInitArgs(imgCfg.Labels, libct.host) } : {}),
+        ...(systemInit ? { name, systemInit } : {}),
         ...(range ? { idMap: range.idMap } : {}),
       });
       const description = initPath ? withInit(described, initPath) : described;
@@ -419,7 +428,12 @@ export class ContainerService {
         pullAuth: _p,
         ...given
       } = req;
-      const config = { ...given, ...(healthcheck ? { healthcheck } : {}) };
+      // Docker's Config: the request merged with the image (the command, env, workdir that really apply).
+      const config = {
+        ...given,
+        ...effectiveConfig(req, imgCfg, described, systemInit),
+        ...(healthcheck ? { healthcheck } : {}),
+      };
       const row: ContainerRow = {
         id,
         name,

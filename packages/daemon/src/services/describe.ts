@@ -48,6 +48,34 @@ export function commandOf(req: ContainerCreate, image: ImageRunConfig): string[]
   return args;
 }
 
+/**
+ * What Docker's inspect shows as Config: the request merged with the image, so that `ps` and `inspect`
+ * name the command that really runs (the image's Cmd when none was given), the merged Env, the WorkingDir,
+ * User and StopSignal in effect. Stored with the container; merging it with the image again gives the same.
+ */
+export function effectiveConfig(
+  req: ContainerCreate,
+  image: ImageRunConfig,
+  description: Pick<ContainerDescription, "process" | "stopSignal">,
+  systemInit?: readonly string[],
+): Pick<ContainerCreate, "entrypoint" | "cmd" | "env" | "workingDir" | "user" | "stopSignal"> {
+  const system = (req.kind ?? "app") === "system";
+  const entrypoint = req.entrypoint ?? image.Entrypoint ?? undefined;
+  const cmd =
+    system && systemInit && !req.cmd && !req.entrypoint
+      ? [...systemInit]
+      : (req.cmd ?? (req.entrypoint ? undefined : (image.Cmd ?? undefined)));
+  const user = req.user ?? (image.User || undefined);
+  return {
+    ...(entrypoint?.length ? { entrypoint: [...entrypoint] } : {}),
+    ...(cmd?.length ? { cmd: [...cmd] } : {}),
+    env: description.process.env ?? mergeEnv(image.Env ?? [], req.env ?? []),
+    workingDir: description.process.cwd ?? "/",
+    ...(user ? { user } : {}),
+    ...(description.stopSignal ? { stopSignal: description.stopSignal } : {}),
+  };
+}
+
 /** Env entries of the image, overridden key by key by the request's. */
 export function mergeEnv(image: readonly string[], req: readonly string[]): string[] {
   const out = new Map<string, string>();
