@@ -3,7 +3,7 @@
  * health checks, --init, log rotation. Root only.
  */
 import { strict as assert } from "node:assert";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { slow } from "@berth/libct/testing/slow";
@@ -286,6 +286,42 @@ describe("berthd application containers", needsRoot, () => {
       "in order across files",
     );
     await rm("chatty");
+  });
+
+  it("a burst that ends before the next sweep still leaves at most maxFiles files of maxSizeBytes", async () => {
+    const c = await create({
+      name: "burst",
+      cmd: ["sh", "-c", "i=0; while [ $i -lt 400 ]; do echo burst-$i-yyyyyyyyyyyyyyyyyyyy; i=$((i+1)); done"],
+      logOptions: { maxSizeBytes: 2048, maxFiles: 2 },
+    });
+    const deadline = Date.now() + 15_000;
+    const sizes = () => {
+      const dir = join(d.root, "containers", c.id, "logs");
+      return existsSync(dir) ? readdirSync(dir).map((f) => statSync(join(dir, f)).size) : [];
+    };
+    let files: number[] = [];
+    for (;;) {
+      const st = (await inspect("burst")).state;
+      files = st.status === "exited" ? sizes() : [];
+      // a sweep may have rotated a bigger file while it ran; after the exit it is cut to size
+      if (files.length === 1 && files[0]! <= 2048) break;
+      assert.ok(Date.now() < deadline, `one rotated file of at most 2048 bytes (rotated: ${JSON.stringify(files)})`);
+      await sleep(100);
+    }
+    const lines = (await d.request("GET", "/1.0/containers/burst/logs")).text
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l).text as string);
+    assert.equal(lines.at(-1), "burst-399-yyyyyyyyyyyyyyyyyyyy", "the newest lines are kept");
+    // each line is 30 bytes of text before conmon's timestamp and stream: two files of 2 KiB hold fewer than 137
+    assert.ok(lines.length <= (2 * 2048) / 30, `old lines were dropped (${lines.length} kept)`);
+    const nums = lines.map((l) => Number(l.split("-")[1]));
+    assert.deepEqual(
+      nums,
+      Array.from({ length: nums.length }, (_, i) => 400 - nums.length + i),
+      "contiguous, in order",
+    );
+    await rm("burst");
   });
 
   it("takes the stop signal and timeout from the request", async () => {

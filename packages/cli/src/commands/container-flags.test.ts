@@ -118,6 +118,15 @@ describe("run flags → ContainerCreate", () => {
     assert.equal(body.tty, true);
     assert.equal(body.openStdin, true);
   });
+  it("--log-opt max-size/max-file (Docker's) become the log rotation; other options are refused", () => {
+    const body = create(["--log-driver", "json-file", "--log-opt", "max-size=10m", "--log-opt", "max-file=3", "img"]);
+    assert.deepEqual(body.logOptions, { maxSizeBytes: 10 * 1024 * 1024, maxFiles: 3 });
+    assert.equal(create(["img"]).logOptions, undefined);
+    assert.throws(() => create(["--log-opt", "compress=true", "img"]), /unknown log option 'compress'/);
+    assert.throws(() => create(["--log-opt", "max-size=ten", "img"]), /invalid size: 'ten'/);
+    assert.throws(() => create(["--log-opt", "max-file=0", "img"]), /at least 1/);
+    assert.throws(() => create(["--log-driver", "syslog", "img"]), CliError);
+  });
   it("relative bind sources resolve against the cwd", () => {
     assert.deepEqual(parseVolume("./data:/d", "/home/u"), { type: "bind", source: "/home/u/data", target: "/d" });
   });

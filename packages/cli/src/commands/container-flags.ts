@@ -126,6 +126,18 @@ export const containerFlags = {
     description: "Signal to stop the container",
   },
   "stop-timeout": { type: "int", placeholder: "int", description: "Timeout (in seconds) to stop a container" },
+  "log-driver": {
+    type: "string",
+    choices: ["json-file", "k8s-file", "local"],
+    placeholder: "string",
+    description: "Logging driver: berth keeps a rotated file log for every container (all three name it)",
+  },
+  "log-opt": {
+    type: "string",
+    repeatable: true,
+    placeholder: "list",
+    description: "Log rotation: max-size=10m (rotate past this size), max-file=3 (files kept, the live one included)",
+  },
   "detach-keys": {
     type: "string",
     placeholder: "string",
@@ -134,6 +146,33 @@ export const containerFlags = {
 } as const satisfies FlagSpecs;
 
 export type ContainerFlags = FlagValues<typeof containerFlags>;
+
+/** Docker's --log-opt max-size=SIZE and max-file=N, the options of berth's rotated file log. */
+export function parseLogOpts(items: readonly string[]): NonNullable<ContainerCreate["logOptions"]> {
+  const opts: NonNullable<ContainerCreate["logOptions"]> = {};
+  for (const item of items) {
+    const eq = item.indexOf("=");
+    const key = eq < 0 ? item : item.slice(0, eq);
+    const value = eq < 0 ? "" : item.slice(eq + 1);
+    if (key === "max-size") {
+      const bytes = sizeOf(value, item);
+      if (bytes < 1)
+        throw new CliError(`invalid --log-opt '${item}': max-size must be above 0`, { hint: "e.g. max-size=10m" });
+      opts.maxSizeBytes = bytes;
+    } else if (key === "max-file") {
+      if (!/^\d+$/.test(value) || Number(value) < 1)
+        throw new CliError(`invalid --log-opt '${item}': max-file must be a whole number of files, at least 1`, {
+          hint: "e.g. max-file=3",
+        });
+      opts.maxFiles = Number(value);
+    } else {
+      throw new CliError(`unknown log option '${key}'`, {
+        hint: "berth's file log takes max-size=SIZE and max-file=N, e.g. --log-opt max-size=10m --log-opt max-file=3",
+      });
+    }
+  }
+  return opts;
+}
 
 /** "no" | "always" | "unless-stopped" | "on-failure[:N]". */
 export function parseRestart(text: string): RestartPolicy {
@@ -321,6 +360,7 @@ export function toCreate({ image, cmd, flags: f, env, cwd = "/" }: CreateInput):
   if (f["stop-timeout"] !== undefined) body.stopTimeoutSeconds = f["stop-timeout"];
   if (f.label.length) body.labels = parseLabels(f.label);
   if (f.restart !== undefined) body.restartPolicy = parseRestart(f.restart);
+  if (f["log-opt"].length) body.logOptions = parseLogOpts(f["log-opt"]);
 
   const r: NonNullable<ContainerCreate["resources"]> = {};
   if (f.memory !== undefined) r.memory = f.memory;

@@ -7,9 +7,25 @@
  *
  * The live log goes when libct deletes a container to create it again (a restart), so `archive` moves it
  * to the rotated files first: `logs` then shows every run, as Docker's does.
+ *
+ * The sweep measures running logs once a second, so a burst can overshoot max-size until the next sweep;
+ * when the container exits, `settle` cuts what it left into files of at most max-size (at line boundaries)
+ * and keeps the newest max-file of them, so an exited container's log holds what Docker's would.
  */
 import { constants } from "node:fs";
-import { appendFile, copyFile, mkdir, open, readdir, readFile, rename, rm, stat, truncate } from "node:fs/promises";
+import {
+  appendFile,
+  copyFile,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  truncate,
+  writeFile,
+} from "node:fs/promises";
 import { join } from "node:path";
 import type { LogOptions } from "@berth/api";
 import type { Libct } from "@berth/libct";
@@ -41,6 +57,8 @@ async function moveFile(from: string, to: string): Promise<void> {
 export class LogRotator implements ContainerHooks {
   private readonly live = new Map<string, Required<LogOptions>>();
   private readonly busy = new Set<string>();
+  /** Containers whose exited log is being cut (settle), so a restart's archive waits for it. */
+  private readonly settling = new Map<string, Promise<void>>();
   private readonly timer: NodeJS.Timeout;
   private readonly defaults: Required<LogOptions>;
 
@@ -68,6 +86,56 @@ export class LogRotator implements ContainerHooks {
 
   exited(row: ContainerRow): void {
     this.live.delete(row.id);
+    if (row.config.autoRemove) return; // its log goes with it
+    const opts = this.optionsOf(row);
+    const done = (this.settling.get(row.id) ?? Promise.resolve())
+      .then(() => this.settle(row.id, opts))
+      .catch((err: NodeJS.ErrnoException) => {
+        // removed meanwhile: nothing left to cut
+        if (err.code !== "ENOENT") this.d.log.warn("log rotation failed", { id: row.id, err });
+      })
+      .finally(() => {
+        if (this.settling.get(row.id) === done) this.settling.delete(row.id);
+      });
+    this.settling.set(row.id, done);
+  }
+
+  /**
+   * An exited container's log: the live file cut at line boundaries into pieces of at most maxSizeBytes
+   * (a longer line is a piece of its own), of which the newest maxFiles are kept, the last as the live log.
+   */
+  async settle(id: string, opts: Required<LogOptions>): Promise<void> {
+    const live = this.d.libct.logPath(id);
+    const size = await stat(live).then(
+      (st) => st.size,
+      () => 0,
+    );
+    if (size <= opts.maxSizeBytes) return;
+    const text = await readFile(live);
+    const pieces: Buffer[] = [];
+    let start = 0;
+    let end = 0; // end of the whole lines taken into the current piece
+    while (end < text.length) {
+      const nl = text.indexOf(10, end);
+      const next = nl < 0 ? text.length : nl + 1;
+      if (next - start > opts.maxSizeBytes && end > start) {
+        pieces.push(text.subarray(start, end));
+        start = end;
+      }
+      end = next;
+    }
+    pieces.push(text.subarray(start, end));
+    const kept = pieces.slice(-opts.maxFiles);
+    this.busy.add(id);
+    try {
+      for (const piece of kept.slice(0, -1)) {
+        await writeFile(live, piece);
+        await this.rotate(id, opts, false, true);
+      }
+      await writeFile(live, kept.at(-1)!);
+    } finally {
+      this.busy.delete(id);
+    }
   }
 
   removed(id: string): void {
@@ -88,8 +156,8 @@ export class LogRotator implements ContainerHooks {
   }
 
   /** Shifts ctr.log.N up, drops those past maxFiles-1, and gives the live log the place of ctr.log.1. */
-  async rotate(id: string, opts: Required<LogOptions>, reopen = true): Promise<void> {
-    this.busy.add(id);
+  async rotate(id: string, opts: Required<LogOptions>, reopen = true, held = false): Promise<void> {
+    if (!held) this.busy.add(id);
     try {
       const dir = this.dir(id);
       await mkdir(dir, { recursive: true });
@@ -105,7 +173,7 @@ export class LogRotator implements ContainerHooks {
       if (reopen && keep >= 1) await this.reopen(id);
       this.d.log.debug("log rotated", { id, ...opts });
     } finally {
-      this.busy.delete(id);
+      if (!held) this.busy.delete(id);
     }
   }
 
@@ -121,6 +189,7 @@ export class LogRotator implements ContainerHooks {
 
   /** Before libct deletes the bundle (a restart): keeps the last run's log among the rotated files. */
   async archive(row: ContainerRow): Promise<void> {
+    await this.settling.get(row.id);
     const live = this.d.libct.logPath(row.id);
     const size = await stat(live).then(
       (s) => s.size,
