@@ -11,6 +11,11 @@ export type JsonSchema = { readonly [key: string]: unknown };
 /** Container and image names: what Docker accepts. */
 export const NAME_PATTERN = "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$";
 
+/** What a pattern means, in words (`x-pattern-rule`): berthd's 400 says this instead of the regular expression. */
+const ABSOLUTE = "must be an absolute path; e.g. /app";
+const NAME_RULE =
+  "may hold only letters, digits, '_', '.' and '-', must start with a letter or digit, and be at most 128 characters; e.g. web-1";
+
 const str = (description: string, extra: JsonSchema = {}): JsonSchema => ({ type: "string", description, ...extra });
 const bool = (description: string): JsonSchema => ({ type: "boolean", description });
 const int = (description: string, extra: JsonSchema = {}): JsonSchema => ({ type: "integer", description, ...extra });
@@ -53,8 +58,14 @@ export const Resources = object({
   memoryReservation: int("soft limit in bytes", { minimum: 0, maximum: MAX_BYTES }),
   cpus: { type: "number", description: "CPUs as a decimal (Docker's --cpus)", minimum: 0, maximum: 4096 },
   cpuShares: int("relative weight (cgroup v1 shares)", { minimum: 0, maximum: 262144 }),
-  cpusetCpus: str('CPUs allowed, e.g. "0-3,6"', { pattern: "^[0-9,-]*$" }),
-  cpusetMems: str('memory nodes allowed, e.g. "0,1"', { pattern: "^[0-9,-]*$" }),
+  cpusetCpus: str('CPUs allowed, e.g. "0-3,6"', {
+    pattern: "^[0-9,-]*$",
+    "x-pattern-rule": 'must be a list of CPU numbers and ranges; e.g. "0-3,6"',
+  }),
+  cpusetMems: str('memory nodes allowed, e.g. "0,1"', {
+    pattern: "^[0-9,-]*$",
+    "x-pattern-rule": 'must be a list of memory node numbers and ranges; e.g. "0"',
+  }),
   pidsLimit: int("maximum number of tasks; -1 or 0 = unlimited", { minimum: -1, maximum: 4_194_304 }),
   blkioWeight: int("block IO weight, 10..1000 (0 = default)", { minimum: 0, maximum: 1000 }),
 });
@@ -74,7 +85,7 @@ export const MountRequest = object(
   {
     type: str("bind | volume | tmpfs", { enum: ["bind", "volume", "tmpfs"] }),
     source: str("host path (bind) or volume name (volume)", { minLength: 1 }),
-    target: str("absolute path in the container", { pattern: "^/" }),
+    target: str("absolute path in the container", { pattern: "^/", "x-pattern-rule": ABSOLUTE }),
     readOnly: bool("mount read-only"),
     tmpfsSize: int("tmpfs size in bytes", { minimum: 0, maximum: MAX_BYTES }),
     bindPropagation: str("bind propagation", {
@@ -105,15 +116,21 @@ const registryAuth = object(
 export const ContainerCreate = object(
   {
     ...putProperties,
-    name: str("unique name; generated when absent", { pattern: NAME_PATTERN }),
+    name: str("unique name; generated when absent", { pattern: NAME_PATTERN, "x-pattern-rule": NAME_RULE }),
     image: str("image reference, e.g. busybox or busybox:latest", { minLength: 1, maxLength: 512 }),
     kind: str("app (Docker-like) or system (boots an init)", { enum: ["app", "system"] }),
     cmd: strings("command (replaces the image's Cmd)"),
     entrypoint: strings("entrypoint (replaces the image's Entrypoint and clears its Cmd)"),
-    env: strings("KEY=VALUE entries", { items: { type: "string", pattern: "^[^=]+=" } }),
-    workingDir: str("absolute working directory", { pattern: "^/" }),
+    env: strings("KEY=VALUE entries", {
+      items: { type: "string", pattern: "^[^=]+=", "x-pattern-rule": "must be KEY=VALUE; e.g. MODE=prod" },
+    }),
+    workingDir: str("absolute working directory", { pattern: "^/", "x-pattern-rule": ABSOLUTE }),
     user: str('"uid[:gid]" or a user name of the image', { minLength: 1 }),
-    hostname: str("hostname (RFC 1123)", { pattern: "^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$" }),
+    hostname: str("hostname (RFC 1123)", {
+      pattern: "^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$",
+      "x-pattern-rule":
+        "must be a hostname: letters, digits, '.' and '-', starting with a letter or digit, at most 63 characters; e.g. web-1",
+    }),
     mounts: { type: "array", items: MountRequest, description: "bind mounts, volumes, tmpfs" },
     network: str("none (own namespace with loopback) or host", { enum: ["none", "host"] }),
     readOnly: bool("read-only root filesystem"),
@@ -124,7 +141,10 @@ export const ContainerCreate = object(
     capDrop: strings("capabilities to drop"),
     securityOpt: strings('"no-new-privileges", "seccomp=unconfined", "apparmor=PROFILE"'),
     privileged: bool("all capabilities, no seccomp, all devices"),
-    stopSignal: str("signal that stops the container gracefully", { pattern: "^(SIG)?[A-Z0-9+-]+$|^[0-9]+$" }),
+    stopSignal: str("signal that stops the container gracefully", {
+      pattern: "^(SIG)?[A-Z0-9+-]+$|^[0-9]+$",
+      "x-pattern-rule": "must be a signal name or number; e.g. SIGTERM, SIGRTMIN+3 or 15",
+    }),
     stopTimeoutSeconds: int("seconds between the stop signal and SIGKILL", { minimum: 0, maximum: 86400 }),
     healthcheck: HealthcheckConfig,
     logOptions: object({
@@ -150,8 +170,10 @@ export const ContainerCreate = object(
 export const ExecCreate = object(
   {
     cmd: strings("command and arguments", { minItems: 1 }),
-    env: strings("KEY=VALUE entries", { items: { type: "string", pattern: "^[^=]+=" } }),
-    workingDir: str("absolute working directory", { pattern: "^/" }),
+    env: strings("KEY=VALUE entries", {
+      items: { type: "string", pattern: "^[^=]+=", "x-pattern-rule": "must be KEY=VALUE; e.g. MODE=prod" },
+    }),
+    workingDir: str("absolute working directory", { pattern: "^/", "x-pattern-rule": ABSOLUTE }),
     user: str('"uid[:gid]" or a user name of the image', { minLength: 1 }),
     tty: bool("allocate a pseudo-terminal"),
     attachStdin: bool("attach stdin"),
@@ -315,7 +337,11 @@ export const ImageList = { type: "array", items: Image } as const;
 
 export const PruneResult = open({ removed: strings("removed digests"), reclaimedBytes: { type: "integer" } });
 export const TokenCreate = object({
-  name: str("a name to recognise the token by (unique)", { pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$" }),
+  name: str("a name to recognise the token by (unique)", {
+    pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$",
+    "x-pattern-rule":
+      "may hold only letters, digits, '_', '.' and '-', must start with a letter or digit, and be at most 63 characters; e.g. laptop",
+  }),
   expiresInSeconds: int("lifetime in seconds; omit for a token that does not expire", {
     minimum: 60,
     maximum: 10 * 366 * 86400,

@@ -3,7 +3,7 @@ import { type SchemaName, schemas } from "@berth/api/schemas";
 import { ValidationError, type ValidationIssue } from "@berth/libct";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 
-const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: false });
+const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: false, verbose: true });
 const compiled = new Map<string, ValidateFunction>();
 
 function validator(name: string): ValidateFunction {
@@ -53,8 +53,15 @@ function issueOf(e: ErrorObject): ValidationIssue {
     case "minimum":
     case "maximum":
       return { field, message: `must be ${e.keyword === "minimum" ? ">=" : "<="} ${String(p.limit)}` };
-    case "pattern":
-      return { field, message: `does not match ${String(p.pattern)}` };
+    case "pattern": {
+      // a schema's x-pattern-rule says in words what the expression wants
+      const rule = (e.parentSchema as { "x-pattern-rule"?: string } | undefined)?.["x-pattern-rule"];
+      const got =
+        typeof e.data === "string" ? ` (got '${e.data.length > 80 ? `${e.data.slice(0, 80)}…` : e.data}')` : "";
+      const msg = rule ?? `does not match ${String(p.pattern)}`;
+      const at = msg.indexOf("; e.g.");
+      return { field, message: at < 0 ? `${msg}${got}` : `${msg.slice(0, at)}${got}${msg.slice(at)}` };
+    }
     default:
       return { field, message: e.message ?? "is invalid" };
   }

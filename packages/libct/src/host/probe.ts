@@ -158,6 +158,9 @@ export async function probeHost(opts: ProbeOptions = {}): Promise<HostFacts> {
     criu = { path: criuPath, version, checkOk, checkOutput };
   }
   const x32Syscalls = x32SyscallsWork();
+  const onlineCpus = (await readFile("/sys/devices/system/cpu/online", "utf8").catch(() => "")).trim();
+  // Without NUMA the node directory is missing: memory node 0 is all there is.
+  const onlineMems = (await readFile("/sys/devices/system/node/online", "utf8").catch(() => "0")).trim();
   const userNamespaces = (await readFile("/proc/sys/user/max_user_namespaces", "utf8").catch(() => "0")).trim() !== "0";
   return {
     kernel: { release: rel, major, minor },
@@ -177,6 +180,7 @@ export async function probeHost(opts: ProbeOptions = {}): Promise<HostFacts> {
     ...(x32Syscalls !== undefined ? { x32Syscalls } : {}),
     apparmor: (await readFile("/sys/module/apparmor/parameters/enabled", "utf8").catch(() => "N")).trim() === "Y",
     selinux: await exists("/sys/fs/selinux/enforce"),
+    ...(onlineCpus ? { cpuset: { cpus: onlineCpus, mems: onlineMems || "0" } } : {}),
     capabilities: parseCapabilityMask(capBnd),
     hardRlimits: parseHardLimits(limits),
     runtimes,

@@ -36,6 +36,11 @@ export interface HostFacts {
   readonly x32Syscalls?: boolean;
   readonly apparmor: boolean;
   readonly selinux: boolean;
+  /**
+   * CPUs and memory nodes a container may be pinned to (/sys/devices/system/cpu/online and
+   * /sys/devices/system/node/online, cpuset list syntax). Absent: not known, not checked.
+   */
+  readonly cpuset?: { readonly cpus: string; readonly mems: string };
   /** Capabilities in the host's bounding set, as CAP_* names; a spec may not ask for more. */
   readonly capabilities: readonly string[];
   /** Hard rlimits of the host (RLIMIT_NOFILE, RLIMIT_NPROC, ...): spec rlimits must stay within them. */

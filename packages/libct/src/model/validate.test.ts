@@ -185,6 +185,20 @@ const bad: Bad[] = [
   ["cpu shares out of range", { ...app, limits: { cpu: { shares: 1 } } }, "limits.cpu.shares"],
   ["invalid cpuset", { ...app, limits: { cpu: { cpusetCpus: "0-" } } }, "limits.cpu.cpusetCpus"],
   ["descending cpuset", { ...app, limits: { cpu: { cpusetMems: "3-1" } } }, "limits.cpu.cpusetMems"],
+  [
+    "CPUs the host lacks",
+    { ...app, limits: { cpu: { cpusetCpus: "1,99" } } },
+    "limits.cpu.cpusetCpus",
+    /does not have \(99\); use some of 0-1/,
+    { ...host, cpuset: { cpus: "0-1", mems: "0" } },
+  ],
+  [
+    "memory nodes the host lacks",
+    { ...app, limits: { cpu: { cpusetMems: "0-1" } } },
+    "limits.cpu.cpusetMems",
+    /memory nodes this host does not have \(1\)/,
+    { ...host, cpuset: { cpus: "0-1", mems: "0" } },
+  ],
   ["pids 0", { ...app, limits: { pids: { limit: 0 } } }, "limits.pids.limit"],
   ["blkio weight", { ...app, limits: { blockIO: { weight: 5 } } }, "limits.blockIO.weight"],
   [

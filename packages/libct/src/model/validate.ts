@@ -115,6 +115,26 @@ export function isValidCpuset(s: string): boolean {
   });
 }
 
+/** The members of a valid cpuset list that `available` (also a cpuset list) lacks: "0-3" within "0-1" → [2, 3]. */
+export function cpusetMissing(requested: string, available: string): number[] {
+  const spans = (list: string) =>
+    list
+      .split(",")
+      .filter(Boolean)
+      .map((part) => {
+        const [a, b = a] = part.split("-").map(Number);
+        return [a!, b!] as const;
+      });
+  const have = spans(available);
+  const missing: number[] = [];
+  for (const [a, b] of spans(requested)) {
+    for (let n = a; n <= b && missing.length < 64; n++) {
+      if (!have.some(([x, y]) => n >= x && n <= y)) missing.push(n);
+    }
+  }
+  return missing;
+}
+
 export const isValidSysctlName = (name: string): boolean => /^[a-z][a-z0-9_]*(\.[A-Za-z0-9_-]+)+$/.test(name);
 
 /** Which namespace a sysctl belongs to (Docker's ValidateSysctl); undefined: not namespaced. */
@@ -663,7 +683,7 @@ export const descriptionChecks: readonly DescriptionCheck[] = [
   },
   {
     name: "cpu",
-    run(d, _host, out) {
+    run(d, host, out) {
       const cpu = isRec(d.limits) ? d.limits.cpu : undefined;
       if (cpu === undefined) return;
       const f = "limits.cpu";
@@ -711,6 +731,16 @@ export const descriptionChecks: readonly DescriptionCheck[] = [
             `${f}.${k}`,
             `must be a cpuset list such as "0-3,6" with ascending ranges (got ${show(v)}); use e.g. "0-1"`,
           );
+        } else if (v !== undefined && host?.cpuset) {
+          const available = k === "cpusetCpus" ? host.cpuset.cpus : host.cpuset.mems;
+          const missing = cpusetMissing(v, available);
+          if (missing.length) {
+            issue(
+              out,
+              `${f}.${k}`,
+              `asks for ${k === "cpusetCpus" ? "CPUs" : "memory nodes"} this host does not have (${missing.join(",")}); use some of ${available}, the ones this host has`,
+            );
+          }
         }
       }
     },
