@@ -137,6 +137,19 @@ describe("berth against a real berthd", { skip: cliSkipReason(), timeout: 180_00
     );
     assert.match((await berth("top", "web")).out, /sleep 30/);
     assert.match((await berth("stats", "--no-stream", "web")).out, /^CONTAINER ID +NAME +CPU %[\s\S]* web /m);
+    // CPU % is a rate over a moment, as Docker's: an idle container is near 0 even just after its start (the
+    // runtime's set-up is not its work), a spinning one near a whole CPU
+    const spin = await berth("run", "-d", "--name", "spin", "busybox", "sh", "-c", "while :; do :; done");
+    assert.equal(spin.code, 0, spin.err);
+    const cpu = async (name: string) =>
+      Number((await berth("stats", "--no-stream", "--format", "{{.CPUPerc}}", name)).out.replace("%", ""));
+    const idle = await berth("run", "-d", "--name", "idle", "busybox", "sleep", "30");
+    assert.equal(idle.code, 0, idle.err);
+    const idlePct = await cpu("idle");
+    assert.ok(idlePct < 5, `idle container: ${idlePct}%`);
+    const spinPct = await cpu("spin");
+    assert.ok(spinPct > 40, `spinning container: ${spinPct}%`);
+    assert.equal((await berth("rm", "-f", "spin", "idle")).code, 0);
 
     // --format on verbs that report, run and exec
     assert.equal((await berth("ps", "-f", "name=web", "--format", "{{.Names}}")).out, "web\n");

@@ -16,6 +16,9 @@ interface Row {
   PIDs: string;
 }
 
+/** The gap between the two samples the first CPU % is taken from. */
+const FIRST_SAMPLE_GAP_MS = 500;
+
 const pct = (x: number) => `${Number.isFinite(x) ? x.toFixed(2) : "0.00"}%`;
 
 /** One row of `stats`: CPU % from two samples (or since start), memory, block I/O, pids. */
@@ -77,20 +80,28 @@ export const stats = defineCommand({
       ? args.map((a) => listed.find((c) => c.name === a || c.id.startsWith(a)) ?? ({ id: a, name: a } as Container))
       : listed;
     const prev = new Map<string, ContainerStats>();
+    const sample = (c: Pick<Container, "id">) => api.containerStats({ params: { id: c.id } });
+    // CPU % is a rate: like Docker, the first figures come from two samples a moment apart, not from the
+    // average since the start (which counts the runtime's own set-up as the container's work).
+    if (targets.length) {
+      const first = await Promise.allSettled(targets.map(sample));
+      first.forEach((r, i) => r.status === "fulfilled" && prev.set(targets[i]!.id, r.value));
+      await new Promise((ok) => setTimeout(ok, FIRST_SAMPLE_GAP_MS));
+    }
     for (;;) {
       const rows: Row[] = [];
       let failed = 0;
-      for (const c of targets) {
-        try {
-          const s = await api.containerStats({ params: { id: c.id } });
-          rows.push(statsRow(c, s, prev.get(c.id), c.state?.startedAt));
-          prev.set(c.id, s);
-        } catch (err) {
-          if (args.length === 0) continue;
+      const samples = await Promise.allSettled(targets.map(sample));
+      samples.forEach((r, i) => {
+        const c = targets[i]!;
+        if (r.status === "fulfilled") {
+          rows.push(statsRow(c, r.value, prev.get(c.id), c.state?.startedAt));
+          prev.set(c.id, r.value);
+        } else if (args.length) {
           failed++;
-          out.stderr(`Error: ${(err as Error).message}\n`);
+          out.stderr(`Error: ${(r.reason as Error).message}\n`);
         }
-      }
+      });
       const text = flags.format ? formatList(rows, flags.format, view) : renderTable(view.headers, rows.map(view.row));
       if (flags["no-stream"]) {
         out.stdout(text);
