@@ -132,6 +132,38 @@ describe("system containers", { skip, timeout: 600_000 }, () => {
     assert.match(await ok("exec", "s1", "--", "ls", "-ln", "/etc/passwd"), /\s0\s+0\s/);
   });
 
+  it("config set/get/show/unset (Incus): limits change live in the container's cgroup and are lifted again", async () => {
+    /** A cgroup file of s1's init, read on the host through /proc/PID/cgroup (v1 controller or v2). */
+    const cgroupFile = async (controller: string, file: string) => {
+      const pid = (await state("s1")).pid as number;
+      const lines = (await readFile(`/proc/${pid}/cgroup`, "utf8")).trim().split("\n");
+      const v1 = lines.find((l) => l.split(":")[1]!.split(",").includes(controller));
+      const path = (v1 ?? lines.find((l) => l.startsWith("0::")))!.split(":")[2]!;
+      const dir = v1 ? `/sys/fs/cgroup/${controller}${path}` : `/sys/fs/cgroup${path}`;
+      const v2name = { "memory.limit_in_bytes": "memory.max", "pids.max": "pids.max" }[file] ?? file;
+      return (await readFile(join(dir, v1 ? file : v2name), "utf8")).trim();
+    };
+    await ok("config", "set", "s1", "limits.memory=128MiB", "limits.processes=50", "user.owner=alice");
+    assert.equal(await cgroupFile("memory", "memory.limit_in_bytes"), String(128 * 1024 * 1024));
+    assert.equal(await cgroupFile("pids", "pids.max"), "50");
+    assert.equal((await ok("config", "get", "s1", "limits.memory")).trim(), "128MiB");
+    assert.equal((await ok("config", "get", "s1", "limits.cpu")).trim(), "", "an unset key is an empty line");
+    assert.equal(
+      await ok("config", "show", "s1"),
+      'name: s1\nconfig:\n  limits.memory: 128MiB\n  limits.processes: "50"\n  user.owner: alice\n',
+    );
+    await ok("config", "unset", "s1", "limits.memory", "limits.processes", "user.owner");
+    assert.ok(
+      Number(await cgroupFile("memory", "memory.limit_in_bytes")) > 2 ** 60 ||
+        (await cgroupFile("memory", "memory.limit_in_bytes")) === "max",
+    );
+    assert.equal(await cgroupFile("pids", "pids.max"), "max");
+    assert.equal(await ok("config", "show", "s1"), "name: s1\nconfig: {}\n");
+    const bad = await berth("config", "get", "s1", "limits.memroy");
+    assert.equal(bad.code, 125);
+    assert.match(bad.err, /unknown config key 'limits.memroy'/);
+  });
+
   it("stop is graceful (busybox init's SIGTERM, exit 0, quickly) and the rootfs persists across stop/start", async () => {
     await ok("exec", "s1", "--", "sh", "-c", "echo kept > /root/persist");
     const t0 = Date.now();

@@ -3,7 +3,7 @@
  * Root only (real runc, conmon, overlay mounts).
  */
 import { strict as assert } from "node:assert";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -234,6 +234,48 @@ describe("berthd", needsRoot, () => {
     assert.deepEqual(up.json.labels, { a: "b" });
     assert.equal(up.json.resources.memory, 64 << 20);
     assert.equal((await d.request("DELETE", "/1.0/containers/quick2")).status, 204);
+  });
+
+  it("update lifts limits live: 0 (Docker's 'no limit') reaches the cgroup, not only the row", async () => {
+    const c = await create({
+      name: "lifted",
+      image: "busybox",
+      cmd: ["sleep", "300"],
+      start: true,
+      resources: { memory: 64 << 20, memorySwap: 128 << 20, cpus: 0.5, pidsLimit: 20, cpusetCpus: "0" },
+    });
+    try {
+      const cg = async () => {
+        const r = await d.request("POST", `/1.0/containers/${c.id}/exec`, {
+          cmd: [
+            "cat",
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+            "/sys/fs/cgroup/pids/pids.max",
+            "/sys/fs/cgroup/cpuset/cpuset.cpus",
+          ],
+        });
+        assert.equal(r.json.exitCode, 0, r.text);
+        return (r.json.stdout as string).trim().split("\n");
+      };
+      const v1 = existsSync("/sys/fs/cgroup/memory/memory.limit_in_bytes");
+      if (v1) assert.deepEqual(await cg(), [String(64 << 20), "50000", "20", "0"]);
+      const up = await d.request("PUT", `/1.0/containers/${c.id}`, {
+        resources: { memory: 0, memorySwap: 0, cpus: 0, pidsLimit: 0, cpusetCpus: "" },
+      });
+      assert.equal(up.status, 200, up.text);
+      const st = (await d.request("GET", `/1.0/containers/${c.id}/stats`)).json;
+      assert.equal(st.pids.limit, undefined, `pids unlimited: ${JSON.stringify(st.pids)}`);
+      assert.ok(!st.memory.limitBytes || Number(st.memory.limitBytes) > 2 ** 60, JSON.stringify(st.memory));
+      if (v1) {
+        const [mem, quota, pids, cpus] = await cg();
+        assert.ok(Number(mem) > 2 ** 60, `memory limit lifted: ${mem}`);
+        assert.deepEqual([quota, pids], ["-1", "max"]);
+        assert.equal(cpus, readFileSync("/sys/devices/system/cpu/online", "utf8").trim(), "every online CPU again");
+      }
+    } finally {
+      assert.equal((await d.request("DELETE", `/1.0/containers/${c.id}?force=true`)).status, 204);
+    }
   });
 
   it("wait conditions: removed (with autoRemove) returns after the removal; next-exit waits for a new exit", async () => {

@@ -2,7 +2,7 @@
  * Incus-style instance config keys (`launch -c KEY=VALUE`, `config set NAME KEY=VALUE`) mapped onto
  * the API's ContainerPut fields.
  */
-import type { ContainerPut } from "@berth/api";
+import type { Container, ContainerPut } from "@berth/api";
 import { CliError } from "../framework/errors.js";
 import { parseSize, UnitError } from "../framework/units.js";
 
@@ -75,6 +75,77 @@ export function applyConfig<T extends ContainerPut>(put: T, pairs: readonly stri
         } else throw new CliError(`unknown config key '${key}'`, { hint: `known keys: ${keys.join(", ")}` });
     }
     if (Object.keys(resources).length === 0) delete put.resources;
+  }
+  return put;
+}
+
+/** Bytes as Incus writes sizes: the largest binary unit that divides them (256MiB, 2GiB), else bytes (B). */
+function incusSize(bytes: number): string {
+  for (const [unit, n] of [
+    ["TiB", 1024 ** 4],
+    ["GiB", 1024 ** 3],
+    ["MiB", 1024 ** 2],
+    ["KiB", 1024],
+  ] as const) {
+    if (bytes % n === 0) return `${bytes / n}${unit}`;
+  }
+  return `${bytes}B`;
+}
+
+/** A container's config keys with their values (what `config show` and `config get` print). */
+export function configOf(c: Pick<Container, "resources" | "autostart" | "labels">): Record<string, string> {
+  const r = c.resources ?? {};
+  const out: Record<string, string> = {};
+  if (r.memory) out["limits.memory"] = incusSize(r.memory);
+  if (r.memorySwap === -1) out["limits.memory.swap"] = "true";
+  else if (r.memorySwap && r.memorySwap === r.memory) out["limits.memory.swap"] = "false";
+  else if (r.memorySwap) out["limits.memory.swap"] = incusSize(r.memorySwap);
+  if (r.cpusetCpus) out["limits.cpu"] = r.cpusetCpus;
+  else if (r.cpus && Number.isInteger(r.cpus)) out["limits.cpu"] = String(r.cpus);
+  if (r.cpus && !Number.isInteger(r.cpus)) out["limits.cpu.allowance"] = `${Math.round(r.cpus * 100)}%`;
+  if (r.pidsLimit && r.pidsLimit > 0) out["limits.processes"] = String(r.pidsLimit);
+  if (c.autostart) out["boot.autostart"] = "true";
+  for (const [k, v] of Object.entries(c.labels ?? {})) if (k.startsWith("user.")) out[k] = v;
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/** Refuses a key `config` does not know (user.* are free-form). */
+export function checkKey(key: string): void {
+  if (!key.startsWith("user.") && !(keys as readonly string[]).includes(key)) {
+    throw new CliError(`unknown config key '${key}'`, { hint: `known keys: ${keys.join(", ")}` });
+  }
+}
+
+/** Removes KEYs from a ContainerPut (mutates and returns it): limits become "no limit" (0), as Incus's unset. */
+export function unsetConfig<T extends ContainerPut>(put: T, names: readonly string[]): T {
+  const r = (put.resources ??= {});
+  for (const key of names) {
+    checkKey(key);
+    switch (key) {
+      case "limits.memory":
+        // swap is memory+swap: without a memory limit it cannot stay
+        r.memory = 0;
+        if (r.memorySwap) r.memorySwap = 0;
+        break;
+      case "limits.memory.swap":
+        if (r.memorySwap) r.memorySwap = 0;
+        break;
+      case "limits.cpu":
+        if (r.cpusetCpus) r.cpusetCpus = "";
+        if (r.cpus && Number.isInteger(r.cpus)) r.cpus = 0;
+        break;
+      case "limits.cpu.allowance":
+        if (r.cpus && !Number.isInteger(r.cpus)) r.cpus = 0;
+        break;
+      case "limits.processes":
+        r.pidsLimit = 0;
+        break;
+      case "boot.autostart":
+        put.autostart = false;
+        break;
+      default:
+        if (put.labels) delete put.labels[key];
+    }
   }
   return put;
 }

@@ -37,7 +37,11 @@ export const ps = defineCommand({
       description: "Show n last created containers (includes all states)",
     },
     latest: { type: "boolean", short: "l", description: "Show the latest created container (includes all states)" },
-    ...formatLongFlag,
+    format: {
+      ...formatLongFlag.format,
+      description:
+        "Format output: 'json', a Go template such as '{{.Names}} {{.State}} {{.Label \"tier\"}}', or 'table {{...}}'",
+    },
   },
   async run({ flags }, { api, out }) {
     const last = flags.latest ? 1 : flags.last;

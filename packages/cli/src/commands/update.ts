@@ -1,8 +1,8 @@
 /** update (Docker) and config set (Incus): read the container, merge, PUT /1.0/containers/{id}. */
-import type { ContainerPut } from "@berth/api";
+import type { Container, ContainerPut } from "@berth/api";
 import { defineCommand, formatLongFlag } from "../framework/command.js";
 import { CliError } from "../framework/errors.js";
-import { applyConfig } from "./config-keys.js";
+import { applyConfig, checkKey, configOf, unsetConfig } from "./config-keys.js";
 import { parseRestart } from "./container-flags.js";
 
 export const update = defineCommand({
@@ -80,6 +80,70 @@ export const update = defineCommand({
   },
 });
 
+/** The ContainerPut a `config` verb starts from: the container's current one. */
+const putOf = (c: Container): ContainerPut => ({
+  labels: { ...c.labels },
+  restartPolicy: c.restartPolicy,
+  resources: { ...c.resources },
+  autostart: c.autostart,
+});
+
+export const configGet = defineCommand({
+  name: "config get",
+  summary: "Get the value of an instance configuration key (Incus style)",
+  usage: "config get NAME KEY",
+  examples: ["berth config get c1 limits.memory", "berth config get c1 user.owner"],
+  args: { min: 2, max: 2, complete: "container" },
+  flags: { ...formatLongFlag },
+  async run({ args }, { api, out }) {
+    const [id, key] = args as [string, string];
+    checkKey(key);
+    const value = configOf(await api.getContainer({ params: { id } }))[key] ?? "";
+    if (out.format) await out.records([{ key, value }]);
+    else out.stdout(`${value}\n`);
+    return 0;
+  },
+});
+
+export const configShow = defineCommand({
+  name: "config show",
+  summary: "Show an instance's configuration keys (Incus style)",
+  usage: "config show NAME",
+  examples: ["berth config show c1", "berth config show c1 --format json"],
+  args: { min: 1, max: 1, complete: "container" },
+  flags: { ...formatLongFlag },
+  async run({ args }, { api, out }) {
+    const c = await api.getContainer({ params: { id: args[0]! } });
+    const config = configOf(c);
+    if (out.format) {
+      await out.records([{ name: c.name, config }]);
+      return 0;
+    }
+    const entries = Object.entries(config);
+    const yaml = (v: string) => (/^[\w./%-]+$/.test(v) && !/^(true|false|[\d.]+)$/.test(v) ? v : JSON.stringify(v));
+    out.stdout(
+      `name: ${c.name}\nconfig:${entries.length ? "" : " {}"}\n${entries.map(([k, v]) => `  ${k}: ${yaml(v)}\n`).join("")}`,
+    );
+    return 0;
+  },
+});
+
+export const configUnset = defineCommand({
+  name: "config unset",
+  summary: "Unset instance configuration keys (Incus style; limits are lifted live)",
+  usage: "config unset NAME KEY...",
+  examples: ["berth config unset c1 limits.memory", "berth config unset c1 limits.cpu user.owner"],
+  args: { min: 2, complete: "container" },
+  flags: { ...formatLongFlag },
+  async run({ args }, { api, out }) {
+    const [id, ...names] = args as [string, ...string[]];
+    const c = await api.getContainer({ params: { id } });
+    const after = await api.updateContainer({ params: { id: c.id }, body: unsetConfig(putOf(c), names) });
+    if (out.format) await out.records([{ name: after.name, id: after.id, config: configOf(after) }]);
+    return 0;
+  },
+});
+
 export const configSet = defineCommand({
   name: "config set",
   summary: "Set instance configuration keys (Incus style; limits apply live)",
@@ -90,15 +154,7 @@ export const configSet = defineCommand({
   async run({ args }, { api, out }) {
     const [id, ...pairs] = args as [string, ...string[]];
     const c = await api.getContainer({ params: { id } });
-    const body = applyConfig(
-      {
-        labels: { ...c.labels },
-        restartPolicy: c.restartPolicy,
-        resources: { ...c.resources },
-        autostart: c.autostart,
-      },
-      pairs,
-    );
+    const body = applyConfig(putOf(c), pairs);
     const after = await api.updateContainer({ params: { id: c.id }, body });
     if (out.format)
       await out.records([

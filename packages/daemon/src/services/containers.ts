@@ -778,7 +778,7 @@ export class ContainerService {
       if (put.resources) {
         const st = await this.libctState(row.id);
         if (st && (st.status === "running" || st.status === "paused" || st.status === "created")) {
-          await this.d.libct.update(row.id, ociResourcesOf(limits));
+          await this.d.libct.update(row.id, ociResourcesOf(limits, fresh.description.limits, this.d.libct.host.cpuset));
         }
       }
       this.d.repo.put(next);

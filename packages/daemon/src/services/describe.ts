@@ -147,8 +147,16 @@ export function limitsOf(r: Resources | undefined): Limits | undefined {
   return Object.keys(l).length ? l : undefined;
 }
 
-/** libct limits → the OCI resources runc update takes. */
-export function ociResourcesOf(l: Limits | undefined): OciResources {
+/**
+ * libct limits → the OCI resources runc update takes. runc keeps every value it is not given, so a limit
+ * that `prev` set and `l` no longer does is lifted explicitly: -1 (unlimited) for memory, swap, the soft
+ * limit, the CPU quota and pids, the default 1024 shares, and the host's whole cpuset (`all`).
+ */
+export function ociResourcesOf(
+  l: Limits | undefined,
+  prev?: Limits,
+  all?: { readonly cpus: string; readonly mems: string },
+): OciResources {
   const r: OciResources = {};
   if (l?.memory) {
     r.memory = {
@@ -167,6 +175,30 @@ export function ociResourcesOf(l: Limits | undefined): OciResources {
   }
   if (l?.pids) r.pids = { limit: l.pids.limit };
   if (l?.blockIO?.weight !== undefined) r.blockIO = { weight: l.blockIO.weight };
+  const pm = prev?.memory;
+  const nm = l?.memory;
+  if (pm) {
+    const memory = (r.memory ??= {});
+    if (pm.limitBytes !== undefined && nm?.limitBytes === undefined) memory.limit = -1;
+    // swap is memory+swap: with the memory limit lifted it goes too (the kernel wants memsw >= memory)
+    if ((pm.swapBytes !== undefined || memory.limit === -1) && nm?.swapBytes === undefined) memory.swap = -1;
+    if (pm.reservationBytes !== undefined && nm?.reservationBytes === undefined) memory.reservation = -1;
+    if (Object.keys(memory).length === 0) delete r.memory;
+  }
+  const pc = prev?.cpu;
+  const nc = l?.cpu;
+  if (pc) {
+    const cpu = (r.cpu ??= {});
+    if (pc.cpus !== undefined && nc?.cpus === undefined) {
+      cpu.quota = -1;
+      cpu.period = 100_000;
+    }
+    if (pc.shares !== undefined && nc?.shares === undefined) cpu.shares = 1024;
+    if (pc.cpusetCpus !== undefined && nc?.cpusetCpus === undefined && all) cpu.cpus = all.cpus;
+    if (pc.cpusetMems !== undefined && nc?.cpusetMems === undefined && all) cpu.mems = all.mems;
+    if (Object.keys(cpu).length === 0) delete r.cpu;
+  }
+  if (prev?.pids && !l?.pids) r.pids = { limit: -1 };
   return r;
 }
 
