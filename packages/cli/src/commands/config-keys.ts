@@ -118,7 +118,8 @@ export function checkKey(key: string): void {
 
 /** Removes KEYs from a ContainerPut (mutates and returns it): limits become "no limit" (0), as Incus's unset. */
 export function unsetConfig<T extends ContainerPut>(put: T, names: readonly string[]): T {
-  const r = (put.resources ??= {});
+  put.resources ??= {};
+  const r = put.resources;
   for (const key of names) {
     checkKey(key);
     switch (key) {

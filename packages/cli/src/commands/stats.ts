@@ -85,7 +85,9 @@ export const stats = defineCommand({
     // average since the start (which counts the runtime's own set-up as the container's work).
     if (targets.length) {
       const first = await Promise.allSettled(targets.map(sample));
-      first.forEach((r, i) => r.status === "fulfilled" && prev.set(targets[i]!.id, r.value));
+      first.forEach((r, i) => {
+        if (r.status === "fulfilled") prev.set(targets[i]!.id, r.value);
+      });
       await new Promise((ok) => setTimeout(ok, FIRST_SAMPLE_GAP_MS));
     }
     for (;;) {

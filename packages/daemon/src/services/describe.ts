@@ -178,17 +178,17 @@ export function ociResourcesOf(
   const pm = prev?.memory;
   const nm = l?.memory;
   if (pm) {
-    const memory = (r.memory ??= {});
+    const memory: NonNullable<OciResources["memory"]> = { ...r.memory };
     if (pm.limitBytes !== undefined && nm?.limitBytes === undefined) memory.limit = -1;
     // swap is memory+swap: with the memory limit lifted it goes too (the kernel wants memsw >= memory)
     if ((pm.swapBytes !== undefined || memory.limit === -1) && nm?.swapBytes === undefined) memory.swap = -1;
     if (pm.reservationBytes !== undefined && nm?.reservationBytes === undefined) memory.reservation = -1;
-    if (Object.keys(memory).length === 0) delete r.memory;
+    if (Object.keys(memory).length) r.memory = memory;
   }
   const pc = prev?.cpu;
   const nc = l?.cpu;
   if (pc) {
-    const cpu = (r.cpu ??= {});
+    const cpu: NonNullable<OciResources["cpu"]> = { ...r.cpu };
     if (pc.cpus !== undefined && nc?.cpus === undefined) {
       cpu.quota = -1;
       cpu.period = 100_000;
@@ -196,7 +196,7 @@ export function ociResourcesOf(
     if (pc.shares !== undefined && nc?.shares === undefined) cpu.shares = 1024;
     if (pc.cpusetCpus !== undefined && nc?.cpusetCpus === undefined && all) cpu.cpus = all.cpus;
     if (pc.cpusetMems !== undefined && nc?.cpusetMems === undefined && all) cpu.mems = all.mems;
-    if (Object.keys(cpu).length === 0) delete r.cpu;
+    if (Object.keys(cpu).length) r.cpu = cpu;
   }
   if (prev?.pids && !l?.pids) r.pids = { limit: -1 };
   return r;
