@@ -2,6 +2,7 @@ import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
 import type { Container } from "@berth/api";
 import { main } from "./cli.js";
+import { entries } from "./registry.js";
 import { type FakeHandler, fakeDaemon, problem, recordingIo } from "./testing.js";
 
 const container = (name: string, over: Partial<Container> = {}): Container => ({
@@ -55,7 +56,11 @@ describe("berth (in process, fake daemon)", () => {
     assert.equal(await main(["run", "busybox"], io2), 125);
   });
   it("help, command help with examples, unknown command", async () => {
-    assert.match((await berth(["help"])).out, /Application containers[\s\S]*launch/);
+    const overview = (await berth(["help"])).out;
+    assert.match(overview, /Application containers[\s\S]*launch/);
+    // every command is in the overview (a new one must be placed in a section)
+    for (const { name } of entries)
+      assert.match(overview, new RegExp(`^  ${name} +\\S`, "m"), `${name} is not in berth help`);
     const h = await berth(["run", "--help"]);
     assert.equal(h.code, 0);
     assert.match(h.out, /Usage: {2}berth run \[OPTIONS\] IMAGE/);

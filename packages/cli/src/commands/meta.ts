@@ -57,9 +57,14 @@ const sections: [string, string[]][] = [
       "port",
       "rename",
       "update",
+      "commit",
+      "events",
     ],
   ],
-  ["System containers (Incus's verbs)", ["launch", "list", "info", "console", "config set"]],
+  [
+    "System containers (Incus's verbs)",
+    ["launch", "list", "info", "console", "config set", "config get", "config show", "config unset"],
+  ],
   [
     "Images",
     [
@@ -72,9 +77,14 @@ const sections: [string, string[]][] = [
       "image tag",
       "image rm",
       "image prune",
+      "image save",
+      "image load",
+      "image import",
+      "login",
+      "logout",
     ],
   ],
-  ["Other", ["version", "daemon start", "completion", "help"]],
+  ["Other", ["version", "system df", "daemon start", "token create", "token ls", "token rm", "completion", "help"]],
 ];
 
 export const help = defineCommand({
