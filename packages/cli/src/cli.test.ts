@@ -66,6 +66,13 @@ describe("berth (in process, fake daemon)", () => {
     assert.match(h.out, /Usage: {2}berth run \[OPTIONS\] IMAGE/);
     assert.match(h.out, /Examples:\n {2}berth run/);
     assert.match((await berth(["help", "ps"])).out, /--no-trunc/);
+    // Docker's management-command forms reach the same commands
+    assert.match((await berth(["container", "rm", "--help"])).out, /Usage: {2}berth rm /);
+    assert.match((await berth(["container", "inspect", "--help"])).out, /Usage: {2}berth inspect /);
+    const group = (await berth(["container", "--help"])).out;
+    assert.match(group, /^ {2}ls +List containers$/m);
+    assert.match(group, /^ {2}rm +Remove one or more containers$/m);
+    assert.doesNotMatch((await berth(["image", "--help"])).out, /^ {2}list /m, "aliases are not listed twice");
     const u = await berth(["rnu", "busybox"]);
     assert.equal(u.code, 125);
     assert.match(u.err, /'rnu' is not a berth command\ndid you mean 'berth run'\?/);

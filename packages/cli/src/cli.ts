@@ -11,7 +11,7 @@ import { CliError, cannotRunExitCode, DaemonUnreachableError, EXIT_CLI } from ".
 import { parseFlags } from "./framework/flags.js";
 import { closest } from "./framework/suggest.js";
 import { version } from "./index.js";
-import { entries, groups, resolve } from "./registry.js";
+import { entries, groupMembers, groups, resolve } from "./registry.js";
 import { DEFAULT_HOST } from "./transport.js";
 
 export interface Io {
@@ -107,14 +107,17 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
   if (!found) {
     const [w, sub] = words;
     if (groups.has(w!)) {
-      const subs = entries.filter((x) => x.name.startsWith(`${w} `)).map((x) => x.name.split(" ")[1]!);
+      const members = groupMembers(w!);
+      const subs = members.map(([s]) => s);
       if (sub === "--help" || sub === "-h" || sub === "help") {
         // `berth image --help`: the group's commands with their summaries, as Docker's management commands.
-        const cmds = await Promise.all(entries.filter((x) => x.name.startsWith(`${w} `)).map((x) => x.load()));
-        const width = Math.max(...subs.map((x) => x.length)) + 3;
+        // one line per command: `image ls`, not its alias `image list` too
+        const shown = members.filter(([, x], n) => members.findIndex(([, y]) => y === x) === n);
+        const cmds = await Promise.all(shown.map(([, x]) => x.load()));
+        const width = Math.max(...shown.map(([s]) => s.length)) + 3;
         io.stdout(
           `\nUsage:  berth ${w} COMMAND\n\nCommands:\n${cmds
-            .map((c) => `  ${c.name.split(" ")[1]!.padEnd(width)}${c.summary}\n`)
+            .map((c, n) => `  ${shown[n]![0].padEnd(width)}${c.summary}\n`)
             .join("")}\nRun 'berth ${w} COMMAND --help' for more information on a command.\n`,
         );
         return 0;

@@ -32,7 +32,7 @@ describe("shell completion", async () => {
     assert.match(bash, /complete -F _berth berth/);
   });
   it("bash: per-command flags, short and long, and value completions", () => {
-    assert.match(bash, /"run"\)/);
+    assert.match(bash, /"run"\|"container run"\)/);
     assert.match(bash, /--memory-swap/);
     assert.match(bash, /--health-start-period/);
     assert.match(bash, /-it?\b|-i /);
@@ -49,9 +49,14 @@ describe("shell completion", async () => {
 COMP_WORDS=(berth run --mem); COMP_CWORD=2; _berth; echo "\${COMPREPLY[*]}"
 COMP_WORDS=(berth image boo); COMP_CWORD=2; _berth; echo "\${COMPREPLY[*]}"
 COMP_WORDS=(berth ru); COMP_CWORD=1; _berth; echo "\${COMPREPLY[*]}"
-COMP_WORDS=(berth run --network ""); COMP_CWORD=3; _berth; echo "\${COMPREPLY[*]}"`;
+COMP_WORDS=(berth run --network ""); COMP_CWORD=3; _berth; echo "\${COMPREPLY[*]}"
+COMP_WORDS=(berth container st); COMP_CWORD=2; _berth; echo "\${COMPREPLY[*]}"
+COMP_WORDS=(berth container rm --fo); COMP_CWORD=3; _berth; echo "\${COMPREPLY[*]}"`;
     const r = spawnSync("bash", ["-c", script], { encoding: "utf8" });
-    const [mem, boo, ru, net] = r.stdout.split("\n");
+    const [mem, boo, ru, net, st, rmf] = r.stdout.split("\n");
+    // Docker's management-command forms: berth container stop, berth container rm --force
+    assert.deepEqual(st?.split(" ").sort(), ["start", "stats", "stop"]);
+    assert.equal(rmf, "--force --format");
     assert.deepEqual(mem?.split(" ").sort(), ["--memory", "--memory-reservation", "--memory-swap"]);
     assert.equal(boo, "bootstrap");
     assert.equal(ru, "run");

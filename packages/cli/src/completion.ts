@@ -21,15 +21,22 @@ const flagWords = (cmd: AnyCommand): string[] =>
 const valueFlags = (cmd: AnyCommand): [string, FlagSpec][] =>
   Object.entries(cmd.flags).filter(([, s]) => s.type !== "boolean");
 
+/** A command's name and aliases. */
+const namesOf = (c: AnyCommand): string[] => [c.name, ...(c.aliases ?? [])];
+
+/** The [group, sub-command] pairs among a command's names: "image ls" and Docker's "container ls". */
+const groupedNames = (c: AnyCommand): [string, string][] =>
+  namesOf(c).flatMap((n) => {
+    const [g, sub] = n.split(" ");
+    return sub ? [[g!, sub] as [string, string]] : [];
+  });
+
 const fnName = (name: string) => name.replace(/[^a-zA-Z0-9]/g, "_");
 
 export function bashCompletion(commands: readonly AnyCommand[]): string {
-  const top = [...new Set(commands.flatMap((c) => [c.name.split(" ")[0]!, ...(c.aliases ?? [])]))].sort();
+  const top = [...new Set(commands.flatMap((c) => namesOf(c).map((n) => n.split(" ")[0]!)))].sort();
   const groups = new Map<string, string[]>();
-  for (const c of commands) {
-    const [g, sub] = c.name.split(" ");
-    if (sub) groups.set(g!, [...(groups.get(g!) ?? []), sub, ...(c.aliases?.filter((a) => !a.includes(" ")) ?? [])]);
-  }
+  for (const [g, sub] of commands.flatMap((c) => groupedNames(c))) groups.set(g, [...(groups.get(g) ?? []), sub]);
   const cases = commands.map((c) => {
     const names = [c.name, ...(c.aliases ?? [])].map((n) => `"${n}"`).join("|");
     const values = valueFlags(c)
@@ -138,10 +145,12 @@ export function zshCompletion(commands: readonly AnyCommand[]): string {
     if (!topDescs.has(g!)) topDescs.set(g!, sub ? `${g} commands` : c.summary);
     for (const a of c.aliases ?? []) if (!a.includes(" ")) topDescs.set(a, c.summary);
   }
-  const groups = new Map<string, AnyCommand[]>();
+  const groups = new Map<string, [string, AnyCommand][]>();
   for (const c of visible) {
-    const [g, sub] = c.name.split(" ");
-    if (sub) groups.set(g!, [...(groups.get(g!) ?? []), c]);
+    for (const [g, sub] of groupedNames(c)) {
+      if (!topDescs.has(g)) topDescs.set(g, `${g} commands`);
+      groups.set(g, [...(groups.get(g) ?? []), [sub, c]]);
+    }
   }
   const fn = (c: AnyCommand) => `_berth_${fnName(c.name)}`;
   const perCommand = commands
@@ -153,8 +162,8 @@ export function zshCompletion(commands: readonly AnyCommand[]): string {
     .join("\n");
   const groupDispatch = [...groups]
     .map(([g, subs]) => {
-      const list = subs.map((c) => `'${c.name.split(" ")[1]}:${zshQuote(c.summary)}'`).join(" ");
-      const inner = subs.map((c) => `        ${c.name.split(" ")[1]}) ${fn(c)} ;;`).join("\n");
+      const list = subs.map(([sub, c]) => `'${sub}:${zshQuote(c.summary)}'`).join(" ");
+      const inner = subs.map(([sub, c]) => `        ${sub}) ${fn(c)} ;;`).join("\n");
       return `    ${g})
       if (( CURRENT == 2 )); then
         local -a subs; subs=(${list}); _describe -t commands '${g} command' subs

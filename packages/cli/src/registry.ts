@@ -48,27 +48,27 @@ const e = (name: string, from: Loader, key: string, aliases?: string[]): Entry =
 });
 
 export const entries: readonly Entry[] = [
-  e("run", run, "run"),
-  e("create", run, "create"),
+  e("run", run, "run", ["container run"]),
+  e("create", run, "create", ["container create"]),
   e("launch", run, "launch"),
-  e("start", lifecycle, "start"),
-  e("stop", lifecycle, "stop"),
-  e("restart", lifecycle, "restart"),
-  e("kill", lifecycle, "kill"),
-  e("pause", lifecycle, "pause"),
-  e("unpause", lifecycle, "unpause"),
-  e("rm", lifecycle, "rm", ["delete"]),
-  e("wait", lifecycle, "wait"),
-  e("rename", lifecycle, "rename"),
+  e("start", lifecycle, "start", ["container start"]),
+  e("stop", lifecycle, "stop", ["container stop"]),
+  e("restart", lifecycle, "restart", ["container restart"]),
+  e("kill", lifecycle, "kill", ["container kill"]),
+  e("pause", lifecycle, "pause", ["container pause"]),
+  e("unpause", lifecycle, "unpause", ["container unpause"]),
+  e("rm", lifecycle, "rm", ["delete", "container rm"]),
+  e("wait", lifecycle, "wait", ["container wait"]),
+  e("rename", lifecycle, "rename", ["container rename"]),
   e("ps", ps, "ps", ["container ls", "container list"]),
   e("list", ps, "list"),
-  e("inspect", inspect, "inspect"),
+  e("inspect", inspect, "inspect", ["container inspect"]),
   e("info", inspect, "info"),
-  e("logs", logs, "logs"),
-  e("exec", exec, "exec"),
-  e("stats", stats, "stats"),
-  e("top", stats, "top"),
-  e("update", update, "update"),
+  e("logs", logs, "logs", ["container logs"]),
+  e("exec", exec, "exec", ["container exec"]),
+  e("stats", stats, "stats", ["container stats"]),
+  e("top", stats, "top", ["container top"]),
+  e("update", update, "update", ["container update"]),
   e("config set", update, "configSet"),
   e("config get", update, "configGet"),
   e("config show", update, "configShow"),
@@ -91,10 +91,10 @@ export const entries: readonly Entry[] = [
   e("logout", login, "logout"),
   e("image build", build, "imageBuild", ["build"]),
   e("commit", commitCmd, "commit", ["container commit"]),
-  e("attach", attachCmd, "attach"),
+  e("attach", attachCmd, "attach", ["container attach"]),
   e("console", consoleCmd, "console"),
-  e("cp", cpCmd, "cp"),
-  e("port", portCmd, "port"),
+  e("cp", cpCmd, "cp", ["container cp"]),
+  e("port", portCmd, "port", ["container port"]),
   e("daemon start", daemon, "daemonStart"),
   e("token create", token, "tokenCreate"),
   e("token ls", token, "tokenLs", ["token list"]),
@@ -103,10 +103,19 @@ export const entries: readonly Entry[] = [
   e("help", meta, "help"),
 ];
 
-/** Names that take a sub-command ("image ls"). */
+/** Names that take a sub-command ("image ls", and Docker's "container ls" among the aliases). */
 export const groups: ReadonlySet<string> = new Set(
-  entries.filter((x) => x.name.includes(" ")).map((x) => x.name.split(" ")[0]!),
+  entries.flatMap((x) => [x.name, ...(x.aliases ?? [])]).flatMap((n) => (n.includes(" ") ? [n.split(" ")[0]!] : [])),
 );
+
+/** The sub-commands of a group, with the entry each runs: [["ls", ps], ["rm", rm], ...]. */
+export function groupMembers(group: string): [sub: string, entry: Entry][] {
+  return entries.flatMap((x) =>
+    [x.name, ...(x.aliases ?? [])]
+      .filter((n) => n.startsWith(`${group} `))
+      .map((n) => [n.slice(group.length + 1), x] as [string, Entry]),
+  );
+}
 
 /** Finds the entry for argv's first words; returns how many words named it. */
 export function resolve(words: readonly string[]): { entry: Entry; used: number } | undefined {
@@ -121,4 +130,12 @@ export function resolve(words: readonly string[]): { entry: Entry; used: number 
   return one ? { entry: one, used: 1 } : undefined;
 }
 
-export const loadAll = (): Promise<AnyCommand[]> => Promise.all(entries.map((x) => x.load()));
+/** Every command, with the registry's aliases ("container rm") merged into its own, for help and completion. */
+export const loadAll = (): Promise<AnyCommand[]> =>
+  Promise.all(
+    entries.map(async (x) => {
+      const c = await x.load();
+      const aliases = [...new Set([...(c.aliases ?? []), ...(x.aliases ?? [])])];
+      return aliases.length ? { ...c, aliases } : c;
+    }),
+  );
