@@ -182,7 +182,7 @@ export class ImageService {
     throw new LibctError(
       "not-found",
       `no such image '${ref}'; ${have.length ? `local images: ${have.join(", ")}` : "there are no local images"}` +
-        ` (bootstrap one with POST /1.0/images/bootstrap {"kind":"busybox"}, or pull it)`,
+        `; build one offline with 'berth image bootstrap busybox' (POST /1.0/images/bootstrap) or pull one from a registry with 'berth pull HOST/NAME:TAG'`,
     );
   }
 
