@@ -477,7 +477,14 @@ describe("berthd", needsRoot, () => {
         /name: may hold only letters.*\(got '-bad name'\); e\.g\. web-1/,
       ],
       ["duplicate name", "POST", C, { ...base, name: "taken" }, 409, /'taken' is already in use/],
-      ["missing image", "POST", C, { ...base, image: "nosuch:1" }, 404, /no such image 'nosuch:1'.*'berth image bootstrap busybox'/],
+      [
+        "missing image",
+        "POST",
+        C,
+        { ...base, image: "nosuch:1" },
+        404,
+        /no such image 'nosuch:1'.*'berth image bootstrap busybox'/,
+      ],
       [
         "unknown restart policy",
         "POST",
