@@ -161,6 +161,7 @@ export async function probeHost(opts: ProbeOptions = {}): Promise<HostFacts> {
   const onlineCpus = (await readFile("/sys/devices/system/cpu/online", "utf8").catch(() => "")).trim();
   // Without NUMA the node directory is missing: memory node 0 is all there is.
   const onlineMems = (await readFile("/sys/devices/system/node/online", "utf8").catch(() => "0")).trim();
+  const oomScoreAdj = Number.parseInt(await readFile("/proc/self/oom_score_adj", "utf8").catch(() => ""), 10);
   const userNamespaces = (await readFile("/proc/sys/user/max_user_namespaces", "utf8").catch(() => "0")).trim() !== "0";
   return {
     kernel: { release: rel, major, minor },
@@ -181,6 +182,7 @@ export async function probeHost(opts: ProbeOptions = {}): Promise<HostFacts> {
     apparmor: (await readFile("/sys/module/apparmor/parameters/enabled", "utf8").catch(() => "N")).trim() === "Y",
     selinux: await exists("/sys/fs/selinux/enforce"),
     ...(onlineCpus ? { cpuset: { cpus: onlineCpus, mems: onlineMems || "0" } } : {}),
+    ...(Number.isInteger(oomScoreAdj) ? { oomScoreAdj } : {}),
     capabilities: parseCapabilityMask(capBnd),
     hardRlimits: parseHardLimits(limits),
     runtimes,

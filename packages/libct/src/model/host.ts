@@ -41,6 +41,12 @@ export interface HostFacts {
    * /sys/devices/system/node/online, cpuset list syntax). Absent: not known, not checked.
    */
   readonly cpuset?: { readonly cpus: string; readonly mems: string };
+  /**
+   * The OOM score adjustment of the process that runs libct (berthd), which conmon and every container
+   * inherit unless the spec sets one. systemd units protect daemons with a negative one (berthd's has -500,
+   * as Docker's): containers must not inherit that. Absent: not known.
+   */
+  readonly oomScoreAdj?: number;
   /** Capabilities in the host's bounding set, as CAP_* names; a spec may not ask for more. */
   readonly capabilities: readonly string[];
   /** Hard rlimits of the host (RLIMIT_NOFILE, RLIMIT_NPROC, ...): spec rlimits must stay within them. */

@@ -164,6 +164,40 @@ describe("ConmonMonitor with runc", { skip: needsRoot.skip, timeout: 60_000 }, (
     ]);
   });
 
+  it("runs conmon, runc and the container without berthd's environment (no NOTIFY_SOCKET, no secrets)", async () => {
+    const { id, paths } = await prepare(["sleep", "30"]);
+    const saved = { NOTIFY_SOCKET: process.env.NOTIFY_SOCKET, BERTH_TEST_SECRET: process.env.BERTH_TEST_SECRET };
+    process.env.NOTIFY_SOCKET = join(dir, "notify.sock"); // as under a Type=notify unit
+    process.env.BERTH_TEST_SECRET = "s3cret";
+    let pid: number;
+    try {
+      ({ pid } = await monitor.start({ id, runtime, paths }));
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+    const environ = async (p: number) =>
+      (await readFile(`/proc/${p}/environ`, "utf8"))
+        .split("\0")
+        .filter(Boolean)
+        .map((e) => e.slice(0, e.indexOf("=")));
+    const conmonPid = Number((await readFile(paths.conmonPidFile, "utf8")).trim());
+    const conmonVars = await environ(conmonPid);
+    assert.deepEqual(
+      conmonVars.filter((k) => !["TZ", "TMPDIR"].includes(k)).sort(),
+      ["G_SLICE", "PATH", "_OCI_SYNCPIPE"],
+      `conmon's environment: ${conmonVars.join(" ")}`,
+    );
+    await runtime.start(id);
+    // runc hands NOTIFY_SOCKET to the container (and bind-mounts a socket for it) when it sees one.
+    const ctrVars = await environ(pid);
+    assert.ok(!ctrVars.includes("NOTIFY_SOCKET"), `the container's environment: ${ctrVars.join(" ")}`);
+    assert.ok(ctrVars.includes("PATH"), ctrVars.join(" "));
+    await runtime.kill(id, 9);
+  });
+
   it("rejects with runc's reason when the command is missing, and conmon does not linger", async () => {
     const { id, paths } = await prepare(["/no/such/binary"]);
     await assert.rejects(

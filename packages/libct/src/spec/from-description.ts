@@ -248,6 +248,9 @@ export function specFromDescription(host: HostFacts, desc: ContainerDescription,
   if (system) options.push(withDefaultEnv("container", "oci"));
   if (p.noNewPrivileges !== undefined) options.push(withNoNewPrivileges(p.noNewPrivileges));
   if (p.oomScoreAdj !== undefined) options.push(withOomScoreAdj(p.oomScoreAdj));
+  // A daemon protected from the OOM killer must not protect its containers too (Docker sets 0 likewise).
+  // Raising the score back needs no privilege; lowering it would, so a positive one is left as it is.
+  else if ((host.oomScoreAdj ?? 0) < 0) options.push(withOomScoreAdj(0));
   options.push(withCapabilities(caps), withDefaultRlimits());
   if (p.rlimits?.length) options.push(withRlimits(p.rlimits));
   if (desc.apparmorProfile) options.push(withApparmorProfile(desc.apparmorProfile));

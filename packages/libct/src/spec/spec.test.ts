@@ -88,6 +88,19 @@ describe("specFromDescription: app containers", () => {
     assert.deepEqual(spec.process.rlimits, [{ type: "RLIMIT_NOFILE", soft: 1048576, hard: 1048576 }]);
   });
 
+  it("does not pass a protected daemon's OOM score on to its containers", () => {
+    // berthd's systemd unit gives it -500; conmon and the containers would inherit it.
+    const daemonProtected = { ...hybridHost, oomScoreAdj: -500 };
+    assert.equal(build(app, resolved, daemonProtected).process.oomScoreAdj, 0);
+    assert.equal(
+      build({ ...app, process: { ...app.process, oomScoreAdj: 300 } }, resolved, daemonProtected).process.oomScoreAdj,
+      300,
+    );
+    // Lowering a positive score needs CAP_SYS_RESOURCE, so runc could fail: inherited as it is.
+    assert.equal(build(app, resolved, { ...hybridHost, oomScoreAdj: 200 }).process.oomScoreAdj, undefined);
+    assert.equal(build(app).process.oomScoreAdj, undefined);
+  });
+
   it("handles ALL in add and drop as Docker does", () => {
     assert.equal(effectiveCapabilities({ ...app, capabilities: { add: ["ALL"], drop: ["SYS_ADMIN"] } }).length, 40);
     assert.deepEqual(effectiveCapabilities({ ...app, capabilities: { drop: ["ALL"], add: ["chown"] } }), ["CAP_CHOWN"]);
