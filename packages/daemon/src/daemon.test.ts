@@ -278,6 +278,25 @@ describe("berthd", needsRoot, () => {
     }
   });
 
+  it("mounts the root of a --rm container volatile (no sync at its unmount), and no other", async () => {
+    const rootOptions = (id: string) =>
+      readFileSync("/proc/self/mountinfo", "utf8")
+        .split("\n")
+        .find((l) => l.includes(`/containers/${id}/rootfs `) && l.includes(" - overlay "))
+        ?.split(" - overlay ")[1];
+    const rm = await create({ image: "busybox", cmd: ["sleep", "30"], autoRemove: true });
+    const kept = await create({ image: "busybox", cmd: ["sleep", "30"] });
+    try {
+      // Linux 6.14+ shows the option as fsync=volatile.
+      assert.match(rootOptions(rm.id) ?? "", /,(fsync=)?volatile(,|$)/, "the --rm container's root");
+      assert.ok(rootOptions(kept.id), "the other container's root is mounted");
+      assert.doesNotMatch(rootOptions(kept.id) ?? "", /volatile/, "a container that is kept syncs as usual");
+    } finally {
+      for (const c of [rm, kept]) await d.request("DELETE", `/1.0/containers/${c.id}?force=true`);
+    }
+    assert.equal(rootOptions(rm.id), undefined, "unmounted with its container");
+  });
+
   it("wait conditions: removed (with autoRemove) returns after the removal; next-exit waits for a new exit", async () => {
     // A follower opened before the start gets every line, although autoRemove takes the log away at the exit.
     const c = await create({ image: "busybox", cmd: ["sh", "-c", "seq 1 3000; exit 4"], autoRemove: true });

@@ -35,6 +35,7 @@ import {
   unmount,
   ValidationError,
   validateDescription,
+  volatileOverlays,
 } from "@berth/libct";
 import type { Logger } from "../log.js";
 import type { ContainerRepo, ContainerRow } from "../store/containers.js";
@@ -386,7 +387,8 @@ export class ContainerService {
       if (made.status === "rejected") throw made.reason;
       const { image, mounts } = prepared.value;
       const imgCfg = (image.config.config ?? {}) as ImageRunConfig;
-      await mountAll(cmd, mounts, rootfs);
+      // A --rm container's root goes with it: nothing to sync, on the way or at the unmount.
+      await mountAll(cmd, req.autoRemove ? volatileOverlays(mounts, libct.host.kernel) : mounts, rootfs);
       undo.push(() => unmount(cmd, rootfs));
       const [passwd, group] = await Promise.all([
         readFile(join(rootfs, "etc/passwd"), "utf8").catch(() => ""),

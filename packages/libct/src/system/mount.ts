@@ -33,6 +33,22 @@ export const bindMount = (source: string, readonly = false): Mount => ({
 });
 
 /**
+ * Overlay's `volatile` option (Linux 5.10+) for a root filesystem that is thrown away with its container
+ * (`run --rm`), as Podman does for those: the kernel skips every sync of the upper filesystem, fsync in
+ * the container included. What matters is the unmount: unmounting an overlay otherwise syncs the whole
+ * filesystem under the upper dir (overlay's sync_fs), which waits for every dirty page on it, the host's
+ * included: 28 ms with 64 MiB of someone else's writes pending here, against 0.25 ms volatile. The price
+ * is no durability after a host crash, and such an upper dir cannot be mounted again (the kernel leaves
+ * work/incompat/volatile): fine for a root filesystem nobody keeps. Other mounts are returned as they are.
+ */
+export function volatileOverlays(mounts: readonly Mount[], kernel: { major: number; minor: number }): Mount[] {
+  if (kernel.major < 5 || (kernel.major === 5 && kernel.minor < 10)) return [...mounts];
+  return mounts.map((m) =>
+    m.type === "overlay" && !m.options.includes("volatile") ? { ...m, options: [...m.options, "volatile"] } : m,
+  );
+}
+
+/**
  * Mounts `mounts` in order on `target` (all on the same target, as containerd's rootfs mounts). All or
  * nothing: when one fails, what was already mounted on `target` is unmounted before the error is thrown.
  */
