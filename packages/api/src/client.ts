@@ -21,6 +21,7 @@ import type {
   ExecCreate,
   ExecResult,
   ExecStarted,
+  HostInfo,
   LogLine,
   Problem,
   VersionInfo,
@@ -205,6 +206,7 @@ type Bool = boolean | "true" | "false";
 /** What each route takes and gives. `stream` routes give NDJSON items, `raw` routes byte chunks. */
 export interface Endpoints {
   serverInfo: { result: VersionInfo };
+  hostInfo: { result: HostInfo };
   openapi: { result: Record<string, unknown> };
   events: { query?: { since?: string }; stream: BerthEvent };
   listContainers: { query?: { all?: Bool; filter?: string[] }; result: Container[] };

@@ -29,6 +29,13 @@ export const routes = {
     status: 200,
     response: "VersionInfo",
   },
+  hostInfo: {
+    method: "GET",
+    path: "/1.0/info",
+    summary: "The host: OS, kernel, CPUs, memory, drivers, and how many containers and images",
+    status: 200,
+    response: "HostInfo",
+  },
   openapi: { method: "GET", path: "/1.0/openapi.json", summary: "This API as an OpenAPI 3 document", status: 200 },
   events: {
     method: "GET",

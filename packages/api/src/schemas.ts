@@ -403,6 +403,62 @@ export const VersionInfo = open(
   ["version", "apiVersion", "os", "arch", "kernel", "runtime", "cgroup"],
 );
 
+/** GET /1.0/info: the host and what berthd runs on it (Docker's `docker info`, Incus's `incus info`). */
+export const HostInfo = open(
+  {
+    name: str("host name"),
+    serverVersion: str("berthd's version"),
+    operatingSystem: str("the host's distribution (PRETTY_NAME of /etc/os-release)"),
+    osType: str("always linux"),
+    architecture: str("machine architecture as uname -m gives it, e.g. x86_64"),
+    kernelVersion: str("the running kernel's release"),
+    cpus: int("online CPUs"),
+    memTotal: int("physical memory in bytes"),
+    containers: object(
+      {
+        total: int("every container berthd has"),
+        running: int("running"),
+        paused: int("paused"),
+        stopped: int("created or exited: not running and not paused"),
+      },
+      ["total", "running", "paused", "stopped"],
+    ),
+    images: int("local images (distinct image ids)"),
+    storageDriver: str("the driver that holds container root filesystems"),
+    loggingDriver: str("how container output is stored (conmon's k8s-file)"),
+    cgroupDriver: str("who manages containers' cgroups: cgroupfs (berthd itself)"),
+    cgroupVersion: str("1 (v1 or hybrid hierarchy) or 2 (unified)"),
+    cgroupMode: str("v1, hybrid or v2"),
+    defaultRuntime: str("the OCI runtime containers get"),
+    runtimes: strings("OCI runtimes installed and usable on this host"),
+    initBinary: str("the init --init runs as PID 1 (catatonit or tini), when one is installed"),
+    securityOptions: strings("what confines containers here: seccomp, apparmor, selinux, userns"),
+    criu: str("CRIU's version, when it is installed (checkpoint, restore, migration)"),
+    rootDir: str("berthd's persistent state (--root)"),
+    runRoot: str("berthd's runtime state (--run-root)"),
+  },
+  [
+    "name",
+    "serverVersion",
+    "osType",
+    "architecture",
+    "kernelVersion",
+    "cpus",
+    "memTotal",
+    "containers",
+    "images",
+    "storageDriver",
+    "loggingDriver",
+    "cgroupDriver",
+    "cgroupVersion",
+    "defaultRuntime",
+    "runtimes",
+    "securityOptions",
+    "rootDir",
+    "runRoot",
+  ],
+);
+
 export const BerthEvent = open(
   {
     type: str("event type, e.g. container.started"),
@@ -452,6 +508,7 @@ export const schemas = {
   Problem,
   Operation,
   VersionInfo,
+  HostInfo,
   BerthEvent,
   ProgressLine,
 } as const satisfies Record<string, JsonSchema>;

@@ -211,6 +211,32 @@ export interface Problem {
   issues?: { field: string; message: string }[];
 }
 
+/** GET /1.0/info (schemas.ts HostInfo). */
+export interface HostInfo {
+  name: string;
+  serverVersion: string;
+  operatingSystem?: string;
+  osType: "linux";
+  architecture: string;
+  kernelVersion: string;
+  cpus: number;
+  memTotal: number;
+  containers: { total: number; running: number; paused: number; stopped: number };
+  images: number;
+  storageDriver: string;
+  loggingDriver: string;
+  cgroupDriver: string;
+  cgroupVersion: "1" | "2";
+  cgroupMode?: string;
+  defaultRuntime: string;
+  runtimes: string[];
+  initBinary?: string;
+  securityOptions: string[];
+  criu?: string;
+  rootDir: string;
+  runRoot: string;
+}
+
 export interface VersionInfo {
   version: string;
   apiVersion: "1.0";

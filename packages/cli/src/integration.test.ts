@@ -3,6 +3,7 @@
  * Skips, saying why, when berthd is not built yet, when not root, or when runc/conmon are missing.
  */
 import { strict as assert } from "node:assert";
+import { availableParallelism, release } from "node:os";
 import { after, before, describe, it } from "node:test";
 import { cliSkipReason, TestBerthd } from "./testing/berthd.js";
 
@@ -29,6 +30,36 @@ describe("berth against a real berthd", { skip: cliSkipReason(), timeout: 180_00
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /busybox:latest\n$/);
     assert.match((await berth("images", "--format", "{{.Repository}}:{{.Tag}}")).out, /^busybox:latest$/m);
+  });
+
+  it("info without a name (and system info) shows the host as docker info does; templates take Docker's names", async () => {
+    const r = await berth("info");
+    assert.equal(r.code, 0, r.err);
+    for (const want of [
+      /^Server:$/m,
+      /^ Containers: \d+$/m,
+      /^ {2}Running: \d+$/m,
+      /^ Images: [1-9]/m,
+      /^ Storage Driver: overlay$/m,
+    ])
+      assert.match(r.out, want);
+    assert.match(r.out, new RegExp(`^ CPUs: ${availableParallelism()}$`, "m"));
+    assert.match(r.out, new RegExp(`^ Kernel Version: ${release().replace(/[.+]/g, "\\$&")}$`, "m"));
+    const t = await berth(
+      "system",
+      "info",
+      "--format",
+      "{{.ServerVersion}}|{{.NCPU}}|{{.ContainersRunning}}|{{.OSType}}|{{.containers.total}}",
+    );
+    assert.equal(t.code, 0, t.err);
+    assert.match(t.out, new RegExp(`^\\d+\\.\\d+\\.\\d+\\|${availableParallelism()}\\|\\d+\\|linux\\|\\d+\\n$`));
+    const j = JSON.parse((await berth("info", "--format", "json")).out);
+    assert.equal(j.cpus, availableParallelism());
+    // A name still means a container (Incus's info NAME), and a wrong one says so.
+    const bad = await berth("info", "no-such-container");
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.err, /no such container/);
+    assert.notEqual((await berth("system", "info", "extra")).code, 0);
   });
 
   it("run --rm returns the container's exit code and prints its output as it comes", async () => {

@@ -36,6 +36,7 @@ const daemon: Loader = () => import("./commands/daemon.js");
 const build: Loader = () => import("./commands/build.js");
 const commitCmd: Loader = () => import("./commands/commit.js");
 const token: Loader = () => import("./commands/token.js");
+const hostInfo: Loader = () => import("./commands/host-info.js");
 
 const e = (name: string, from: Loader, key: string, aliases?: string[]): Entry => ({
   name,
@@ -81,6 +82,7 @@ export const entries: readonly Entry[] = [
   e("image tag", images, "imageTag", ["tag"]),
   e("image prune", images, "imagePrune"),
   e("system df", images, "systemDf"),
+  e("system info", hostInfo, "systemInfo"),
   e("image bootstrap", images, "imageBootstrap"),
   e("image pull", pull, "imagePull", ["pull"]),
   e("image push", pull, "imagePush", ["push"]),

@@ -5,6 +5,7 @@
 import { strict as assert } from "node:assert";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
+import { availableParallelism, hostname, machine, release, totalmem } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { routes } from "@berth/api";
@@ -645,6 +646,43 @@ describe("berthd", needsRoot, () => {
     );
     assert.deepEqual(new Set(gone.map((r) => r.status)), new Set([204]));
     assert.deepEqual(d.mounts(), []);
+  });
+
+  it("GET /1.0/info describes the host as docker info does, and counts containers and images", async () => {
+    const info = async () => {
+      const r = await d.request("GET", "/1.0/info");
+      assert.equal(r.status, 200, r.text);
+      return r.json;
+    };
+    const before = await info();
+    const doc = (await d.request("GET", "/1.0/openapi.json")).json;
+    const validate = new Ajv({ strict: false, validateFormats: false }).compile(doc.components.schemas.HostInfo);
+    assert.ok(validate(structuredClone(before)), JSON.stringify(validate.errors));
+    assert.equal(before.cpus, availableParallelism());
+    assert.equal(before.kernelVersion, release());
+    assert.equal(before.memTotal, totalmem());
+    assert.equal(before.name, hostname());
+    assert.equal(before.architecture, machine());
+    assert.deepEqual([before.rootDir, before.runRoot], [d.root, d.runRoot]);
+    // A unified (v2) host has cgroup.controllers at the top; a v1 or hybrid one does not.
+    assert.equal(before.cgroupVersion, existsSync("/sys/fs/cgroup/cgroup.controllers") ? "2" : "1");
+    assert.ok(before.images >= 1, "busybox is there");
+    assert.ok(before.runtimes.includes(before.defaultRuntime));
+    assert.ok(before.securityOptions.includes("seccomp"));
+    const running = await create({ image: "busybox", cmd: ["sleep", "30"], start: true });
+    const created = await create({ image: "busybox", cmd: ["true"] });
+    try {
+      const after = await info();
+      assert.deepEqual(after.containers, {
+        total: before.containers.total + 2,
+        running: before.containers.running + 1,
+        paused: before.containers.paused,
+        stopped: before.containers.stopped + 1,
+      });
+    } finally {
+      for (const c of [running, created]) await d.request("DELETE", `/1.0/containers/${c.id}?force=true`);
+    }
+    assert.equal((await info()).containers.total, before.containers.total);
   });
 
   it("serves an OpenAPI 3.0.3 document with every route, whose schemas compile", async () => {

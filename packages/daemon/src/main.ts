@@ -30,6 +30,7 @@ import { IdleGc } from "./idle-gc.js";
 import { createLogger, type Logger } from "./log.js";
 import { ContainerService } from "./services/containers.js";
 import { HealthMonitor } from "./services/health.js";
+import { hostInfo } from "./services/host-info.js";
 import { ImageService } from "./services/images.js";
 import { LogRotator } from "./services/logrotate.js";
 import { Supervisor } from "./services/supervisor.js";
@@ -129,7 +130,15 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
     cgroup: libct.host.cgroup.mode,
   });
   const tokens = new TokenService(new TokenRepo(db));
-  const services: Services = { containers, images, events: bus, tokens, info, version: VERSION };
+  const services: Services = {
+    containers,
+    images,
+    events: bus,
+    tokens,
+    info,
+    hostInfo: () => hostInfo({ libct, repo, images, version: VERSION, root: cfg.root, runRoot: cfg.runRoot }),
+    version: VERSION,
+  };
   const servers: Server[] = [];
   // After a burst of requests and 1 s of quiet, one compacting GC hands the emptied heap pages back.
   const idleGc = new IdleGc({ idleMs: 1000, minRequests: 20, log });

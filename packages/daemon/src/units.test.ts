@@ -11,6 +11,7 @@ import { toProblem } from "./http/problem.js";
 import { route } from "./http/router.js";
 import { validateBody } from "./http/validate.js";
 import { commandOf, describe, effectiveConfig, limitsOf, mergeEnv, resolveUser } from "./services/describe.js";
+import { prettyName } from "./services/host-info.js";
 import { chainIds, refCandidates } from "./services/images.js";
 import { damerau, generateName, suggest } from "./services/names.js";
 import { DEFAULT_ID_SPANS, parseSubids, pickRange, readIdSpans } from "./services/system.js";
@@ -256,5 +257,18 @@ suite("Docker's --since/--until times", () => {
     assert.equal(parseDockerTime("500ms", now), now - 500);
     assert.equal(parseDockerTime("0s", now), now);
     for (const bad of ["yesterday", "10 m", "-5m", "1d", ""]) assert.equal(parseDockerTime(bad, now), undefined, bad);
+  });
+});
+
+suite("prettyName (info's Operating System)", () => {
+  it("reads PRETTY_NAME quoted or not, and nothing else", () => {
+    assert.equal(
+      prettyName('NAME="Debian GNU/Linux"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n'),
+      "Debian GNU/Linux 12 (bookworm)",
+    );
+    assert.equal(prettyName("PRETTY_NAME='Alpine Linux v3.20'"), "Alpine Linux v3.20");
+    assert.equal(prettyName("ID=arch\nPRETTY_NAME=Arch Linux\n"), "Arch Linux");
+    assert.equal(prettyName('NAME="x"\n'), undefined);
+    assert.equal(prettyName('PRETTY_NAME=""'), undefined);
   });
 });

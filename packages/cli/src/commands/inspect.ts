@@ -108,12 +108,20 @@ export function infoText(
 
 export const info = defineCommand({
   name: "info",
-  summary: "Show a container's state, limits and resource usage (Incus style)",
-  usage: "info [OPTIONS] NAME",
-  examples: ["berth info c1", "berth info c1 --format json"],
-  args: { min: 1, max: 1, complete: "container" },
+  summary: "Show a container's state, limits and resource usage (Incus style); without a name, the host's",
+  usage: "info [OPTIONS] [NAME]",
+  examples: [
+    "berth info c1",
+    "berth info c1 --format json",
+    "berth info",
+    "berth info --format '{{.ServerVersion}} {{.NCPU}}'",
+  ],
+  args: { max: 1, complete: "container" },
   flags: { ...formatFlag },
-  async run({ args, flags }, { api, out }) {
+  async run({ args, flags }, ctx) {
+    const { api, out } = ctx;
+    // No name: the host, as `docker info` and `incus info` show it.
+    if (args.length === 0) return (await import("./host-info.js")).showHostInfo(ctx, flags.format);
     const id = args[0]!;
     const c = await api.getContainer({ params: { id } });
     if (flags.format !== undefined) {

@@ -84,7 +84,20 @@ const sections: [string, string[]][] = [
       "logout",
     ],
   ],
-  ["Other", ["version", "system df", "daemon start", "token create", "token ls", "token rm", "completion", "help"]],
+  [
+    "Other",
+    [
+      "version",
+      "system info",
+      "system df",
+      "daemon start",
+      "token create",
+      "token ls",
+      "token rm",
+      "completion",
+      "help",
+    ],
+  ],
 ];
 
 export const help = defineCommand({

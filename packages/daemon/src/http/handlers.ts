@@ -1,5 +1,5 @@
 /** Operation id → handler: each parses its input, calls one service method and returns a Reply. */
-import type { BerthEvent, ContainerCreate, ContainerPut, ExecCreate } from "@berth/api";
+import type { BerthEvent, ContainerCreate, ContainerPut, ExecCreate, HostInfo } from "@berth/api";
 import type { TokenCreate } from "@berth/api/client";
 import { openapiDocument } from "@berth/api/openapi";
 import { parseDockerTime } from "@berth/api/time";
@@ -18,6 +18,7 @@ export interface Services {
   readonly events: EventBus;
   readonly tokens: TokenService;
   readonly info: () => Record<string, unknown>;
+  readonly hostInfo: () => Promise<HostInfo>;
   readonly version: string;
 }
 
@@ -92,6 +93,7 @@ async function* eventStream(bus: EventBus, after: string | undefined, signal: Ab
 
 export const handlers: HandlerTable<Services> = {
   serverInfo: async (_req, s) => reply.json(s.info()),
+  hostInfo: async (_req, s) => reply.json(await s.hostInfo()),
   openapi: async (_req, s) => reply.json(openapiDocument(s.version)),
   events: async (req, s) => reply.sse(eventStream(s.events, since(req.query), req.signal)),
 

@@ -110,6 +110,11 @@ export class ImageService {
     private readonly log: Logger,
   ) {}
 
+  /** Local images, counted by image id as `image ls` lists them (several tags of one image are one). */
+  async count(): Promise<number> {
+    return new Set((await this.store.listImages()).map((e) => e.descriptor.digest)).size;
+  }
+
   async list(): Promise<ImageSummary[]> {
     const byDigest = new Map<string, ImageSummary>();
     for (const e of await this.store.listImages()) {

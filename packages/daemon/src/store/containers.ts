@@ -94,6 +94,7 @@ export class ContainerRepo {
       byPrefix: db.prepare("SELECT * FROM containers WHERE id LIKE ? || '%' LIMIT 2"),
       all: db.prepare("SELECT * FROM containers ORDER BY created_at DESC, id"),
       names: db.prepare("SELECT name FROM containers"),
+      countByStatus: db.prepare("SELECT status, COUNT(*) AS n FROM containers GROUP BY status"),
       delete: db.prepare("DELETE FROM containers WHERE id = ?"),
       rename: db.prepare("UPDATE containers SET name = ? WHERE id = ?"),
       put: db.prepare(
@@ -140,6 +141,12 @@ export class ContainerRepo {
   }
   list(): ContainerRow[] {
     return (this.stmts.all.all() as Raw[]).map(fromRaw);
+  }
+  /** How many rows have each status (statuses with none are absent). */
+  countByStatus(): Partial<Record<ContainerStatus, number>> {
+    const out: Partial<Record<ContainerStatus, number>> = {};
+    for (const r of this.stmts.countByStatus.all() as { status: ContainerStatus; n: number }[]) out[r.status] = r.n;
+    return out;
   }
   names(): string[] {
     return (this.stmts.names.all() as { name: string }[]).map((r) => r.name);
