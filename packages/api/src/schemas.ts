@@ -146,6 +146,59 @@ export const ContainerCreate = object(
       "x-pattern-rule": "must be a signal name or number; e.g. SIGTERM, SIGRTMIN+3 or 15",
     }),
     stopTimeoutSeconds: int("seconds between the stop signal and SIGKILL", { minimum: 0, maximum: 86400 }),
+    ulimits: {
+      type: "array",
+      description: "resource limits of the process (Docker's --ulimit nofile=1024:2048)",
+      maxItems: 16,
+      items: object(
+        {
+          name: str("resource, as ulimit names it: nofile, nproc, core, memlock, stack, ...", {
+            pattern: "^[a-z]+$",
+            "x-pattern-rule": "must be a resource name in lowercase letters; e.g. nofile",
+          }),
+          soft: int("soft limit (-1: unlimited)", { minimum: -1 }),
+          hard: int("hard limit, at least soft (-1: unlimited)", { minimum: -1 }),
+        },
+        ["name", "soft", "hard"],
+      ),
+    },
+    sysctls: stringMap('namespaced kernel parameters (Docker\'s --sysctl), e.g. { "net.ipv4.ip_forward": "1" }'),
+    devices: {
+      type: "array",
+      description: "host devices to expose (Docker's --device /dev/fuse[:/dev/fuse][:rwm])",
+      maxItems: 64,
+      items: object(
+        {
+          pathOnHost: str("the device node on the host", {
+            pattern: "^/dev/",
+            "x-pattern-rule": "must be a device node under /dev; e.g. /dev/fuse",
+          }),
+          pathInContainer: str("where it appears inside (default: the same path)", {
+            pattern: "^/",
+            "x-pattern-rule": ABSOLUTE,
+          }),
+          permissions: str("cgroup access: r, w and m, each at most once (default rwm)", {
+            pattern: "^(?!.*(.).*\\1)[rwm]{1,3}$",
+            "x-pattern-rule": "must combine r, w and m, each at most once; e.g. rwm or rw",
+          }),
+        },
+        ["pathOnHost"],
+      ),
+    },
+    groupAdd: strings("supplementary groups of the process: group names of the image or numeric ids", {
+      items: { type: "string", minLength: 1 },
+    }),
+    oomScoreAdj: int("the process's OOM score adjustment (Docker's --oom-score-adj)", {
+      minimum: -1000,
+      maximum: 1000,
+    }),
+    shmSizeBytes: int("size of /dev/shm (Docker's --shm-size; default 64 MiB)", { minimum: 1, maximum: MAX_BYTES }),
+    pidMode: str("process namespace: private (default), host, or container:NAME to join another container's", {
+      pattern: "^(private|host|container:.+)$",
+      "x-pattern-rule": "must be private, host or container:NAME; e.g. host",
+    }),
+    ipcMode: str("IPC namespace: private (default) or host (with the host's /dev/shm)", { enum: ["private", "host"] }),
+    utsMode: str("UTS namespace (hostname): private (default) or host", { enum: ["private", "host"] }),
     healthcheck: HealthcheckConfig,
     logOptions: object({
       maxSizeBytes: int("rotate the log when it grows past this many bytes (Docker's max-size)", {

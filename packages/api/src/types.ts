@@ -92,6 +92,21 @@ export interface ContainerCreate extends ContainerPut {
   privileged?: boolean;
   stopSignal?: string;
   stopTimeoutSeconds?: number;
+  /** Docker's --ulimit: resource names as ulimit gives them (nofile, nproc, ...); -1 is unlimited. */
+  ulimits?: { name: string; soft: number; hard: number }[];
+  /** Docker's --sysctl: namespaced kernel parameters. */
+  sysctls?: Record<string, string>;
+  /** Docker's --device. */
+  devices?: { pathOnHost: string; pathInContainer?: string; permissions?: string }[];
+  /** Docker's --group-add: group names of the image or numeric gids. */
+  groupAdd?: string[];
+  oomScoreAdj?: number;
+  /** Docker's --shm-size, in bytes. */
+  shmSizeBytes?: number;
+  /** Docker's --pid: private, host or container:NAME; --ipc and --uts: private or host. */
+  pidMode?: string;
+  ipcMode?: "private" | "host";
+  utsMode?: "private" | "host";
   healthcheck?: HealthcheckConfig;
   /** Log rotation (Docker's --log-opt max-size=... max-file=...); the daemon's default otherwise. */
   logOptions?: LogOptions;

@@ -3,7 +3,9 @@
  * Skips, saying why, when berthd is not built yet, when not root, or when runc/conmon are missing.
  */
 import { strict as assert } from "node:assert";
-import { availableParallelism, release } from "node:os";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, hostname, release, tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { cliSkipReason, TestBerthd } from "./testing/berthd.js";
 
@@ -60,6 +62,56 @@ describe("berth against a real berthd", { skip: cliSkipReason(), timeout: 180_00
     assert.notEqual(bad.code, 0);
     assert.match(bad.err, /no such container/);
     assert.notEqual((await berth("system", "info", "extra")).code, 0);
+  });
+
+  it("Docker's process and namespace flags reach the container: --ulimit, --sysctl, --device, --group-add, --oom-score-adj, --shm-size, --pid, --ipc, --uts, --cidfile, --label-file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "berth-flags-"));
+    try {
+      const labels = join(dir, "labels");
+      writeFileSync(labels, "tier=web\n# a comment\n\nteam=core\n");
+      const cid = join(dir, "cid");
+      const r = await berth(
+        "run", "-d", "--name", "flags1", "--cidfile", cid, "--label-file", labels,
+        "--ulimit", "nofile=1024:2048", "--ulimit", "nproc=300", "--sysctl", "net.ipv4.ip_forward=1",
+        "--device", "/dev/null:/dev/mynull:rw", "--group-add", "10", "--group-add", "20",
+        "--oom-score-adj", "300", "--shm-size", "32m", "busybox", "sleep", "60",
+      ); // biome-ignore format: flag/value pairs
+      assert.equal(r.code, 0, r.err);
+      assert.equal(readFileSync(cid, "utf8"), r.out.trim(), "--cidfile holds the new id");
+      const inside = await berth(
+        "exec", "flags1", "sh", "-c",
+        "ulimit -n; ulimit -Hn; ulimit -u; cat /proc/sys/net/ipv4/ip_forward; ls -l /dev/mynull; id -G; cat /proc/self/oom_score_adj; df -k /dev/shm | tail -1",
+      ); // biome-ignore format: one command
+      assert.equal(inside.code, 0, inside.err);
+      const lines = inside.out.trim().split("\n");
+      assert.deepEqual(lines.slice(0, 4), ["1024", "2048", "300", "1"]);
+      assert.match(lines[4]!, /^crw-rw-rw-.* 1,\s+3 .*\/dev\/mynull$/, "the host's /dev/null under another name");
+      assert.deepEqual(lines[5]!.split(" ").sort(), ["0", "10", "20"]);
+      assert.equal(lines[6], "300");
+      assert.match(lines[7]!, /^\S+\s+32768\s/, "/dev/shm is 32 MiB");
+      assert.equal(
+        (await berth("inspect", "-f", "{{.Config.Labels}}", "flags1")).out.trim(),
+        "map[team:core tier:web]",
+      );
+      // A second --cidfile run on the same file is refused before anything is created.
+      const again = await berth("run", "-d", "--cidfile", cid, "busybox", "true");
+      assert.notEqual(again.code, 0);
+      assert.match(again.err, /container ID file found/);
+
+      // --pid container:NAME sees the other container's processes; --pid/--ipc/--uts host see the host's.
+      const joined = await berth("run", "--rm", "--pid", "container:flags1", "busybox", "ps", "-o", "args");
+      assert.equal(joined.code, 0, joined.err);
+      assert.match(joined.out, /sleep 60/);
+      const host = await berth("run", "--rm", "--pid", "host", "--ipc", "host", "--uts", "host", "busybox", "sh", "-c",
+        "hostname; ls /proc | grep -c '^[0-9]'"); // biome-ignore format: one command
+      assert.equal(host.code, 0, host.err);
+      const [hn, nprocs] = host.out.trim().split("\n");
+      assert.equal(hn, hostname(), "the host's hostname");
+      assert.ok(Number(nprocs) > 20, `the host's processes are visible (${nprocs})`);
+    } finally {
+      await berth("rm", "-f", "flags1");
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("run --rm returns the container's exit code and prints its output as it comes", async () => {

@@ -4,7 +4,16 @@ import type { ContainerPut } from "@berth/api";
 import { CliError } from "../framework/errors.js";
 import { parseFlags } from "../framework/flags.js";
 import { applyConfig } from "./config-keys.js";
-import { containerFlags, parseMount, parseRestart, parseVolume, toCreate } from "./container-flags.js";
+import {
+  containerFlags,
+  parseDevice,
+  parseMount,
+  parseRestart,
+  parseSysctls,
+  parseUlimit,
+  parseVolume,
+  toCreate,
+} from "./container-flags.js";
 
 const create = (argv: string[], env: Record<string, string> = {}) => {
   const { flags, args } = parseFlags(containerFlags, argv, { interspersed: false });
@@ -88,6 +97,41 @@ describe("run flags → ContainerCreate", () => {
       resources: { memory: 256 * 1024 ** 2, memorySwap: -1, cpus: 1.5, cpusetCpus: "0-1", pidsLimit: 50 },
     });
   });
+  it("process and namespace flags: --ulimit, --sysctl, --device, --group-add, --oom-score-adj, --shm-size, --pid, --ipc, --uts", () => {
+    const body = create([
+      "--ulimit", "nofile=1024:2048", "--ulimit", "NPROC=50", "--sysctl", "net.core.somaxconn=1024",
+      "--device", "/dev/fuse", "--device", "/dev/sdb:/dev/xvdb", "--device", "/dev/null:rw",
+      "--group-add", "audio", "--oom-score-adj", "-500", "--shm-size", "1g",
+      "--pid", "container:db", "--ipc", "host", "--uts", "host", "busybox",
+    ]); // biome-ignore format: flag/value pairs
+    assert.deepEqual(body.ulimits, [
+      { name: "nofile", soft: 1024, hard: 2048 },
+      { name: "nproc", soft: 50, hard: 50 },
+    ]);
+    assert.deepEqual(body.sysctls, { "net.core.somaxconn": "1024" });
+    assert.deepEqual(body.devices, [
+      { pathOnHost: "/dev/fuse" },
+      { pathOnHost: "/dev/sdb", pathInContainer: "/dev/xvdb" },
+      { pathOnHost: "/dev/null", permissions: "rw" },
+    ]);
+    assert.deepEqual(body.groupAdd, ["audio"]);
+    assert.equal(body.oomScoreAdj, -500, "a negative number is the flag's value, not a flag");
+    assert.equal(body.shmSizeBytes, 2 ** 30);
+    assert.deepEqual([body.pidMode, body.ipcMode, body.utsMode], ["container:db", "host", "host"]);
+    assert.deepEqual(parseDevice("/dev/sdb:/dev/xvdb:rwm"), {
+      pathOnHost: "/dev/sdb",
+      pathInContainer: "/dev/xvdb",
+      permissions: "rwm",
+    });
+    for (const bad of ["nofile", "nofile=", "nofile=a:b", "=1", "nofile=1:2:3"])
+      assert.throws(() => parseUlimit(bad), /invalid ulimit argument/, bad);
+    for (const bad of ["fuse", "/dev/a:b", "/dev/a:/b:xyz", "/dev/a:/b:rw:x"])
+      assert.throws(() => parseDevice(bad), /invalid device/, bad);
+    assert.throws(() => parseSysctls(["=1"]), /invalid sysctl/);
+    assert.throws(() => parseSysctls(["net.core.somaxconn"]), /invalid sysctl/);
+    assert.throws(() => create(["--ipc", "container:x", "busybox"]), /must be one of host, private/);
+  });
+
   it("health flags", () => {
     const body = create([
       "--health-cmd",

@@ -143,6 +143,44 @@ export const containerFlags = {
     placeholder: "string",
     description: "Override the key sequence for detaching a container",
   },
+  ulimit: {
+    type: "string",
+    repeatable: true,
+    placeholder: "ulimit",
+    description: "Ulimit options: NAME=SOFT[:HARD], e.g. nofile=1024:2048",
+  },
+  sysctl: {
+    type: "string",
+    repeatable: true,
+    placeholder: "map",
+    description: "Sysctl options (namespaced ones): KEY=VALUE, e.g. net.ipv4.ip_forward=1",
+  },
+  device: {
+    type: "string",
+    repeatable: true,
+    placeholder: "list",
+    complete: "file",
+    description: "Add a host device to the container: HOST[:CONTAINER][:rwm]",
+  },
+  "group-add": { type: "string", repeatable: true, placeholder: "list", description: "Add additional groups to join" },
+  "oom-score-adj": { type: "int", placeholder: "int", description: "Tune host's OOM preferences (-1000 to 1000)" },
+  "shm-size": { type: "size", placeholder: "bytes", description: "Size of /dev/shm (default 64m)" },
+  pid: { type: "string", placeholder: "string", description: "PID namespace to use: host or container:NAME" },
+  ipc: { type: "string", choices: ["host", "private"], placeholder: "string", description: "IPC namespace to use" },
+  uts: { type: "string", choices: ["host", "private"], placeholder: "string", description: "UTS namespace to use" },
+  "label-file": {
+    type: "string",
+    repeatable: true,
+    placeholder: "list",
+    complete: "file",
+    description: "Read in a line delimited file of labels",
+  },
+  cidfile: {
+    type: "string",
+    placeholder: "string",
+    complete: "file",
+    description: "Write the container ID to the file",
+  },
 } as const satisfies FlagSpecs;
 
 export type ContainerFlags = FlagValues<typeof containerFlags>;
@@ -172,6 +210,54 @@ export function parseLogOpts(items: readonly string[]): NonNullable<ContainerCre
     }
   }
   return opts;
+}
+
+/** Docker's --ulimit NAME=SOFT[:HARD] (HARD defaults to SOFT). */
+export function parseUlimit(spec: string): NonNullable<ContainerCreate["ulimits"]>[number] {
+  const m = /^([a-zA-Z]+)=(-?\d+)(?::(-?\d+))?$/.exec(spec);
+  if (!m) {
+    throw new CliError(`invalid ulimit argument: '${spec}'`, {
+      hint: "use NAME=SOFT[:HARD] with a resource ulimit knows, e.g. --ulimit nofile=1024:2048",
+    });
+  }
+  const soft = Number(m[2]);
+  return { name: m[1]!.toLowerCase(), soft, hard: m[3] === undefined ? soft : Number(m[3]) };
+}
+
+/** Docker's --device HOST[:CONTAINER][:PERMISSIONS]. */
+export function parseDevice(spec: string): NonNullable<ContainerCreate["devices"]>[number] {
+  const parts = spec.split(":");
+  const perms = (p: string | undefined) => p !== undefined && /^[rwm]{1,3}$/.test(p);
+  let dev: NonNullable<ContainerCreate["devices"]>[number] | undefined;
+  if (parts.length === 1) dev = { pathOnHost: parts[0]! };
+  else if (parts.length === 2)
+    dev = perms(parts[1])
+      ? { pathOnHost: parts[0]!, permissions: parts[1]! }
+      : { pathOnHost: parts[0]!, pathInContainer: parts[1]! };
+  else if (parts.length === 3 && perms(parts[2]))
+    dev = { pathOnHost: parts[0]!, pathInContainer: parts[1]!, permissions: parts[2]! };
+  if (
+    !dev ||
+    !dev.pathOnHost.startsWith("/") ||
+    (dev.pathInContainer !== undefined && !dev.pathInContainer.startsWith("/"))
+  ) {
+    throw new CliError(`invalid device '${spec}'`, {
+      hint: "use HOST-PATH[:CONTAINER-PATH][:PERMISSIONS], e.g. --device /dev/fuse or --device /dev/sdb:/dev/xvdb:rw",
+    });
+  }
+  return dev;
+}
+
+/** Docker's --sysctl KEY=VALUE. */
+export function parseSysctls(items: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of items) {
+    const eq = item.indexOf("=");
+    if (eq <= 0)
+      throw new CliError(`invalid sysctl '${item}'`, { hint: "use KEY=VALUE, e.g. --sysctl net.ipv4.ip_forward=1" });
+    out[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return out;
 }
 
 /** "no" | "always" | "unless-stopped" | "on-failure[:N]". */
@@ -284,13 +370,11 @@ export function parseEnvLines(lines: readonly string[], env: Readonly<Record<str
   return out;
 }
 
-function readEnvFile(path: string): string[] {
+function readEnvFile(path: string, what = "env file"): string[] {
   try {
     return readFileSync(path, "utf8").split(/\r?\n/);
   } catch (err) {
-    throw new CliError(
-      `cannot read env file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-    );
+    throw new CliError(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
 }
 
@@ -358,7 +442,18 @@ export function toCreate({ image, cmd, flags: f, env, cwd = "/" }: CreateInput):
   if (f["security-opt"].length) body.securityOpt = [...f["security-opt"]];
   if (f["stop-signal"] !== undefined) body.stopSignal = f["stop-signal"];
   if (f["stop-timeout"] !== undefined) body.stopTimeoutSeconds = f["stop-timeout"];
-  if (f.label.length) body.labels = parseLabels(f.label);
+  const labels = [...f["label-file"].flatMap((p) => readEnvFile(p, "label file")), ...f.label];
+  const labelLines = labels.filter((l) => l.trim() !== "" && !l.trimStart().startsWith("#"));
+  if (labelLines.length) body.labels = parseLabels(labelLines);
+  if (f.ulimit.length) body.ulimits = f.ulimit.map(parseUlimit);
+  if (f.sysctl.length) body.sysctls = parseSysctls(f.sysctl);
+  if (f.device.length) body.devices = f.device.map(parseDevice);
+  if (f["group-add"].length) body.groupAdd = [...f["group-add"]];
+  if (f["oom-score-adj"] !== undefined) body.oomScoreAdj = f["oom-score-adj"];
+  if (f["shm-size"] !== undefined) body.shmSizeBytes = f["shm-size"];
+  if (f.pid !== undefined) body.pidMode = f.pid;
+  if (f.ipc !== undefined) body.ipcMode = f.ipc as "host" | "private";
+  if (f.uts !== undefined) body.utsMode = f.uts as "host" | "private";
   if (f.restart !== undefined) body.restartPolicy = parseRestart(f.restart);
   if (f["log-opt"].length) body.logOptions = parseLogOpts(f["log-opt"]);
 

@@ -1,4 +1,6 @@
 /** run, create (Docker) and launch (Incus): the same POST /1.0/containers with different defaults. */
+import { existsSync, writeFileSync } from "node:fs";
+import { dirname, resolve as resolvePath } from "node:path";
 import type { ContainerCreate, LogLine } from "@berth/api";
 import { namesRegistry } from "@berth/api/refs";
 import { type Context, defineCommand, formatLongFlag } from "../framework/command.js";
@@ -38,16 +40,18 @@ export const run = defineCommand({
         hint: "add -d (berth run -d --format json ...), or leave out --format to see the container's output",
       });
     const body = await withPullAuth(toCreate({ image, cmd, flags, env: ctx.env, cwd: process.cwd() }), ctx);
+    const created = cidFile(flags.cidfile);
     if (flags.detach) {
       const c = await ctx.api.createContainer({
         body: { ...body, start: true, ...(flags.rm ? { autoRemove: true } : {}) },
       });
+      created(c.id);
       if (ctx.out.format) await ctx.out.records([c as unknown as Record<string, unknown>]);
       else ctx.out.stdout(`${c.id}\n`);
       return 0;
     }
-    if (flags.interactive || flags.tty) return runInteractive(ctx, body, flags.rm, flags.interactive === true);
-    return runForeground(ctx, body, flags.rm);
+    if (flags.interactive || flags.tty) return runInteractive(ctx, body, flags.rm, flags.interactive === true, created);
+    return runForeground(ctx, body, flags.rm, created);
   },
 });
 
@@ -57,7 +61,29 @@ export const run = defineCommand({
  * autoRemove, as with Docker: the container goes when it exits, even after ctrl-p ctrl-q detached from it
  * or this CLI was killed.
  */
-async function runInteractive(ctx: Context, body: ContainerCreate, remove: boolean, stdin: boolean): Promise<number> {
+/**
+ * --cidfile: refused up front when the file exists, as Docker does (another container may own it), and
+ * written once the container exists. Returns what to call with the new id.
+ */
+export function cidFile(path: string | undefined): (id: string) => void {
+  if (path === undefined) return () => {};
+  if (existsSync(path))
+    throw new CliError(`container ID file found, make sure the other container isn't running or delete ${path}`);
+  const dir = dirname(resolvePath(path));
+  if (!existsSync(dir))
+    throw new CliError(`cannot write the container ID file ${path}: ${dir} does not exist`, {
+      hint: "create the directory first or give another --cidfile path",
+    });
+  return (id) => writeFileSync(path, id, { flag: "wx" });
+}
+
+async function runInteractive(
+  ctx: Context,
+  body: ContainerCreate,
+  remove: boolean,
+  stdin: boolean,
+  created: (id: string) => void = () => {},
+): Promise<number> {
   if (body.tty && stdin && !process.stdin.isTTY)
     throw new CliError("the input device is not a TTY", {
       hint: "leave out -t when stdin is piped (berth run -i ...)",
@@ -65,6 +91,7 @@ async function runInteractive(ctx: Context, body: ContainerCreate, remove: boole
   const c = await ctx.api.createContainer({
     body: { ...body, ...(stdin ? { openStdin: true } : {}), start: false, ...(remove ? { autoRemove: true } : {}) },
   });
+  created(c.id);
   const { attachAndStart } = await import("./lifecycle.js");
   let started = false;
   try {
@@ -90,10 +117,16 @@ async function runInteractive(ctx: Context, body: ContainerCreate, remove: boole
  * Docker's: the daemon removes the container as soon as it exits (even when this CLI is killed), and the CLI
  * waits for `removed`, so the name is free again when it returns.
  */
-async function runForeground(ctx: Context, body: ContainerCreate, remove: boolean): Promise<number> {
+async function runForeground(
+  ctx: Context,
+  body: ContainerCreate,
+  remove: boolean,
+  created: (id: string) => void = () => {},
+): Promise<number> {
   const { api, out } = ctx;
   const c = await api.createContainer({ body: { ...body, start: false, ...(remove ? { autoRemove: true } : {}) } });
   const id = c.id;
+  created(id);
   const forward = (signal: NodeJS.Signals) => () => {
     void api.killContainer({ params: { id }, query: { signal } }).catch(() => undefined);
   };
@@ -147,9 +180,10 @@ export const create = defineCommand({
   flags: { ...containerFlags, ...formatLongFlag },
   async run({ args, flags }, ctx) {
     const [image, ...cmd] = args as [string, ...string[]];
-    const c = await ctx.api.createContainer({
-      body: await withPullAuth(toCreate({ image, cmd, flags, env: ctx.env, cwd: process.cwd() }), ctx),
-    });
+    const body = await withPullAuth(toCreate({ image, cmd, flags, env: ctx.env, cwd: process.cwd() }), ctx);
+    const created = cidFile(flags.cidfile);
+    const c = await ctx.api.createContainer({ body });
+    created(c.id);
     if (ctx.out.format) await ctx.out.records([c as unknown as Record<string, unknown>]);
     else ctx.out.stdout(`${c.id}\n`);
     return 0;

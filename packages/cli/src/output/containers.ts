@@ -167,6 +167,19 @@ export function inspectContext(c: Container): Record<string, unknown> {
       capAdd: cfg.capAdd ?? [],
       capDrop: cfg.capDrop ?? [],
       securityOpt: cfg.securityOpt ?? [],
+      ulimits: (cfg.ulimits ?? []).map((u) => ({ name: u.name, soft: u.soft, hard: u.hard })),
+      sysctls: cfg.sysctls ?? {},
+      devices: (cfg.devices ?? []).map((d) => ({
+        pathOnHost: d.pathOnHost,
+        pathInContainer: d.pathInContainer ?? d.pathOnHost,
+        cgroupPermissions: d.permissions ?? "rwm",
+      })),
+      groupAdd: cfg.groupAdd ?? [],
+      oomScoreAdj: cfg.oomScoreAdj ?? 0,
+      shmSize: cfg.shmSizeBytes ?? 64 * 1024 * 1024,
+      pidMode: cfg.pidMode === "private" ? "" : (cfg.pidMode ?? ""),
+      ipcMode: cfg.ipcMode ?? "private",
+      utsMode: cfg.utsMode === "host" ? "host" : "",
       binds: mounts
         .filter((m) => m.type !== "tmpfs")
         .map((m) => `${m.source ?? ""}:${m.target}${m.readOnly ? ":ro" : ""}`),

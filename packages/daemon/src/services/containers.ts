@@ -214,6 +214,20 @@ export class ContainerService {
     throw new LibctError("not-found", `no such container '${ref}'${guess ? `; did you mean '${guess}'?` : ""}`);
   }
 
+  /** pidMode `container:NAME`: the container whose PID namespace to join, by id (libct checks that it runs). */
+  private joinsOf(req: ContainerCreate): { pid?: string } {
+    if (!req.pidMode?.startsWith("container:")) return {};
+    const ref = req.pidMode.slice("container:".length);
+    try {
+      return { pid: this.find(ref).id };
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      throw new ValidationError([
+        { field: "pidMode", message: `${(err as Error).message}: there is no container to share the PID namespace of` },
+      ]);
+    }
+  }
+
   private event(
     type: Exclude<
       BerthEvent["type"],
@@ -367,6 +381,7 @@ export class ContainerService {
         ]);
       }
     }
+    const joins = this.joinsOf(req);
     const id = randomBytes(32).toString("hex");
     this.reservedNames.add(name);
     try {
@@ -408,6 +423,7 @@ export class ContainerService {
         group,
         ...(systemInit ? { name, systemInit } : {}),
         ...(range ? { idMap: range.idMap } : {}),
+        joins,
       });
       const description = initPath ? withInit(described, initPath) : described;
       const healthcheck = mergeHealthcheck(req.healthcheck, (imgCfg as { Healthcheck?: ImageHealthcheck }).Healthcheck);

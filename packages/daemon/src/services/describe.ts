@@ -8,6 +8,7 @@ import {
   type Limits,
   type MountSpec,
   type OciResources,
+  type RlimitSpec,
   type UserSpec,
   ValidationError,
   type ValidationIssue,
@@ -37,6 +38,8 @@ export interface DescribeInputs {
   readonly systemInit?: readonly string[];
   /** System containers: the uid/gid range the rootfs was shifted to. */
   readonly idMap?: ContainerDescription["idMap"];
+  /** pidMode/ipcMode container:NAME, resolved by the caller to the other container's id. */
+  readonly joins?: { readonly pid?: string };
 }
 
 /** Docker's merge: an entrypoint given in the request replaces the image's and drops its Cmd. */
@@ -125,6 +128,52 @@ export function resolveUser(
   }
   uid = Math.trunc(uid);
   return { uid, gid };
+}
+
+/** Docker's --group-add: group names of the image or numeric gids. */
+export function groupIds(names: readonly string[], group: string | undefined): number[] {
+  return names.map((g, i) => {
+    const gid = /^\d+$/.test(g) ? Number(g) : lookup(group, g, 2);
+    if (gid === undefined || gid > 0xffffffff - 1) {
+      throw new ValidationError([
+        {
+          field: `groupAdd[${i}]`,
+          message: `group '${g}' is not in the image's /etc/group; give a numeric gid or a group of the image`,
+        },
+      ]);
+    }
+    return gid;
+  });
+}
+
+/** Docker's --ulimit name=soft:hard → an rlimit; libct checks the name and the host's hard limits. */
+export function rlimitsOf(ulimits: NonNullable<ContainerCreate["ulimits"]>): RlimitSpec[] {
+  return ulimits.map((u, i) => {
+    if (u.soft < 0 || u.hard < 0) {
+      throw new ValidationError([
+        {
+          field: `ulimits[${i}]`,
+          message: `${u.name}: unlimited (-1) cannot be set here; give a number, at most the host's hard limit (ulimit -H${u.name === "nofile" ? "n" : "a"} shows it)`,
+        },
+      ]);
+    }
+    return { type: `RLIMIT_${u.name.toUpperCase()}`, soft: u.soft, hard: u.hard };
+  });
+}
+
+/** Docker's --pid (private, host or a container joined by id), --ipc and --uts (private or host). */
+function namespacesOf(inp: DescribeInputs): ContainerDescription["namespaces"] {
+  const { req } = inp;
+  const ns: NonNullable<ContainerDescription["namespaces"]> = {};
+  if (req.network === "host") ns.network = "host";
+  if (req.pidMode === "host") ns.pid = "host";
+  else if (req.pidMode?.startsWith("container:")) {
+    if (!inp.joins?.pid) throw new Error(`pidMode ${req.pidMode}: the caller did not resolve the container`);
+    ns.pid = { container: inp.joins.pid };
+  }
+  if (req.ipcMode === "host") ns.ipc = "host";
+  if (req.utsMode === "host") ns.uts = "host";
+  return Object.keys(ns).length ? ns : undefined;
 }
 
 /** API resources → libct limits (0 means "no limit", as in Docker). */
@@ -221,7 +270,23 @@ const fieldMap: [RegExp, string][] = [
   [/^rootfs\.readonly/, "readOnly"],
   [/^mounts/, "mounts"],
 ];
-export const apiField = (field: string): string => fieldMap.find(([re]) => re.test(field))?.[1] ?? field;
+/** The same, keeping what follows the matched part (`process.rlimits[1].hard` → `ulimits[1].hard`). */
+const prefixMap: [RegExp, string][] = [
+  [/^process\.rlimits(\[\d+\])\.type/, "ulimits$1.name"],
+  [/^process\.rlimits/, "ulimits"],
+  [/^process\.oomScoreAdj/, "oomScoreAdj"],
+  [/^process\.user\.additionalGids/, "groupAdd"],
+  [/^devices\[(\d+)\]\.path\b/, "devices[$1].pathOnHost"],
+  [/^devices\[(\d+)\]\.containerPath/, "devices[$1].pathInContainer"],
+  [/^namespaces\.pid/, "pidMode"],
+  [/^namespaces\.ipc/, "ipcMode"],
+  [/^namespaces\.uts/, "utsMode"],
+];
+export const apiField = (field: string): string => {
+  const prefix = prefixMap.find(([re]) => re.test(field));
+  if (prefix) return field.replace(prefix[0], prefix[1]);
+  return fieldMap.find(([re]) => re.test(field))?.[1] ?? field;
+};
 export const toApiIssues = (issues: readonly ValidationIssue[]): ValidationIssue[] =>
   issues.map((i) => ({ field: apiField(i.field), message: i.message }));
 
@@ -293,6 +358,11 @@ export function describe(inp: DescribeInputs): ContainerDescription {
       ...(m.readOnly ? { readonly: true } : {}),
     };
   });
+  if (req.shmSizeBytes !== undefined && !mounts.some((m) => m.destination === "/dev/shm")) {
+    // Docker's /dev/shm with the size asked for: it replaces the default one (libct: user mounts win).
+    mounts.push({ type: "tmpfs", destination: "/dev/shm", sizeBytes: req.shmSizeBytes, mode: 0o1777 });
+  }
+  const namespaces = namespacesOf(inp);
   const limits = limitsOf(req.resources);
   const stopSignal =
     req.stopSignal ??
@@ -308,14 +378,38 @@ export function describe(inp: DescribeInputs): ContainerDescription {
       args,
       env: mergeEnv(image.Env ?? [], req.env ?? []),
       cwd: req.workingDir ?? (image.WorkingDir || "/"),
-      ...(userSpec ? { user: resolveUser(userSpec, inp.passwd, inp.group) } : {}),
+      ...(userSpec || req.groupAdd?.length
+        ? {
+            user: {
+              ...(userSpec ? resolveUser(userSpec, inp.passwd, inp.group) : { uid: 0, gid: 0 }),
+              ...(req.groupAdd?.length ? { additionalGids: groupIds(req.groupAdd, inp.group) } : {}),
+            },
+          }
+        : {}),
       ...(req.tty || system ? { terminal: true } : {}),
       ...(sec.noNewPrivileges ? { noNewPrivileges: true } : {}),
+      ...(req.oomScoreAdj !== undefined ? { oomScoreAdj: req.oomScoreAdj } : {}),
+      ...(req.ulimits?.length ? { rlimits: rlimitsOf(req.ulimits) } : {}),
     },
-    hostname: req.hostname ?? (system && inp.name ? inp.name : inp.id.slice(0, 12)),
+    // A host UTS namespace keeps the host's name: there is none to set.
+    ...(req.utsMode === "host"
+      ? {}
+      : { hostname: req.hostname ?? (system && inp.name ? inp.name : inp.id.slice(0, 12)) }),
     ...(system && inp.idMap ? { idMap: inp.idMap } : {}),
     ...(mounts.length ? { mounts } : {}),
-    ...(req.network === "host" ? { namespaces: { network: "host" } } : {}),
+    ...(namespaces ? { namespaces } : {}),
+    ...(req.sysctls && Object.keys(req.sysctls).length ? { sysctls: { ...req.sysctls } } : {}),
+    ...(req.devices?.length
+      ? {
+          devices: req.devices.map((dv) => ({
+            path: dv.pathOnHost,
+            ...(dv.pathInContainer && dv.pathInContainer !== dv.pathOnHost
+              ? { containerPath: dv.pathInContainer }
+              : {}),
+            ...(dv.permissions ? { permissions: dv.permissions } : {}),
+          })),
+        }
+      : {}),
     ...(limits ? { limits } : {}),
     ...(req.capAdd?.length || req.capDrop?.length
       ? { capabilities: { ...(req.capAdd ? { add: req.capAdd } : {}), ...(req.capDrop ? { drop: req.capDrop } : {}) } }

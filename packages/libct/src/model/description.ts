@@ -177,6 +177,8 @@ export interface Limits {
 export interface DeviceSpec {
   /** Host device path, e.g. /dev/fuse; the caller resolves type/major/minor (ResolvedInputs.devices). */
   path: string;
+  /** Where the node appears inside the container (Docker's --device /dev/sdb:/dev/xvdb); default `path`. */
+  containerPath?: string;
   /** Cgroup access, any of "r", "w", "m"; default "rwm". */
   permissions?: string;
 }

@@ -987,6 +987,8 @@ export const descriptionChecks: readonly DescriptionCheck[] = [
           return;
         }
         checkAbsolutePath(out, `${f}.path`, dev.path, "/dev/fuse");
+        if (dev.containerPath !== undefined)
+          checkAbsolutePath(out, `${f}.containerPath`, dev.containerPath, "/dev/fuse");
         if (typeof dev.path === "string" && dev.path.startsWith("/") && !dev.path.startsWith("/dev/")) {
           issue(out, `${f}.path`, `must be a device node under /dev (got ${show(dev.path)}); use e.g. "/dev/fuse"`);
         }

@@ -326,8 +326,11 @@ export interface DefaultMountOptions {
   cgroupRw: boolean;
   /** Pass gid=5 (tty) to devpts: only when gid 5 exists in the container (mapped, or no user namespace). */
   devptsTtyGid: boolean;
-  /** Private ipc namespace: fresh mqueue and shm; otherwise bind the host's. */
-  privateIpc: boolean;
+  /**
+   * The /dev/shm to bind when the IPC namespace is the host's: POSIX shared memory lives there, not in the
+   * namespace. Absent: a fresh 64 MiB tmpfs.
+   */
+  sharedShm?: string;
 }
 
 /** Docker's standard mounts: /proc, /dev, /dev/pts, /dev/shm (64 MiB), /dev/mqueue, /sys, /sys/fs/cgroup. */
@@ -355,7 +358,7 @@ export const withDefaultMounts =
           ...(o.devptsTtyGid ? ["gid=5"] : []),
         ],
       },
-      o.privateIpc
+      o.sharedShm === undefined
         ? {
             destination: "/dev/shm",
             type: "tmpfs",
@@ -365,17 +368,13 @@ export const withDefaultMounts =
         : {
             destination: "/dev/shm",
             type: "bind",
-            source: "/dev/shm",
+            source: o.sharedShm,
             options: ["rbind", "nosuid", "noexec", "nodev"],
           },
-      o.privateIpc
-        ? { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] }
-        : {
-            destination: "/dev/mqueue",
-            type: "bind",
-            source: "/dev/mqueue",
-            options: ["rbind", "nosuid", "noexec", "nodev"],
-          },
+      // An mqueue mount shows the queues of the mounting process's IPC namespace, the container's in every
+      // mode (private, the host's or a joined one): a fresh one is always right, and works on hosts that
+      // have no /dev/mqueue mounted, where a bind of it fails.
+      { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
       o.sysfsBind
         ? {
             destination: "/sys",

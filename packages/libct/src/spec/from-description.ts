@@ -271,7 +271,8 @@ export function specFromDescription(host: HostFacts, desc: ContainerDescription,
       sysfsRw: privileged && !system,
       cgroupRw: system || privileged,
       devptsTtyGid: ttyGidMapped,
-      privateIpc: plan.ipc !== "host",
+      // A joined container's /dev/shm cannot be bound from here (another mount namespace's mount: EINVAL).
+      ...(plan.ipc === "host" ? { sharedShm: "/dev/shm" } : {}),
     }),
   );
   if (system) options.push(withSystemdTmpfs());
@@ -294,7 +295,7 @@ export function specFromDescription(host: HostFacts, desc: ContainerDescription,
               "invalid",
               `devices[${i}]: ${d.path} was not resolved; pass it in resolved.devices with its type, major and minor`,
             );
-          return { ...r, access: d.permissions ?? "rwm" };
+          return { ...r, ...(d.containerPath ? { path: d.containerPath } : {}), access: d.permissions ?? "rwm" };
         }),
       ),
     );

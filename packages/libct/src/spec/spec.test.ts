@@ -101,6 +101,28 @@ describe("specFromDescription: app containers", () => {
     assert.equal(build(app).process.oomScoreAdj, undefined);
   });
 
+  it("with the host's IPC namespace: the host's /dev/shm, a fresh mqueue (hosts without /dev/mqueue work)", () => {
+    const spec = build({ ...app, namespaces: { ipc: "host" } });
+    const at = (d: string) => spec.mounts.find((m) => m.destination === d);
+    assert.deepEqual([at("/dev/shm")?.type, at("/dev/shm")?.source], ["bind", "/dev/shm"]);
+    assert.deepEqual([at("/dev/mqueue")?.type, at("/dev/mqueue")?.source], ["mqueue", "mqueue"]);
+    assert.equal(build(app).mounts.find((m) => m.destination === "/dev/shm")?.type, "tmpfs");
+  });
+
+  it("puts a device where the description says, with the host node's numbers", () => {
+    const spec = build(
+      { ...app, devices: [{ path: "/dev/null", containerPath: "/dev/mynull", permissions: "rw" }] },
+      { ...resolved, devices: [{ path: "/dev/null", type: "c", major: 1, minor: 3 }] },
+    );
+    assert.deepEqual(
+      spec.linux.devices?.map((d) => [d.path, d.type, d.major, d.minor]),
+      [["/dev/mynull", "c", 1, 3]],
+    );
+    assert.ok(
+      spec.linux.resources?.devices?.some((r) => r.allow && r.major === 1 && r.minor === 3 && r.access === "rw"),
+    );
+  });
+
   it("handles ALL in add and drop as Docker does", () => {
     assert.equal(effectiveCapabilities({ ...app, capabilities: { add: ["ALL"], drop: ["SYS_ADMIN"] } }).length, 40);
     assert.deepEqual(effectiveCapabilities({ ...app, capabilities: { drop: ["ALL"], add: ["chown"] } }), ["CAP_CHOWN"]);
