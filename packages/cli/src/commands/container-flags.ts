@@ -237,8 +237,7 @@ export function parseDevice(spec: string): NonNullable<ContainerCreate["devices"
   else if (parts.length === 3 && perms(parts[2]))
     dev = { pathOnHost: parts[0]!, pathInContainer: parts[1]!, permissions: parts[2]! };
   if (
-    !dev ||
-    !dev.pathOnHost.startsWith("/") ||
+    !dev?.pathOnHost.startsWith("/") ||
     (dev.pathInContainer !== undefined && !dev.pathInContainer.startsWith("/"))
   ) {
     throw new CliError(`invalid device '${spec}'`, {
