@@ -236,10 +236,7 @@ export function parseDevice(spec: string): NonNullable<ContainerCreate["devices"
       : { pathOnHost: parts[0]!, pathInContainer: parts[1]! };
   else if (parts.length === 3 && perms(parts[2]))
     dev = { pathOnHost: parts[0]!, pathInContainer: parts[1]!, permissions: parts[2]! };
-  if (
-    !dev?.pathOnHost.startsWith("/") ||
-    (dev.pathInContainer !== undefined && !dev.pathInContainer.startsWith("/"))
-  ) {
+  if (!dev?.pathOnHost.startsWith("/") || (dev.pathInContainer !== undefined && !dev.pathInContainer.startsWith("/"))) {
     throw new CliError(`invalid device '${spec}'`, {
       hint: "use HOST-PATH[:CONTAINER-PATH][:PERMISSIONS], e.g. --device /dev/fuse or --device /dev/sdb:/dev/xvdb:rw",
     });
