@@ -224,7 +224,7 @@ export interface Endpoints {
   renameContainer: { params: Id; query: { name: string }; result: undefined };
   containerLogs: {
     params: Id;
-    query?: { follow?: Bool; since?: string; tail?: string | number; timestamps?: Bool };
+    query?: { follow?: Bool; since?: string; until?: string; tail?: string | number; timestamps?: Bool };
     stream: LogLine;
   };
   containerStats: { params: Id; query?: { stream?: Bool }; result: ContainerStats };

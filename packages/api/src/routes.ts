@@ -135,6 +135,7 @@ export const routes = {
     query: {
       follow: "true|false",
       since: "time or duration",
+      until: "time or duration: lines up to it; a follower stops there",
       tail: "lines from the end, or all",
       timestamps: "true|false",
     },

@@ -192,6 +192,15 @@ describe("berth against a real berthd", { skip: cliSkipReason(), timeout: 180_00
     assert.match((await berth("logs", "--since", String(Math.floor(Date.now() / 1000) - 3600), "web")).out, /^ready$/m);
     assert.equal((await berth("logs", "--since", "1ms", "web")).out, "");
     assert.equal((await berth("logs", "--since", "2099-01-01T00:00:00Z", "web")).out, "");
+    // --until: lines up to a time; both bounds include a line at exactly that time, whatever its offset.
+    assert.equal((await berth("logs", "--until", "1h", "web")).out, "");
+    assert.match((await berth("logs", "--until", "2099-01-01T00:00:00Z", "web")).out, /^ready$/m);
+    const stamp = (await berth("logs", "-t", "--tail", "1", "web")).out.split(" ")[0]!;
+    assert.equal((await berth("logs", "--since", stamp, "--until", stamp, "web")).out, "ready\n");
+    const t0 = Date.now();
+    const bounded = await berth("logs", "-f", "--until", "1s", "web"); // follows, and stops at the bound
+    assert.equal(bounded.code, 0, bounded.err);
+    assert.ok(Date.now() - t0 < 15_000, "a follower with --until in the past ends");
     const badSince = await berth("logs", "--since", "yesterday", "web");
     assert.notEqual(badSince.code, 0);
     assert.match(badSince.err, /'yesterday' is neither/);

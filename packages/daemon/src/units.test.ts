@@ -10,6 +10,7 @@ import { parseArgs } from "./config.js";
 import { toProblem } from "./http/problem.js";
 import { route } from "./http/router.js";
 import { validateBody } from "./http/validate.js";
+import { timeNs } from "./services/containers.js";
 import { commandOf, describe, effectiveConfig, limitsOf, mergeEnv, resolveUser } from "./services/describe.js";
 import { prettyName } from "./services/host-info.js";
 import { chainIds, refCandidates } from "./services/images.js";
@@ -270,5 +271,17 @@ suite("prettyName (info's Operating System)", () => {
     assert.equal(prettyName("ID=arch\nPRETTY_NAME=Arch Linux\n"), "Arch Linux");
     assert.equal(prettyName('NAME="x"\n'), undefined);
     assert.equal(prettyName('PRETTY_NAME=""'), undefined);
+  });
+});
+
+suite("timeNs (logs --since/--until)", () => {
+  it("compares conmon's local times with offsets and clients' UTC times as instants, to the nanosecond", () => {
+    const utc = timeNs("2026-11-24T07:58:45.560984212Z")!;
+    assert.equal(timeNs("2026-11-24T08:58:45.560984212+01:00"), utc, "same instant, another offset");
+    assert.equal(timeNs("2026-11-24T07:58:45.560984212+00:00"), utc);
+    assert.equal(utc - timeNs("2026-11-24T07:58:45.560Z")!, 984212n, "below the millisecond");
+    assert.ok(timeNs("2026-11-24T08:58:45.561+01:00")! > utc);
+    assert.equal(timeNs("2026-11-24T07:58:45Z"), 1795507125000000000n);
+    assert.equal(timeNs("yesterday"), undefined);
   });
 });

@@ -15,6 +15,11 @@ export const logs = defineCommand({
       placeholder: "string",
       description: "Show logs since a timestamp (2024-01-02T13:23:37Z) or relative (42m)",
     },
+    until: {
+      type: "string",
+      placeholder: "string",
+      description: "Show logs before a timestamp (2024-01-02T13:23:37Z) or relative (42m for 42 minutes)",
+    },
     tail: {
       type: "string",
       short: "n",
@@ -43,6 +48,7 @@ export const logs = defineCommand({
       query: {
         ...(flags.follow ? { follow: true } : {}),
         ...(flags.since !== undefined ? { since: flags.since } : {}),
+        ...(flags.until !== undefined ? { until: flags.until } : {}),
         ...(flags.tail !== undefined ? { tail: flags.tail } : {}),
         ...(flags.timestamps ? { timestamps: true } : {}),
       },

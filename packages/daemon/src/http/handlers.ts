@@ -6,7 +6,7 @@ import { parseDockerTime } from "@berth/api/time";
 import { ValidationError } from "@berth/libct";
 import type { EventBus } from "../events/bus.js";
 import { getArchive, putArchive } from "../services/archive.js";
-import type { ContainerService } from "../services/containers.js";
+import { type ContainerService, timeNs } from "../services/containers.js";
 import type { ImageService } from "../services/images.js";
 import type { TokenService } from "../services/tokens.js";
 import { imageHandlers } from "./image-handlers.js";
@@ -58,13 +58,23 @@ function tail(q: URLSearchParams): number | undefined {
 }
 
 /** ISO time, Unix seconds, or a duration back from now as Docker takes it (Go's: "10m", "1h30m", "1.5h"). */
-function since(q: URLSearchParams): string | undefined {
-  const v = q.get("since");
+function since(q: URLSearchParams, name = "since"): string | undefined {
+  const v = q.get(name);
   if (v === null || v === "") return undefined;
   const t = parseDockerTime(v);
   if (t === undefined)
-    throw new ValidationError([{ field: "since", message: `'${v}' is neither an ISO time nor a duration like 10m` }]);
+    throw new ValidationError([{ field: name, message: `'${v}' is neither an ISO time nor a duration like 10m` }]);
   return new Date(t).toISOString();
+}
+
+/**
+ * since/until of logs: as `since`, but a time given in full (a `logs -t` stamp, nanoseconds and offset) is
+ * kept as it is, so that a bound at a line's own stamp includes that line.
+ */
+function logTime(q: URLSearchParams, name: "since" | "until"): string | undefined {
+  const iso = since(q, name);
+  const v = q.get(name) ?? "";
+  return iso !== undefined && /^\d{4}-\d\d-\d\dT/.test(v) && timeNs(v) !== undefined ? v : iso;
 }
 
 async function* eventStream(bus: EventBus, after: string | undefined, signal: AbortSignal): AsyncGenerator<BerthEvent> {
@@ -141,13 +151,15 @@ export const handlers: HandlerTable<Services> = {
   },
   containerLogs: async ({ params, query, signal }, s) => {
     const t = tail(query);
-    const from = since(query);
+    const from = logTime(query, "since");
+    const to = logTime(query, "until");
     return reply.ndjson(
       await s.containers.logs(id(params), {
         follow: bool(query, "follow"),
         signal,
         ...(t !== undefined ? { tail: t } : {}),
         ...(from !== undefined ? { since: from } : {}),
+        ...(to !== undefined ? { until: to } : {}),
       }),
     );
   },

@@ -98,8 +98,23 @@ export interface ListOptions {
 export interface LogOptions {
   follow?: boolean;
   tail?: number;
+  /** Lines at or after this time (ISO). */
   since?: string;
+  /** Lines at or before this time (ISO); a follower stops once the clock passes it (Docker's --until). */
+  until?: string;
   signal?: AbortSignal;
+}
+
+/**
+ * A log or API time as nanoseconds since the epoch. conmon writes local time with its offset and nine
+ * fractional digits (`2026-11-24T08:58:45.560984212+01:00`), clients send UTC (`...Z`): they compare only
+ * as instants, never as strings.
+ */
+export function timeNs(t: string): bigint | undefined {
+  const ms = Date.parse(t);
+  if (Number.isNaN(ms)) return undefined;
+  const frac = /^[^.]*T[^.]*\.(\d+)/.exec(t)?.[1] ?? "";
+  return BigInt(ms) * 1_000_000n + BigInt((frac.slice(3, 9) || "0").padEnd(6, "0"));
 }
 
 const nameRe = new RegExp(NAME_PATTERN);
@@ -850,7 +865,14 @@ export class ContainerService {
   async logs(ref: string, opts: LogOptions = {}): Promise<AsyncGenerator<LogLine>> {
     const row = this.find(ref);
     const path = this.d.libct.logPath(row.id);
-    const filter = (l: LogLine) => opts.since === undefined || l.time > opts.since;
+    const from = opts.since === undefined ? undefined : timeNs(opts.since);
+    const to = opts.until === undefined ? undefined : timeNs(opts.until);
+    const filter = (l: LogLine) => {
+      if (from === undefined && to === undefined) return true;
+      const t = timeNs(l.time);
+      return t === undefined || ((from === undefined || t >= from) && (to === undefined || t <= to));
+    };
+    const untilMs = opts.until === undefined ? undefined : Date.parse(opts.until);
     const self = this;
     // A follower opens the log before it is answered and keeps it open: the rest of the output stays readable
     // after an exit even when the container is removed at once (run --rm); a rotation shows as a new file.
@@ -869,6 +891,7 @@ export class ContainerService {
         if (!opts.follow) return;
         for (;;) {
           if (opts.signal?.aborted) return;
+          if (untilMs !== undefined && Date.now() > untilMs) return; // --until: nothing later is wanted
           const st = self.d.repo.get(row.id);
           if (!fh) {
             fh = await open(path, "r").catch(() => undefined);
