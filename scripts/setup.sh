@@ -80,6 +80,7 @@ packages=(
   uidmap e2fsprogs xfsprogs btrfs-progs # user namespaces, storage
   containernetworking-plugins iproute2 iptables nftables
   socat tar gzip zstd xz-utils ca-certificates
+  procps                                # ps for `top CONTAINER [ps OPTIONS]`
   skopeo umoci                          # image anchors for bench/ and interop tests
   podman golang-github-containers-common # the anchor of bench/cli-run and density
   docker-registry                       # the registry of the image tests (127.0.0.1 only)

@@ -228,7 +228,7 @@ export interface Endpoints {
     stream: LogLine;
   };
   containerStats: { params: Id; query?: { stream?: Bool }; result: ContainerStats };
-  containerTop: { params: Id; result: TopResult };
+  containerTop: { params: Id; query?: { psArgs?: string }; result: TopResult };
   execContainer: { params: Id; body: ExecCreate; result: ExecResult | ExecStarted };
   attachContainer: { params: Id; query?: { start?: Bool; closeStdin?: Bool; h?: number; w?: number }; raw: true };
   resizeContainer: { params: Id; query: { h: number; w: number }; result: undefined };

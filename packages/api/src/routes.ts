@@ -154,6 +154,7 @@ export const routes = {
     summary: "Processes in the container",
     status: 200,
     response: "TopResult",
+    query: { psArgs: "options for the host's ps (e.g. aux or -eo pid,comm): its columns, the container's rows" },
   },
   execContainer: {
     method: "POST",

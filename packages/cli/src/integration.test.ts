@@ -228,6 +228,17 @@ describe("berth against a real berthd", { skip: cliSkipReason(), timeout: 180_00
       "Config.Env is the image's env merged with -e",
     );
     assert.match((await berth("top", "web")).out, /sleep 30/);
+    // ps options after the container, as Docker: the host's ps columns, only the container's rows.
+    const aux = await berth("top", "web", "aux");
+    assert.equal(aux.code, 0, aux.err);
+    const auxLines = aux.out.trim().split("\n");
+    assert.match(auxLines[0]!, /^USER\s+PID\s+%CPU\s+%MEM\s+VSZ\s+RSS\s+TTY\s+STAT\s+START\s+TIME\s+COMMAND$/);
+    assert.ok(auxLines.length >= 2 && auxLines.slice(1).every((l) => /sleep 30/.test(l)), aux.out);
+    const custom = await berth("top", "--format", "{{.PID}}={{.COMMAND}}", "web", "-eo", "pid,args");
+    assert.match(custom.out, /^\d+=sleep 30/m);
+    const noPid = await berth("top", "web", "-o", "comm");
+    assert.notEqual(noPid.code, 0);
+    assert.match(noPid.err, /no PID column.*add pid/);
     assert.match((await berth("stats", "--no-stream", "web")).out, /^CONTAINER ID +NAME +CPU %[\s\S]* web /m);
     // CPU % is a rate over a moment, as Docker's: an idle container is near 0 even just after its start (the
     // runtime's set-up is not its work), a spinning one near a whole CPU

@@ -118,12 +118,20 @@ export const stats = defineCommand({
 export const top = defineCommand({
   name: "top",
   summary: "Display the running processes of a container",
-  usage: "top CONTAINER",
-  examples: ["berth top web", "berth top --format '{{.PID}} {{.CMD}}' web"],
-  args: { min: 1, max: 1, complete: "container" },
+  usage: "top CONTAINER [ps OPTIONS]",
+  examples: [
+    "berth top web",
+    "berth top web aux",
+    "berth top web -eo pid,user,rss,args",
+    "berth top --format '{{.PID}} {{.CMD}}' web",
+  ],
+  // Everything after the container is for ps (aux, -eo pid,comm), not berth's flags.
+  interspersed: false,
+  args: { min: 1, complete: "container" },
   flags: { ...formatLongFlag },
   async run({ args }, { api, out }) {
-    const r = await api.containerTop({ params: { id: args[0]! } });
+    const [id, ...ps] = args as [string, ...string[]];
+    const r = await api.containerTop({ params: { id }, ...(ps.length ? { query: { psArgs: ps.join(" ") } } : {}) });
     // --format: one record per process, keyed by the column titles (PID, USER, TIME, CMD ...)
     if (out.format) await out.records(r.processes.map((p) => Object.fromEntries(r.titles.map((t, i) => [t, p[i]]))));
     else out.stdout(renderTable(r.titles, r.processes));

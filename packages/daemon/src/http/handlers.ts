@@ -171,7 +171,8 @@ export const handlers: HandlerTable<Services> = {
     }
     return reply.json(await s.containers.stats(id(params)));
   },
-  containerTop: async ({ params }, s) => reply.json(await s.containers.top(id(params))),
+  containerTop: async ({ params, query }, s) =>
+    reply.json(await s.containers.top(id(params), query.get("psArgs") || undefined)),
   execContainer: async ({ params, body }, s) => {
     const r = await s.containers.exec(id(params), body as ExecCreate);
     return reply.json(r, "session" in r ? 202 : 200);

@@ -1015,7 +1015,11 @@ export class ContainerService {
   }
 
   /** `ps` of the container's cgroup, read from /proc. */
-  async top(ref: string): Promise<{ titles: string[]; processes: string[][] }> {
+  /**
+   * The container's processes: read from /proc, or, with `psArgs` (Docker's `top CONTAINER [ps OPTIONS]`),
+   * the host's ps run with those options and cut down to the container's rows, as Docker does.
+   */
+  async top(ref: string, psArgs?: string): Promise<{ titles: string[]; processes: string[][] }> {
     const row = this.find(ref);
     const st = await this.libctState(row.id);
     if (!st || (st.status !== "running" && st.status !== "paused")) {
@@ -1027,6 +1031,7 @@ export class ContainerService {
       for (const p of text.split("\n")) if (/^\d+$/.test(p)) pids.add(Number(p));
       if (pids.size) break;
     }
+    if (psArgs !== undefined) return psTop(this.d.cmd, psArgs, pids);
     const ticks = 100;
     const processes: string[][] = [];
     for (const pid of [...pids].sort((a, b) => a - b)) {
@@ -1122,6 +1127,46 @@ export class ContainerService {
     for (const ac of this.watchers.values()) ac.abort();
     this.watchers.clear();
   }
+}
+
+/**
+ * Docker's top with ps options: the host's `ps ARGS` (split on blanks, no shell), its header as titles and
+ * the rows whose PID is one of `pids`; the last column keeps its spaces (the command line).
+ */
+export async function psTop(
+  cmd: CommandRunner,
+  psArgs: string,
+  pids: ReadonlySet<number>,
+): Promise<{ titles: string[]; processes: string[][] }> {
+  const args = psArgs.split(/\s+/).filter(Boolean);
+  let stdout: string;
+  try {
+    ({ stdout } = await cmd.run("ps", args));
+  } catch (err) {
+    if (err instanceof LibctError) throw err; // ps is not installed (procps): "unavailable", with the fix
+    const why = ((err as { stderr?: string }).stderr ?? (err as Error).message).trim().split("\n")[0];
+    throw new ValidationError([
+      { field: "psArgs", message: `ps ${args.join(" ")} failed: ${why}; give options ps takes, e.g. aux or -ef` },
+    ]);
+  }
+  const [header = "", ...lines] = stdout.split("\n").filter((l) => l.trim() !== "");
+  const titles = header.trim().split(/\s+/);
+  const pidCol = titles.indexOf("PID");
+  if (pidCol < 0) {
+    throw new ValidationError([
+      {
+        field: "psArgs",
+        message: `ps ${args.join(" ")} prints no PID column, so its rows cannot be matched to the container; add pid (e.g. -o pid,comm)`,
+      },
+    ]);
+  }
+  const processes: string[][] = [];
+  for (const line of lines) {
+    const fields = line.trim().split(/\s+/);
+    const row = [...fields.slice(0, titles.length - 1), fields.slice(titles.length - 1).join(" ")];
+    if (pids.has(Number(row[pidCol]))) processes.push(row);
+  }
+  return { titles, processes };
 }
 
 /** Directory names under <root>/containers, for leak checks in tests. */
