@@ -209,9 +209,9 @@ export interface Endpoints {
   hostInfo: { result: HostInfo };
   openapi: { result: Record<string, unknown> };
   events: { query?: { since?: string }; stream: BerthEvent };
-  listContainers: { query?: { all?: Bool; filter?: string[] }; result: Container[] };
+  listContainers: { query?: { all?: Bool; filter?: string[]; size?: Bool }; result: Container[] };
   createContainer: { body: ContainerCreate; result: Container };
-  getContainer: { params: Id; result: Container };
+  getContainer: { params: Id; query?: { size?: Bool }; result: Container };
   updateContainer: { params: Id; body: ContainerPut; result: Container };
   deleteContainer: { params: Id; query?: { force?: Bool }; result: undefined };
   startContainer: { params: Id; result: undefined };

@@ -55,6 +55,7 @@ export const routes = {
     query: {
       all: "include stopped containers (true|false)",
       filter: "key=value filters, repeatable (name, label, status, id, kind)",
+      size: "add sizeRw and sizeRootFs (true|false; walks every writable layer)",
     },
   },
   createContainer: {
@@ -71,6 +72,7 @@ export const routes = {
     summary: "Inspect a container (id, id prefix or name)",
     status: 200,
     response: "Container",
+    query: { size: "add sizeRw and sizeRootFs (true|false)" },
   },
   updateContainer: {
     method: "PUT",

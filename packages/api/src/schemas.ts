@@ -325,6 +325,8 @@ export const Container = open(
     restartPolicy: RestartPolicy,
     resources: Resources,
     autostart: { type: "boolean" },
+    sizeRw: int("with size=true: bytes the container wrote (its writable layer)"),
+    sizeRootFs: int("with size=true: sizeRw plus the image's bytes"),
   },
   ["id", "name", "image", "kind", "createdAt", "state", "config", "labels", "restartPolicy", "resources", "autostart"],
 );

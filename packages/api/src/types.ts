@@ -146,6 +146,10 @@ export interface Container extends Required<Pick<ContainerPut, "labels" | "resta
   state: ContainerState;
   config: Omit<ContainerCreate, keyof ContainerPut | "name" | "start">;
   autostart: boolean;
+  /** With ?size=true: bytes the container wrote (its writable layer). */
+  sizeRw?: number;
+  /** With ?size=true: sizeRw plus its image's bytes. */
+  sizeRootFs?: number;
 }
 
 export interface ContainerStats {

@@ -114,6 +114,41 @@ describe("berth against a real berthd", { skip: cliSkipReason(), timeout: 180_00
     }
   });
 
+  it("ps -s and inspect -s: the bytes a container wrote, and with its image's (Docker's SIZE, SizeRw, SizeRootFs)", async () => {
+    const r = await berth(
+      "run",
+      "-d",
+      "--name",
+      "sized",
+      "busybox",
+      "sh",
+      "-c",
+      "dd if=/dev/zero of=/blob bs=1024 count=300 && sleep 60",
+    );
+    assert.equal(r.code, 0, r.err);
+    try {
+      let sizes: number[] = [];
+      for (let i = 0; i < 50; i++) {
+        sizes = (await berth("inspect", "-s", "-f", "{{.SizeRw}} {{.SizeRootFs}}", "sized")).out
+          .trim()
+          .split(" ")
+          .map(Number);
+        if (sizes[0]! >= 300 * 1024) break;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      const [rw, rootfs] = sizes as [number, number];
+      assert.ok(rw >= 300 * 1024 && rw < 400 * 1024, `SizeRw ${rw}: the 300 KiB written`);
+      assert.ok(rootfs > rw, `SizeRootFs ${rootfs} adds the image's bytes`);
+      const ps = await berth("ps", "-s", "-f", "name=sized");
+      assert.match(ps.out.split("\n")[0]!, /\bSIZE$/);
+      assert.match(ps.out, /\b3\d\dkB \(virtual \d+(\.\d+)?[kM]B\)/);
+      assert.match((await berth("ps", "-f", "name=sized", "--format", "{{.Size}}")).out, /^3\d\dkB \(virtual /);
+      assert.doesNotMatch((await berth("ps", "-f", "name=sized")).out, /SIZE/, "no sizes unless asked");
+    } finally {
+      await berth("rm", "-f", "sized");
+    }
+  });
+
   it("run --rm returns the container's exit code and prints its output as it comes", async () => {
     const r = await berth("run", "--rm", "busybox", "sh", "-c", "exit 3");
     assert.equal(r.code, 3, r.err);

@@ -25,7 +25,7 @@ export const inspect = defineCommand({
       placeholder: "string",
       description: "Only inspect objects of the given type",
     },
-    size: { type: "boolean", short: "s", description: "Display total file sizes (ignored)" },
+    size: { type: "boolean", short: "s", description: "Display total file sizes (SizeRw, SizeRootFs)" },
   },
   async run({ args, flags }, { api, out, explain }) {
     const found: unknown[] = [];
@@ -35,7 +35,11 @@ export const inspect = defineCommand({
         if (flags.type === "image") found.push(await api.getImage({ params: { ref } }));
         else {
           try {
-            found.push(inspectContext(await api.getContainer({ params: { id: ref } })));
+            found.push(
+              inspectContext(
+                await api.getContainer({ params: { id: ref }, ...(flags.size ? { query: { size: true } } : {}) }),
+              ),
+            );
           } catch (err) {
             if (flags.type === undefined && err instanceof ApiError && err.kind === "not-found") {
               found.push(await api.getImage({ params: { ref } }).catch(() => Promise.reject(err)));

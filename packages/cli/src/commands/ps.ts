@@ -30,6 +30,7 @@ export const ps = defineCommand({
         "Filter output based on conditions provided (name=, id=, label=, status=, exited=, ancestor=, health=, before=, since=, kind=)",
     },
     "no-trunc": { type: "boolean", description: "Don't truncate output" },
+    size: { type: "boolean", short: "s", description: "Display total file sizes" },
     last: {
       type: "int",
       short: "n",
@@ -49,6 +50,8 @@ export const ps = defineCommand({
       query: {
         ...(flags.all || last !== undefined ? { all: true } : {}),
         ...(flags.filter.length ? { filter: flags.filter } : {}),
+        // A template that shows .Size needs them too, as Docker's ps does.
+        ...(flags.size || /\.Size\b/.test(flags.format ?? "") ? { size: true } : {}),
       },
     });
     list = [...list].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
@@ -57,7 +60,7 @@ export const ps = defineCommand({
       out.stdout(list.map((c) => `${shortId(c.id, flags["no-trunc"])}\n`).join(""));
       return 0;
     }
-    out.stdout(formatList(list, flags.format, psView(flags["no-trunc"])));
+    out.stdout(formatList(list, flags.format, psView(flags["no-trunc"], flags.size)));
     return 0;
   },
 });

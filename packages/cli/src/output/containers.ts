@@ -1,6 +1,6 @@
 /** How containers look in `ps` and `list`: docker's columns and its template context. */
 import type { Container } from "@berth/api";
-import { humanDuration } from "../framework/units.js";
+import { formatSize, humanDuration } from "../framework/units.js";
 import type { TableView } from "./format.js";
 import { ellipsis } from "./table.js";
 
@@ -71,7 +71,8 @@ export function psContext(c: Container, noTrunc = false, now = Date.now()): Reco
     Ports: "",
     State: c.state.status,
     Status: statusText(c, now),
-    Size: "",
+    // Docker's "2B (virtual 4.26MB)", when the list was asked for sizes (ps -s).
+    Size: c.sizeRw === undefined ? "" : `${formatSize(c.sizeRw)} (virtual ${formatSize(c.sizeRootFs ?? c.sizeRw)})`,
     Labels: Object.entries(labels)
       .map(([k, v]) => `${k}=${v}`)
       .join(","),
@@ -82,13 +83,22 @@ export function psContext(c: Container, noTrunc = false, now = Date.now()): Reco
   };
 }
 
-export const psView = (noTrunc: boolean): TableView<Container> => {
+export const psView = (noTrunc: boolean, size = false): TableView<Container> => {
   const now = Date.now();
   return {
-    headers: ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
+    headers: ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES", ...(size ? ["SIZE"] : [])],
     row: (c) => {
       const x = psContext(c, noTrunc, now);
-      return [x.ID, x.Image, x.Command, x.RunningFor, x.Status, x.Ports, x.Names] as string[];
+      return [
+        x.ID,
+        x.Image,
+        x.Command,
+        x.RunningFor,
+        x.Status,
+        x.Ports,
+        x.Names,
+        ...(size ? [x.Size] : []),
+      ] as string[];
     },
     context: (c) => psContext(c, noTrunc, now),
     fieldHeaders: { ID: "CONTAINER ID", RunningFor: "CREATED", CreatedAt: "CREATED AT", Names: "NAMES" },

@@ -107,10 +107,15 @@ export const handlers: HandlerTable<Services> = {
   openapi: async (_req, s) => reply.json(openapiDocument(s.version)),
   events: async (req, s) => reply.sse(eventStream(s.events, since(req.query), req.signal)),
 
-  listContainers: async ({ query }, s) =>
-    reply.json(s.containers.list({ all: bool(query, "all"), filters: query.getAll("filter") })),
+  listContainers: async ({ query }, s) => {
+    const list = s.containers.list({ all: bool(query, "all"), filters: query.getAll("filter") });
+    return reply.json(bool(query, "size") ? await s.containers.withSizes(list) : list);
+  },
   createContainer: async ({ body }, s) => reply.json(await s.containers.create(body as ContainerCreate), 201),
-  getContainer: async ({ params }, s) => reply.json(s.containers.inspect(id(params))),
+  getContainer: async ({ params, query }, s) => {
+    const c = s.containers.inspect(id(params));
+    return reply.json(bool(query, "size") ? (await s.containers.withSizes([c]))[0] : c);
+  },
   updateContainer: async ({ params, body }, s) =>
     reply.json(await s.containers.update(id(params), body as ContainerPut)),
   deleteContainer: async ({ params, query }, s) => {

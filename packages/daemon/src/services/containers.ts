@@ -342,6 +342,24 @@ export class ContainerService {
     return this.toWire(this.find(ref));
   }
 
+  /**
+   * Docker's sizes (`ps -s`, `inspect -s`): sizeRw, the bytes the container wrote (its writable layer), and
+   * sizeRootFs, those plus its image's. A walk of every writable layer (du), so only on request.
+   */
+  async withSizes(list: readonly Container[]): Promise<Container[]> {
+    const images = new Map(
+      ((await this.d.images.usage().catch(() => undefined))?.images ?? []).map((u) => [u.digest, u.size]),
+    );
+    return Promise.all(
+      list.map(async (c) => {
+        const rw = await this.d.storage.usage(this.snapshotKey(c.id)).catch(() => undefined);
+        if (rw === undefined) return c;
+        const sizeRw = Number(rw);
+        return { ...c, sizeRw, sizeRootFs: sizeRw + (c.imageId ? (images.get(c.imageId) ?? 0) : 0) };
+      }),
+    );
+  }
+
   // ---- create ----
 
   async create(req: ContainerCreate): Promise<Container> {
