@@ -38,7 +38,7 @@ export interface DescribeInputs {
   readonly systemInit?: readonly string[];
   /** System containers: the uid/gid range the rootfs was shifted to. */
   readonly idMap?: ContainerDescription["idMap"];
-  /** pidMode/ipcMode container:NAME, resolved by the caller to the other container's id. */
+  /** pidMode container:NAME, resolved by the caller to the other container's id. */
   readonly joins?: { readonly pid?: string };
 }
 
@@ -153,7 +153,7 @@ export function rlimitsOf(ulimits: NonNullable<ContainerCreate["ulimits"]>): Rli
       throw new ValidationError([
         {
           field: `ulimits[${i}]`,
-          message: `${u.name}: unlimited (-1) cannot be set here; give a number, at most the host's hard limit (ulimit -H${u.name === "nofile" ? "n" : "a"} shows it)`,
+          message: `${u.name}: unlimited (-1) cannot be set here; give a number, at most the host's hard limit ('ulimit -H -a' lists them)`,
         },
       ]);
     }
@@ -164,6 +164,18 @@ export function rlimitsOf(ulimits: NonNullable<ContainerCreate["ulimits"]>): Rli
 /** Docker's --pid (private, host or a container joined by id), --ipc and --uts (private or host). */
 function namespacesOf(inp: DescribeInputs): ContainerDescription["namespaces"] {
   const { req } = inp;
+  const conflicts: ValidationIssue[] = [];
+  if (req.utsMode === "host" && req.hostname !== undefined)
+    conflicts.push({
+      field: "hostname",
+      message: "a host UTS namespace keeps the host's name; drop hostname or utsMode host",
+    });
+  if (req.ipcMode === "host" && req.shmSizeBytes !== undefined)
+    conflicts.push({
+      field: "shmSizeBytes",
+      message: "with ipcMode host the container uses the host's /dev/shm; drop shmSizeBytes or ipcMode host",
+    });
+  if (conflicts.length) throw new ValidationError(conflicts);
   const ns: NonNullable<ContainerDescription["namespaces"]> = {};
   if (req.network === "host") ns.network = "host";
   if (req.pidMode === "host") ns.pid = "host";
