@@ -448,7 +448,9 @@ export class Libct {
   /** Waits for the container to exit and returns its exit code (128+N when killed by signal N). */
   async wait(id: string, opts: { signal?: AbortSignal } = {}): Promise<ExitResult> {
     const first = this.exitCode(id); // read while the record is
-    const rec = await this.record(id);
+    // Only what the exit needs: a wait lasts as long as the container, so the description is not kept.
+    const { cgroupsPath } = await this.record(id);
+    const rec = { id, cgroupsPath };
     for (let i = 0; ; i++) {
       const code = await (i === 0 ? first : this.exitCode(id));
       if (code !== undefined) return { exitCode: code, oomKilled: this.wasOomKilled(rec) };
@@ -470,7 +472,7 @@ export class Libct {
     return text === "" ? undefined : Number.parseInt(text, 10);
   }
 
-  private wasOomKilled(rec: StoredRecord): boolean {
+  private wasOomKilled(rec: Pick<StoredRecord, "id" | "cgroupsPath">): boolean {
     if (existsSync(join(this.dir(rec.id), "oom"))) return true;
     return (readOomKills(this.host, rec.cgroupsPath) ?? 0n) > 0n;
   }
