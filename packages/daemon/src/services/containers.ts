@@ -37,6 +37,7 @@ import {
   validateDescription,
   volatileOverlays,
 } from "@berth/libct";
+import { mapLimit } from "@berth/libct/image/registry/retry";
 import type { Logger } from "../log.js";
 import type { ContainerRepo, ContainerRow } from "../store/containers.js";
 import {
@@ -344,20 +345,19 @@ export class ContainerService {
 
   /**
    * Docker's sizes (`ps -s`, `inspect -s`): sizeRw, the bytes the container wrote (its writable layer), and
-   * sizeRootFs, those plus its image's. A walk of every writable layer (du), so only on request.
+   * sizeRootFs, those plus its image's. A walk of every writable layer (du), so only on request, and at
+   * most 8 at a time: a list of 1,000 containers must not start 1,000 processes at once.
    */
   async withSizes(list: readonly Container[]): Promise<Container[]> {
     const images = new Map(
       ((await this.d.images.usage().catch(() => undefined))?.images ?? []).map((u) => [u.digest, u.size]),
     );
-    return Promise.all(
-      list.map(async (c) => {
-        const rw = await this.d.storage.usage(this.snapshotKey(c.id)).catch(() => undefined);
-        if (rw === undefined) return c;
-        const sizeRw = Number(rw);
-        return { ...c, sizeRw, sizeRootFs: sizeRw + (c.imageId ? (images.get(c.imageId) ?? 0) : 0) };
-      }),
-    );
+    return mapLimit(list, 8, async (c) => {
+      const rw = await this.d.storage.usage(this.snapshotKey(c.id)).catch(() => undefined);
+      if (rw === undefined) return c;
+      const sizeRw = Number(rw);
+      return { ...c, sizeRw, sizeRootFs: sizeRw + (c.imageId ? (images.get(c.imageId) ?? 0) : 0) };
+    });
   }
 
   // ---- create ----
