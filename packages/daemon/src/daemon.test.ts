@@ -431,6 +431,16 @@ describe("berthd", needsRoot, () => {
         JSON.parse(readFileSync(join(d.root, "storage/overlay/meta.json"), "utf8")).snapshots,
       ).sort(),
       libct: readdirSync(join(d.root, "libct/containers")).sort(),
+      // conmons of this daemon (their command lines name its root): a create holds one from the start.
+      conmons: readdirSync("/proc").filter((p) => {
+        if (!/^\d+$/.test(p)) return false;
+        try {
+          const cmd = readFileSync(`/proc/${p}/cmdline`, "utf8");
+          return /(^|\/)conmon$/.test(cmd.split("\0")[0] ?? "") && cmd.includes(d.root);
+        } catch {
+          return false;
+        }
+      }).length,
     });
     const listNow = async () => JSON.stringify((await d.request("GET", "/1.0/containers?all=true")).json);
     const beforeList = await listNow();

@@ -1,6 +1,7 @@
 /** Pure parts of berthd: request → description merge, names, flags, validation messages, the store. */
 import { strict as assert } from "node:assert";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { it, describe as suite } from "node:test";
@@ -10,7 +11,7 @@ import { parseArgs } from "./config.js";
 import { toProblem } from "./http/problem.js";
 import { route } from "./http/router.js";
 import { validateBody } from "./http/validate.js";
-import { timeNs } from "./services/containers.js";
+import { readImageEtc, timeNs } from "./services/containers.js";
 import { commandOf, describe, effectiveConfig, limitsOf, mergeEnv, resolveUser } from "./services/describe.js";
 import { prettyName } from "./services/host-info.js";
 import { chainIds, refCandidates } from "./services/images.js";
@@ -283,5 +284,31 @@ suite("timeNs (logs --since/--until)", () => {
     assert.ok(timeNs("2026-11-24T08:58:45.561+01:00")! > utc);
     assert.equal(timeNs("2026-11-24T07:58:45Z"), 1795507125000000000n);
     assert.equal(timeNs("yesterday"), undefined);
+  });
+});
+
+suite("readImageEtc: the image's /etc/passwd and /etc/group, never the host's", () => {
+  it("reads regular files; a symlink, a FIFO, a symlinked /etc or a missing file give nothing", () => {
+    const root = mkdtempSync(join(tmpdir(), "berth-etc-"));
+    try {
+      mkdirSync(join(root, "etc"));
+      writeFileSync(join(root, "etc/passwd"), "app:x:1000:1000::/home/app:/bin/sh\n");
+      assert.equal(readImageEtc(root, "passwd"), "app:x:1000:1000::/home/app:/bin/sh\n");
+      assert.equal(readImageEtc(root, "group"), "", "missing");
+      // An absolute symlink resolves against the host's root: the host's file is not read.
+      symlinkSync("/etc/passwd", join(root, "etc/group"));
+      assert.equal(readImageEtc(root, "group"), "");
+      rmSync(join(root, "etc/group"));
+      // A FIFO would block a read (and the daemon with it): not opened for reading.
+      execFileSync("mkfifo", [join(root, "etc/group")]);
+      assert.equal(readImageEtc(root, "group"), "");
+      // /etc itself a symlink to the host's /etc.
+      const other = mkdtempSync(join(tmpdir(), "berth-etc2-"));
+      symlinkSync("/etc", join(other, "etc"));
+      assert.equal(readImageEtc(other, "passwd"), "");
+      rmSync(other, { recursive: true });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -3,11 +3,11 @@
  * stdio bridged to the client's upgrade stream by http/attach.ts, its pty resized through its ctl fifo,
  * and its exit code read with libct `waitExec` (GET /1.0/containers/{id}/exec/{session}).
  */
-import { readFile, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { ExecCreate } from "@berth/api";
 import { type Libct, LibctError } from "@berth/libct";
-import type { ContainerService } from "./containers.js";
+import { type ContainerService, readImageEtc } from "./containers.js";
 import { resolveUser } from "./describe.js";
 
 export interface ExecSession {
@@ -30,11 +30,7 @@ export class ExecSessions {
     const { row, rootfs } = await this.containers.mountedRootfs(ref);
     let user: { uid: number; gid: number } | undefined;
     if (req.user) {
-      const [passwd, group] = await Promise.all([
-        readFile(join(rootfs, "etc/passwd"), "utf8").catch(() => ""),
-        readFile(join(rootfs, "etc/group"), "utf8").catch(() => ""),
-      ]);
-      user = resolveUser(req.user, passwd, group);
+      user = resolveUser(req.user, readImageEtc(rootfs, "passwd"), readImageEtc(rootfs, "group"));
     }
     const st = await this.libct.state(row.id).catch(() => undefined);
     if (st?.status !== "running")

@@ -200,6 +200,15 @@ export class ContainerRepo {
         params[`from${i}`] = s;
       });
     }
-    return this.db.prepare(`UPDATE containers SET ${sets.join(", ")} WHERE ${where}`).run(params).changes === 1;
+    const sql = `UPDATE containers SET ${sets.join(", ")} WHERE ${where}`;
+    // A handful of shapes recur (start, exit, restart): each is prepared once, not on every change (~70 us).
+    let stmt = this.stateStmts.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.stateStmts.set(sql, stmt);
+    }
+    return stmt.run(params).changes === 1;
   }
+
+  private readonly stateStmts = new Map<string, ReturnType<Db["prepare"]>>();
 }

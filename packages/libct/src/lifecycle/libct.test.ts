@@ -271,6 +271,57 @@ describe("Libct on runc + conmon (integration)", { ...needsRoot, timeout: 120_00
     }
   });
 
+  it("creates with a monitor held ahead of the description; a cancelled or mismatched hold leaves nothing", async (t) => {
+    const env = await openTestLibct(t);
+    // Used: the held conmon runs the runtime once create has written the bundle.
+    const id = env.id("held");
+    const monitor = env.lib.holdMonitor(id, { terminal: false, stdin: false });
+    assert.ok(monitor, "conmon can be held here (posix_spawn)");
+    assert.equal(env.lib.holdMonitor(id, { terminal: false, stdin: false }), undefined, "one hold per id");
+    await env.lib.create({
+      id,
+      description: env.app({ process: { args: ["/bin/sh", "-c", "echo held; exit 4"] } }),
+      monitor,
+    });
+    await env.lib.start(id);
+    assert.equal((await env.lib.wait(id)).exitCode, 4);
+    assert.deepEqual(stdout(await env.lib.logs(id)), "held");
+    monitor.cancel(); // a no-op: create took it
+    assert.equal((await env.lib.state(id)).status, "stopped");
+
+    // Cancelled before create: conmon is killed and the directory it worked in goes.
+    const gone = env.id("held-cancel");
+    const dropped = env.lib.holdMonitor(gone, { terminal: false, stdin: false });
+    assert.ok(dropped);
+    await eventually(() => processesMentioning(gone).length > 0);
+    dropped.cancel();
+    await eventually(() => processesMentioning(gone).length === 0);
+    await assert.rejects(env.lib.state(gone), /no such container/);
+    assert.ok(!runcList(join(env.runRoot, "runc")).includes(gone), "runc has no such container");
+
+    // Held for other stdio than the description's (a terminal): create drops it and starts its own conmon.
+    const tty = env.id("held-tty");
+    const other = env.lib.holdMonitor(tty, { terminal: false, stdin: false });
+    assert.ok(other);
+    await env.lib.create({
+      id: tty,
+      description: env.app({ process: { args: ["/bin/sleep", "30"], terminal: true } }),
+      monitor: other,
+    });
+    await env.lib.start(tty);
+    assert.equal((await env.lib.state(tty)).status, "running");
+    assert.ok(processesMentioning(tty).length >= 1, "the container's own conmon runs");
+    await env.lib.delete(tty, { force: true });
+
+    // A description that fails validation cancels the hold: no conmon, no directory.
+    const bad = env.id("held-bad");
+    const doomed = env.lib.holdMonitor(bad, { terminal: false, stdin: false });
+    assert.ok(doomed);
+    await assert.rejects(env.lib.create({ id: bad, description: { kind: "app" }, monitor: doomed }));
+    await eventually(() => processesMentioning(bad).length === 0);
+    await assert.rejects(env.lib.state(bad), /no such container/);
+  });
+
   it("keeps a container running after the process that started it is SIGKILLed", async (t) => {
     const env = await openTestLibct(t);
     const id = env.id("orphan");

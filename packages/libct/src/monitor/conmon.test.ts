@@ -191,8 +191,13 @@ describe("ConmonMonitor with runc", { skip: needsRoot.skip, timeout: 60_000 }, (
       `conmon's environment: ${conmonVars.join(" ")}`,
     );
     await runtime.start(id);
-    // runc hands NOTIFY_SOCKET to the container (and bind-mounts a socket for it) when it sees one.
-    const ctrVars = await environ(pid);
+    // runc hands NOTIFY_SOCKET to the container (and bind-mounts a socket for it) when it sees one. The exec
+    // fifo reaches EOF a moment before /proc shows the new program's environment (runc init's _LIBCONTAINER_*
+    // until then): wait for the container's own.
+    const ctrVars = await until("the container's environment", async () => {
+      const vars = await environ(pid);
+      return vars.some((k) => k.startsWith("_LIBCONTAINER_")) ? undefined : vars;
+    });
     assert.ok(!ctrVars.includes("NOTIFY_SOCKET"), `the container's environment: ${ctrVars.join(" ")}`);
     assert.ok(ctrVars.includes("PATH"), ctrVars.join(" "));
     await runtime.kill(id, 9);
@@ -210,5 +215,42 @@ describe("ConmonMonitor with runc", { skip: needsRoot.skip, timeout: 60_000 }, (
     await until("conmon and runc to go", async () => ((await processesMentioning(id)).length === 0 ? true : undefined));
     const st = await runtime.state(id);
     assert.ok(st === undefined || st.status === "stopped", `runtime state ${st?.status}`);
+  });
+
+  it("holds conmon at its start pipe until go: the bundle can be written meanwhile", async () => {
+    const { id, paths } = await prepare(["true"]);
+    const config = await readFile(join(paths.bundle, "config.json"), "utf8");
+    await rm(join(paths.bundle, "config.json"));
+    const held = monitor.hold({ id, runtime, paths });
+    assert.ok(held, "posix_spawn is available here");
+    const conmons = await until("conmon to start", async () => {
+      const pids = await processesMentioning(id);
+      return pids.length > 0 ? pids : undefined;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    // Still one waiting conmon: no fork, no runtime, no pid files, no container.
+    assert.deepEqual(await processesMentioning(id), conmons);
+    assert.equal(await runtime.state(id), undefined);
+    assert.ok(!existsSync(paths.conmonPidFile), "conmon has not forked");
+    await writeFile(join(paths.bundle, "config.json"), config);
+    const { pid } = await held.go();
+    assert.ok(pid > 0);
+    assert.equal((await runtime.state(id))?.status, "created");
+    await assert.rejects(held.go(), /already used/);
+    held.cancel(); // a no-op once it went
+    assert.equal((await runtime.state(id))?.status, "created");
+    await runtime.delete(id, { force: true });
+  });
+
+  it("cancel kills a held conmon: nothing runs and nothing is created", async () => {
+    const { id, paths } = await prepare(["true"]);
+    const held = monitor.hold({ id, runtime, paths });
+    assert.ok(held);
+    await until("conmon to start", async () => ((await processesMentioning(id)).length > 0 ? true : undefined));
+    held.cancel();
+    await until("conmon to go", async () => ((await processesMentioning(id)).length === 0 ? true : undefined));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await runtime.state(id), undefined, "no container");
+    assert.ok(!existsSync(paths.conmonPidFile) && !existsSync(paths.pidFile), "no pid files");
   });
 });

@@ -1,5 +1,5 @@
-import { constants, existsSync } from "node:fs";
-import { type FileHandle, mkdtemp, open, readdir, readFile, rm, rmdir, unlink } from "node:fs/promises";
+import { constants, existsSync, readdirSync, readFileSync, rmdirSync, rmSync, unlinkSync } from "node:fs";
+import { type FileHandle, mkdtemp, open, readFile, rm, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LibctError } from "../errors.js";
@@ -139,21 +139,28 @@ export class RuncRuntime implements OciRuntime {
   async forgetExited(id: string): Promise<boolean> {
     if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(id)) return false;
     const dir = join(this.stateRoot, id);
-    // runc keeps state.json (crun: status) and, while created, exec.fifo; nothing else lives there.
-    const entries = await readdir(dir).catch(() => undefined);
-    if (!entries) return true;
+    // runc keeps state.json (crun: status) and, while created, exec.fifo; nothing else lives there. A file
+    // or two on tmpfs: removed synchronously, cheaper than trips through the thread pool.
+    let entries: string[];
+    try {
+      entries = readdirSync(dir);
+    } catch {
+      return true;
+    }
     if (entries.includes("exec.fifo")) return false; // never started: let the runtime clean up
     // The files directly, then the directory: what rm -r would do after a failed rmdir, a readdir and lstats.
-    await Promise.all(
-      entries.map((e) =>
-        unlink(join(dir, e)).catch((err: NodeJS.ErrnoException) => {
-          if (err.code !== "ENOENT") return rm(join(dir, e), { force: true, recursive: true }); // a directory
-        }),
-      ),
-    );
-    await rmdir(dir).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== "ENOENT") throw err;
-    });
+    for (const e of entries) {
+      try {
+        unlinkSync(join(dir, e));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") rmSync(join(dir, e), { force: true, recursive: true }); // a directory
+      }
+    }
+    try {
+      rmdirSync(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
     return true;
   }
 
@@ -173,14 +180,15 @@ export class RuncRuntime implements OciRuntime {
    * What `runc state` computes, read from the same files without spawning runc (about 7 ms here):
    * state.json names init's pid and start time; init is alive when /proc/PID/stat has that start time
    * and is not a zombie; exec.fifo marks "created"; a frozen freezer cgroup marks "paused". Returns
-   * "unknown" (the caller asks runc) when a file is not in the shape runc 1.x writes.
+   * "unknown" (the caller asks runc) when a file is not in the shape runc 1.x writes. The files are on
+   * tmpfs and /proc: read synchronously, in microseconds, rather than in four trips through the thread pool.
    */
   private async stateFromFiles(id: string): Promise<RuntimeState | undefined | "unknown"> {
     if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(id)) return "unknown";
     const dir = join(this.stateRoot, id);
     let raw: string;
     try {
-      raw = await readFile(join(dir, "state.json"), "utf8");
+      raw = readFileSync(join(dir, "state.json"), "utf8");
     } catch (err) {
       return (err as NodeJS.ErrnoException).code === "ENOENT" && !existsSync(dir) ? undefined : "unknown";
     }
@@ -194,7 +202,7 @@ export class RuncRuntime implements OciRuntime {
     if (typeof pid !== "number" || typeof st.init_process_start !== "number") return "unknown";
     const bundle = st.config?.labels?.find((l) => l.startsWith("bundle="))?.slice(7) ?? "";
     const base = { id, pid, bundle, ...(st.created ? { created: st.created } : {}) };
-    const procStat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
+    const procStat = readOr(`/proc/${pid}/stat`, undefined);
     // Fields after the command name "(comm)": state is the 1st, starttime the 20th.
     const fields = procStat?.slice(procStat.lastIndexOf(")") + 2).split(" ");
     if (!fields || fields[0] === "Z" || fields[0] === "X" || fields[19] !== String(st.init_process_start)) {
@@ -204,9 +212,9 @@ export class RuncRuntime implements OciRuntime {
     const freezer = st.cgroup_paths?.freezer;
     const unified = st.cgroup_paths?.[""];
     const frozen = freezer
-      ? /FROZEN|FREEZING/.test(await readFile(join(freezer, "freezer.state"), "utf8").catch(() => ""))
+      ? /FROZEN|FREEZING/.test(readOr(join(freezer, "freezer.state"), ""))
       : unified
-        ? (await readFile(join(unified, "cgroup.freeze"), "utf8").catch(() => "0")).trim() === "1"
+        ? readOr(join(unified, "cgroup.freeze"), "0").trim() === "1"
         : false;
     return { ...base, status: frozen ? "paused" : "running" };
   }
@@ -253,4 +261,13 @@ interface RuncStateFile {
   readonly created?: string;
   readonly config?: { readonly labels?: readonly string[] };
   readonly cgroup_paths?: Readonly<Record<string, string>>;
+}
+
+/** A file's text, or `fallback` when it cannot be read. */
+function readOr<T>(path: string, fallback: T): string | T {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return fallback;
+  }
 }

@@ -89,27 +89,39 @@ export interface DetachedChild {
   readonly stderr: Socket;
   /** The child's fd 3. */
   readonly fd3: Socket;
+  /** With `startPipe`: the write end of a pipe that is the child's fd 4 (close-on-exec here; the caller closes it). */
+  readonly startFd?: number;
 }
 
 /**
- * Starts `file` with `args`, `env` and `cwd` as described above. Throws an Error with `code` (ENOENT, EACCES, ...)
- * when the program cannot be started; returns null when posix_spawn is unavailable here.
+ * Starts `file` with `args`, `env` and `cwd` as described above; `startPipe` also gives it a pipe to read on
+ * fd 4 (conmon's `_OCI_STARTPIPE`). Throws an Error with `code` (ENOENT, EACCES, ...) when the program cannot
+ * be started; returns null when posix_spawn is unavailable here.
  */
 export function spawnDetached(
   file: string,
   args: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
   cwd: string,
+  opts: { startPipe?: boolean } = {},
 ): DetachedChild | null {
   const c = load();
   if (!c) return null;
   const errPipe = new Int32Array(2);
   const syncPipe = new Int32Array(2);
+  const startPipe = new Int32Array([-1, -1]);
+  const closeAll = (fds: Int32Array[]) => {
+    for (const p of fds) for (const fd of p) if (fd >= 0) c.close(fd);
+  };
   if (c.pipe2(errPipe, O_CLOEXEC) !== 0) throw errnoError("pipe2", koffiErrno());
   if (c.pipe2(syncPipe, O_CLOEXEC) !== 0) {
     const e = koffiErrno();
-    c.close(errPipe[0]);
-    c.close(errPipe[1]);
+    closeAll([errPipe]);
+    throw errnoError("pipe2", e);
+  }
+  if (opts.startPipe && c.pipe2(startPipe, O_CLOEXEC) !== 0) {
+    const e = koffiErrno();
+    closeAll([errPipe, syncPipe]);
     throw errnoError("pipe2", e);
   }
   const fa = Buffer.alloc(FILE_ACTIONS_SIZE);
@@ -125,6 +137,7 @@ export function spawnDetached(
     c.faOpen(fa, 1, "/dev/null", O_WRONLY, 0);
     c.faDup2(fa, errPipe[1], 2); // dup2 clears O_CLOEXEC on the copy: the child keeps fds 2 and 3 only
     c.faDup2(fa, syncPipe[1], 3);
+    if (opts.startPipe) c.faDup2(fa, startPipe[0], 4);
     c.faChdir(fa, cwd);
     // Every signal, glibc's internal ones (32, 33) too: sigfillset leaves those out, and glibc 2.36's spawn
     // then sets them to SIG_IGN in the child, which conmon, runc and the container would inherit.
@@ -142,21 +155,25 @@ export function spawnDetached(
     c.attrDestroy(attr);
     c.close(errPipe[1]);
     c.close(syncPipe[1]);
+    if (opts.startPipe) c.close(startPipe[0]);
     if (rc === -1) {
-      // Thrown before or by the call itself: our read ends go too.
+      // Thrown before or by the call itself: our ends go too.
       c.close(errPipe[0]);
       c.close(syncPipe[0]);
+      if (opts.startPipe) c.close(startPipe[1]);
     }
   }
   if (rc !== 0) {
     c.close(errPipe[0]);
     c.close(syncPipe[0]);
+    if (opts.startPipe) c.close(startPipe[1]);
     throw errnoError(`posix_spawn ${file}`, rc);
   }
   const child = {
     pid: pid[0] as number,
     stderr: new Socket({ fd: errPipe[0] as number, readable: true, writable: false }),
     fd3: new Socket({ fd: syncPipe[0] as number, readable: true, writable: false }),
+    ...(opts.startPipe ? { startFd: startPipe[1] as number } : {}),
   };
   reap(child.pid);
   return child;

@@ -10,8 +10,8 @@
  * cycle showed it). Serial removal leaves three threads to the requests.
  */
 import { randomBytes } from "node:crypto";
-import { type Dirent, existsSync } from "node:fs";
-import { mkdir, readdir, rename, rm, rmdir, unlink } from "node:fs/promises";
+import { type Dirent, existsSync, renameSync } from "node:fs";
+import { mkdir, readdir, rm, rmdir, unlink } from "node:fs/promises";
 import { basename, join } from "node:path";
 
 /** The process's one queue of background removals. */
@@ -65,13 +65,14 @@ export class Trash {
 
   /**
    * Takes `path` out of its place at once and removes it later. A missing path is fine. When it cannot be
-   * renamed (another filesystem, say) it is removed before this returns, as rm would.
+   * renamed (another filesystem, say) it is removed before this returns, as rm would. The rename is
+   * synchronous: one metadata call, cheaper than a trip through the thread pool on every container removal.
    */
   async discard(path: string): Promise<void> {
     const dest = join(this.dir, `${basename(path)}.${randomBytes(6).toString("hex")}`);
     for (let attempt = 0; ; attempt++) {
       try {
-        await rename(path, dest);
+        renameSync(path, dest);
         break;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
