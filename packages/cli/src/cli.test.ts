@@ -187,7 +187,7 @@ describe("berth (in process, fake daemon)", () => {
       autoRemove: true,
     });
   });
-  it("foreground run --rm: create with autoRemove, follow the log, start, wait until removed", async () => {
+  it("foreground run --rm: create with autoRemove, follow the log, wait until removed (sent with the start), start", async () => {
     const r = await berth(["run", "--rm", "busybox", "sh", "-c", "echo hi; exit 3"], {
       createContainer: () => ({ status: 201, body: container("x") }),
       containerLogs: () => ({
@@ -205,12 +205,12 @@ describe("berth (in process, fake daemon)", () => {
     assert.equal(r.err, "oops\n");
     assert.deepEqual(
       r.calls.map((c) => c.id),
-      ["createContainer", "containerLogs", "startContainer", "waitContainer"],
+      ["createContainer", "containerLogs", "waitContainer", "startContainer"],
     );
     assert.equal((r.calls[0]!.body as { autoRemove?: boolean; start?: boolean }).autoRemove, true);
     assert.equal((r.calls[0]!.body as { start?: boolean }).start, false);
     assert.equal(r.calls[1]!.query, "?follow=true");
-    assert.equal(r.calls[3]!.query, "?condition=removed");
+    assert.equal(r.calls[2]!.query, "?condition=removed");
   });
   it("foreground run without --rm waits for the exit only and keeps the container", async () => {
     const r = await berth(["run", "busybox", "true"], {
@@ -221,20 +221,22 @@ describe("berth (in process, fake daemon)", () => {
     });
     assert.equal(r.code, 0);
     assert.equal((r.calls[0]!.body as { autoRemove?: boolean }).autoRemove, undefined);
-    assert.equal(r.calls[3]!.query, "");
+    assert.equal(r.calls[2]!.id, "waitContainer");
+    assert.equal(r.calls[2]!.query, "");
   });
   it("foreground run --rm: a start that fails removes the container it made", async () => {
     const r = await berth(["run", "--rm", "busybox", "/nope"], {
       createContainer: () => ({ status: 201, body: container("x") }),
       containerLogs: () => ({ lines: [], contentType: "application/x-ndjson" }),
       startContainer: () => problem(400, "invalid", "the container's command cannot be run: exec: /nope"),
+      waitContainer: () => ({ body: { exitCode: 0 } }),
       deleteContainer: () => ({}),
     });
     assert.notEqual(r.code, 0);
     assert.match(r.err, /cannot be run/);
     assert.deepEqual(
       r.calls.map((c) => c.id),
-      ["createContainer", "containerLogs", "startContainer", "deleteContainer"],
+      ["createContainer", "containerLogs", "waitContainer", "startContainer", "deleteContainer"],
     );
   });
   it("run: a missing image is exit 125 with the daemon's message", async () => {

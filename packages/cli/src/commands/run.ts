@@ -138,6 +138,10 @@ async function runForeground(
     // Follow before start: berthd opens the log for this stream before it answers, and keeps it open, so every
     // line arrives even when the container is gone (removed) a moment after it starts.
     const logs = await api.containerLogs({ params: { id }, query: { follow: true } });
+    // The wait goes out with the start, as Docker's CLI waits before it starts: berthd answers a wait on a
+    // created container with its coming exit (or removal), and the exit is not a round trip later.
+    const result = api.waitContainer({ params: { id }, query: remove ? { condition: "removed" } : {} });
+    result.catch(() => undefined); // awaited below, after the output
     try {
       await api.startContainer({ params: { id } });
     } catch (err) {
@@ -145,8 +149,6 @@ async function runForeground(
       if (remove) await api.deleteContainer({ params: { id }, query: { force: true } }).catch(() => undefined);
       throw err;
     }
-    const result = api.waitContainer({ params: { id }, query: remove ? { condition: "removed" } : {} });
-    result.catch(() => undefined); // awaited below, after the output
     for await (const line of logs) printLine(line, out);
     return (await result).exitCode;
   } finally {
