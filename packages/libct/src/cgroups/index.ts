@@ -11,11 +11,12 @@
  * console.log(stats.memory?.usageBytes, stats.pids?.current);
  * await removeCgroup(host, "/berth/web-1"); // after the runtime has deleted the container
  */
-import { readFileSync } from "node:fs";
+
 import { chown, readdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { LibctError } from "../errors.js";
 import type { HostFacts } from "../model/host.js";
+import { readSmallFile } from "../system/read.js";
 import { errno, GONE, rmdirCgroup, subtreeLeafFirst } from "./files.js";
 import { parseFlatKeyed } from "./parse/index.js";
 import { cgroupRelPath } from "./path.js";
@@ -57,14 +58,9 @@ export function readOomKills(host: CgroupHost, cgroupsPath: string): bigint | un
   const rel = cgroupRelPath(cgroupsPath);
   const { mode, root } = host.cgroup;
   const file = mode === "v2" ? join(root, rel, "memory.events") : join(root, "memory", rel, "memory.oom_control");
-  // A cgroup file is generated in memory and never waits on a disk: a direct read costs microseconds, where the
-  // thread pool's open, stat, read and close would add four event-loop turns to every exit.
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch {
-    return undefined;
-  }
+  // A cgroup file is generated in memory and never waits on a disk: read directly (system/read.ts).
+  const text = readSmallFile(file, undefined);
+  if (text === undefined) return undefined;
   return parseFlatKeyed(file, text).get("oom_kill") ?? 0n;
 }
 

@@ -30,6 +30,7 @@ import type { OciRuntime, RuntimeState } from "../runtime/runtime.js";
 import { type ResolvedInputs, STOP_SIGNAL_ANNOTATION, specFromDescription } from "../spec/from-description.js";
 import type { OciProcess, OciResources, OciSpec } from "../spec/oci.js";
 import { type CommandRunner, ProcessRunner } from "../system/command.js";
+import { readSmallFile } from "../system/read.js";
 import { Trash } from "../system/trash.js";
 import { UndoStack } from "../undo.js";
 
@@ -213,12 +214,7 @@ export class Libct {
     return this.dir(id);
   }
 
-  /**
-   * The container's record. Small files on the hot path (the record, the exit and pid files) are read
-   * synchronously: a few microseconds each from the page cache, where fs.promises.readFile takes four
-   * or five trips through the thread pool (about 160 us here) and every create, start, wait and delete
-   * reads several (bench api-run).
-   */
+  /** The container's record, read synchronously as the other small state files (system/read.ts says why). */
   private async record(id: string): Promise<StoredRecord> {
     assertId(id);
     try {
@@ -505,7 +501,7 @@ export class Libct {
         throw new LibctError("precondition", `container '${id}' has exited; only a created container can be started`);
       }
       // The runtime wrote the pid file at create.
-      const pidText = readSmall(join(this.dir(id), "pidfile"));
+      const pidText = readSmallFile(join(this.dir(id), "pidfile"), "");
       try {
         await this.runtime.start(id);
       } catch (err) {
@@ -546,7 +542,7 @@ export class Libct {
 
   /** The exit code conmon recorded, or undefined while the container has not exited. */
   private async exitCode(id: string): Promise<number | undefined> {
-    const text = readSmall(this.exitFile(id)).trim();
+    const text = readSmallFile(this.exitFile(id), "").trim();
     return text === "" ? undefined : Number.parseInt(text, 10);
   }
 
@@ -556,7 +552,7 @@ export class Libct {
   }
 
   private async conmonAlive(id: string): Promise<boolean> {
-    const pid = Number.parseInt(readSmall(join(this.dir(id), "conmon.pid")), 10);
+    const pid = Number.parseInt(readSmallFile(join(this.dir(id), "conmon.pid"), ""), 10);
     if (!pid) return false;
     try {
       process.kill(pid, 0);
@@ -978,15 +974,6 @@ function ignoreGone(err: unknown): void {
   )
     return;
   throw err;
-}
-
-/** A small state file's text, or "" when it is missing or unreadable (see record() for why synchronously). */
-function readSmall(path: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return "";
-  }
 }
 
 function processAlive(pid: number): boolean {

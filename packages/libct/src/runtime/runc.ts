@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { LibctError } from "../errors.js";
 import type { OciResources } from "../spec/oci.js";
 import { CommandFailedError, type CommandRunner } from "../system/command.js";
+import { readSmallFile } from "../system/read.js";
 import type { ExecOptions, OciRuntime, RuntimeState } from "./runtime.js";
 
 export interface RuncOptions {
@@ -202,7 +203,7 @@ export class RuncRuntime implements OciRuntime {
     if (typeof pid !== "number" || typeof st.init_process_start !== "number") return "unknown";
     const bundle = st.config?.labels?.find((l) => l.startsWith("bundle="))?.slice(7) ?? "";
     const base = { id, pid, bundle, ...(st.created ? { created: st.created } : {}) };
-    const procStat = readOr(`/proc/${pid}/stat`, undefined);
+    const procStat = readSmallFile(`/proc/${pid}/stat`, undefined);
     // Fields after the command name "(comm)": state is the 1st, starttime the 20th.
     const fields = procStat?.slice(procStat.lastIndexOf(")") + 2).split(" ");
     if (!fields || fields[0] === "Z" || fields[0] === "X" || fields[19] !== String(st.init_process_start)) {
@@ -212,9 +213,9 @@ export class RuncRuntime implements OciRuntime {
     const freezer = st.cgroup_paths?.freezer;
     const unified = st.cgroup_paths?.[""];
     const frozen = freezer
-      ? /FROZEN|FREEZING/.test(readOr(join(freezer, "freezer.state"), ""))
+      ? /FROZEN|FREEZING/.test(readSmallFile(join(freezer, "freezer.state"), ""))
       : unified
-        ? readOr(join(unified, "cgroup.freeze"), "0").trim() === "1"
+        ? readSmallFile(join(unified, "cgroup.freeze"), "0").trim() === "1"
         : false;
     return { ...base, status: frozen ? "paused" : "running" };
   }
@@ -261,13 +262,4 @@ interface RuncStateFile {
   readonly created?: string;
   readonly config?: { readonly labels?: readonly string[] };
   readonly cgroup_paths?: Readonly<Record<string, string>>;
-}
-
-/** A file's text, or `fallback` when it cannot be read. */
-function readOr<T>(path: string, fallback: T): string | T {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return fallback;
-  }
 }
