@@ -19,7 +19,7 @@ export interface Io {
   stderr(text: string): void;
   readonly isTTY: boolean;
   readonly env: Readonly<Record<string, string | undefined>>;
-  /** Injected in tests; the default opens node:http on BERTH_HOST. */
+  /** Injected in tests; the default is createTransport (transport.ts) on BERTH_HOST. */
   transport?: (host: string, token: string | undefined) => Promise<Transport>;
 }
 
@@ -148,7 +148,7 @@ export async function runCommand(cmd: AnyCommand, argv: readonly string[], host:
   const openTransport = () => {
     transport ??= io.transport
       ? io.transport(host, io.env.BERTH_TOKEN)
-      : import("./transport.js").then((m) => m.HttpTransport.create(host, io.env.BERTH_TOKEN, io.env));
+      : import("./transport.js").then((m) => m.createTransport(host, io.env.BERTH_TOKEN, io.env));
     return transport;
   };
   const api = createClient({ request: async (req) => (await openTransport()).request(req) });

@@ -1,17 +1,18 @@
 /**
- * The CLI's `Transport`: node:http over the daemon's unix socket (BERTH_HOST=unix:///path, the default
- * unix:///run/berth/berth.sock) or TCP over TLS (tcp://host:port or https://host:port; berthd serves TCP only
- * with TLS) with BERTH_TOKEN as a bearer token. BERTH_TLS_CA names the PEM file to trust (berthd's
- * <root>/tls/server.crt when it made its own), BERTH_TLS_VERIFY=0 skips verification. One keep-alive
- * agent per process.
+ * The CLI's `Transport`: HTTP/1.1 over the daemon's unix socket (BERTH_HOST=unix:///path, the default
+ * unix:///run/berth/berth.sock) with node:net (`UnixTransport`, unix-http.ts), or node:http(s) over TCP with
+ * TLS (tcp://host:port or https://host:port; berthd serves TCP only with TLS) with BERTH_TOKEN as a bearer
+ * token. BERTH_TLS_CA names the PEM file to trust (berthd's <root>/tls/server.crt when it made its own),
+ * BERTH_TLS_VERIFY=0 skips verification. node:http loads only for TCP hosts: one keep-alive agent per process.
  */
 
 import { readFileSync } from "node:fs";
 import type { Agent, ClientRequest, IncomingMessage, RequestOptions } from "node:http";
-import * as nodeHttp from "node:http";
 import type { RequestOptions as TlsRequestOptions } from "node:https";
+import type { Socket } from "node:net";
 import type { Transport, TransportRequest, TransportResponse } from "@berth/api/client";
 import { CliError, DaemonUnreachableError } from "./framework/errors.js";
+import { unixRequest } from "./unix-http.js";
 
 export const DEFAULT_HOST = "unix:///run/berth/berth.sock";
 
@@ -103,6 +104,42 @@ export function explainTlsError(err: NodeJS.ErrnoException, display: string): Er
   });
 }
 
+/** Connection failures as DaemonUnreachableError (ENOENT: no socket, ECONNREFUSED: no berthd on it, ...). */
+function unreachable(err: unknown, display: string): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code && unreachableCodes.has(code) ? new DaemonUnreachableError(display, code, { cause: err }) : err;
+}
+
+/** Requests to berthd's unix socket, one connection each (unix-http.ts). */
+export class UnixTransport implements Transport {
+  private readonly open = new Set<Socket>();
+
+  constructor(private readonly target: Extract<Target, { kind: "unix" }>) {}
+
+  async request(req: TransportRequest): Promise<TransportResponse> {
+    try {
+      return await unixRequest(this.target.socketPath, req, this.open);
+    } catch (err) {
+      throw unreachable(err, this.target.display);
+    }
+  }
+
+  close(): void {
+    for (const s of this.open) s.destroy();
+    this.open.clear();
+  }
+}
+
+/** The transport for BERTH_HOST / -H: `UnixTransport` for a unix socket, `HttpTransport` for TCP. */
+export async function createTransport(
+  host: string,
+  token?: string,
+  env: Readonly<Record<string, string | undefined>> = {},
+): Promise<Transport> {
+  const target = parseHost(host);
+  return target.kind === "unix" ? new UnixTransport(target) : HttpTransport.create(host, token, env);
+}
+
 export class HttpTransport implements Transport {
   private agent: Agent | undefined;
   private readonly open = new Set<ClientRequest>();
@@ -122,7 +159,7 @@ export class HttpTransport implements Transport {
   ): Promise<HttpTransport> {
     const target = parseHost(host);
     const tls = target.kind === "tcp" && target.tls;
-    const http = (tls ? await import("node:https") : nodeHttp) as HttpModule;
+    const http = (tls ? await import("node:https") : await import("node:http")) as HttpModule;
     const roots = tls ? (await import("node:tls")).rootCertificates : [];
     return new HttpTransport(target, http, token, tls ? tlsClientOptions(env, roots) : undefined);
   }
@@ -162,9 +199,8 @@ export class HttpTransport implements Transport {
       this.open.add(r);
       r.on("error", (err: NodeJS.ErrnoException) => {
         this.open.delete(r);
-        if (err.code && unreachableCodes.has(err.code))
-          reject(new DaemonUnreachableError(t.display, err.code, { cause: err }));
-        else reject(explainTlsError(err, t.display));
+        const e = unreachable(err, t.display);
+        reject(e === err ? explainTlsError(err, t.display) : e);
       });
       if (req.signal) {
         if (req.signal.aborted) r.destroy(new Error("aborted"));
