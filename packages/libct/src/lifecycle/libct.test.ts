@@ -8,7 +8,7 @@
 
 import { strict as assert } from "node:assert";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -320,6 +320,26 @@ describe("Libct on runc + conmon (integration)", { ...needsRoot, timeout: 120_00
     await assert.rejects(env.lib.create({ id: bad, description: { kind: "app" }, monitor: doomed }));
     await eventually(() => processesMentioning(bad).length === 0);
     await assert.rejects(env.lib.state(bad), /no such container/);
+  });
+
+  it("runs runc from one sealed copy, so that its init makes no copy of its own", async (t) => {
+    const env = await openTestLibct(t);
+    assert.equal(env.lib.runtime.binary, join(env.runRoot, "bin", "runc"));
+    // A created container's process is runc's init, waiting to exec: its executable tells where it runs from.
+    const sealed = env.id("sealed");
+    await env.lib.create({ id: sealed, description: env.app({ process: { args: ["/bin/true"] } }) });
+    assert.match(readlinkSync(`/proc/${await initPid(env.lib, sealed)}/exe`), /^\/memfd:runc_cloned:/);
+    // Without the sealed copy, runc's init runs from a copy of its own, made in its state directory (which
+    // is outside the container's mounts, so /proc shows the path as "/").
+    const plain = await Libct.open({ root: env.root, runRoot: env.runRoot, host: env.lib.host, sealRuntime: false });
+    assert.equal(plain.runtime.binary, plain.host.runtimes.find((r) => r.name === "runc")?.path);
+    const copied = env.id("copied");
+    await plain.create({ id: copied, description: env.app({ process: { args: ["/bin/true"] } }) });
+    assert.doesNotMatch(readlinkSync(`/proc/${await initPid(plain, copied)}/exe`), /memfd/);
+    for (const id of [sealed, copied]) {
+      await env.lib.start(id);
+      assert.equal((await env.lib.wait(id)).exitCode, 0);
+    }
   });
 
   it("keeps a container running after the process that started it is SIGKILLed", async (t) => {

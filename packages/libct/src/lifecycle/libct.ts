@@ -31,6 +31,7 @@ import { type ResolvedInputs, STOP_SIGNAL_ANNOTATION, specFromDescription } from
 import type { OciProcess, OciResources, OciSpec } from "../spec/oci.js";
 import { type CommandRunner, ProcessRunner } from "../system/command.js";
 import { readSmallFile } from "../system/read.js";
+import { SealedExecutable } from "../system/sealed-exe.js";
 import { Trash } from "../system/trash.js";
 import { UndoStack } from "../undo.js";
 
@@ -67,6 +68,11 @@ export interface LibctOptions {
   readonly idRangeSize?: number;
   /** conmon's --log-size-max, in bytes. */
   readonly logSizeMax?: number;
+  /**
+   * Run runc from a sealed in-memory copy (system/sealed-exe.ts), which spares each container start and exec
+   * the copy runc's init otherwise makes of itself. Default true; false runs the binary's own path.
+   */
+  readonly sealRuntime?: boolean;
 }
 
 export interface CreateRequest {
@@ -184,14 +190,19 @@ export class Libct {
       throw new LibctError("unavailable", `${info.name} cannot run here: ${info.unusableReason}`);
     const root = opts.root ?? "/var/lib/berth/libct";
     const runRoot = opts.runRoot ?? "/run/berth/libct";
-    for (const d of [join(root, "containers"), join(runRoot, info.name), join(runRoot, "exits"), join(runRoot, "s")]) {
-      await mkdir(d, { recursive: true, mode: 0o711 });
-    }
+    const dirs = [join(root, "containers"), join(runRoot, info.name), join(runRoot, "exits"), join(runRoot, "s")];
+    for (const d of [...dirs, join(runRoot, "bin")]) await mkdir(d, { recursive: true, mode: 0o711 });
+    // runc only: crun does not copy itself at start.
+    const sealed =
+      info.name === "runc" && opts.sealRuntime !== false
+        ? SealedExecutable.open(info.path, join(runRoot, "bin", "runc"))
+        : undefined;
     const runtime = new RuncRuntime({
       name: info.name,
       binary: info.path,
       stateRoot: join(runRoot, info.name),
       cmd: opts.cmd ?? new ProcessRunner(),
+      ...(sealed ? { sealed } : {}),
     });
     const trash = await new Trash(join(root, "trash")).open();
     return new Libct(host, runtime, opts, root, runRoot, trash);

@@ -6,6 +6,7 @@ import { LibctError } from "../errors.js";
 import type { OciResources } from "../spec/oci.js";
 import { CommandFailedError, type CommandRunner } from "../system/command.js";
 import { readSmallFile } from "../system/read.js";
+import type { SealedExecutable } from "../system/sealed-exe.js";
 import type { ExecOptions, OciRuntime, RuntimeState } from "./runtime.js";
 
 export interface RuncOptions {
@@ -14,6 +15,8 @@ export interface RuncOptions {
   /** The runtime's state directory (`--root`), one per libct root so two hosts never mix. */
   readonly stateRoot: string;
   readonly cmd: CommandRunner;
+  /** runc run from a sealed copy of `binary` (system/sealed-exe.ts): its init then skips copying itself. */
+  readonly sealed?: SealedExecutable;
 }
 
 const NOT_FOUND = /does not exist|not found|no such file|container .* not exist/i;
@@ -21,15 +24,22 @@ const NOT_FOUND = /does not exist|not found|no such file|container .* not exist/
 /** runc and crun share a command line; one driver serves both. */
 export class RuncRuntime implements OciRuntime {
   readonly name: "runc" | "crun";
-  readonly binary: string;
+  private readonly path: string;
   private readonly stateRoot: string;
   private readonly cmd: CommandRunner;
+  private readonly sealed: SealedExecutable | undefined;
 
   constructor(opts: RuncOptions) {
     this.name = opts.name ?? "runc";
-    this.binary = opts.binary;
+    this.path = opts.binary;
     this.stateRoot = opts.stateRoot;
     this.cmd = opts.cmd;
+    this.sealed = opts.sealed;
+  }
+
+  /** What to execute: the sealed copy's link when there is one, else the binary's own path. */
+  get binary(): string {
+    return this.sealed?.path ?? this.path;
   }
 
   globalArgs(): string[] {
