@@ -324,7 +324,7 @@ describe("Libct on runc + conmon (integration)", { ...needsRoot, timeout: 120_00
 
   it("runs runc from one sealed copy, so that its init makes no copy of its own", async (t) => {
     const env = await openTestLibct(t);
-    assert.equal(env.lib.runtime.binary, join(env.runRoot, "bin", "runc"));
+    assert.equal(env.lib.runtime.binary, join(env.runRoot, "bin", String(process.pid), "runc"));
     // A created container's process is runc's init, waiting to exec: its executable tells where it runs from.
     const sealed = env.id("sealed");
     await env.lib.create({ id: sealed, description: env.app({ process: { args: ["/bin/true"] } }) });

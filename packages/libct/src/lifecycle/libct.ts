@@ -191,11 +191,12 @@ export class Libct {
     const root = opts.root ?? "/var/lib/berth/libct";
     const runRoot = opts.runRoot ?? "/run/berth/libct";
     const dirs = [join(root, "containers"), join(runRoot, info.name), join(runRoot, "exits"), join(runRoot, "s")];
-    for (const d of [...dirs, join(runRoot, "bin")]) await mkdir(d, { recursive: true, mode: 0o711 });
-    // runc only: crun does not copy itself at start.
+    for (const d of dirs) await mkdir(d, { recursive: true, mode: 0o711 });
+    // runc only: crun does not copy itself at start. The link is this process's own (bin/<pid>/runc): it
+    // points into our /proc/<pid>/fd, and another process opening the same root must not repoint it.
     const sealed =
       info.name === "runc" && opts.sealRuntime !== false
-        ? SealedExecutable.open(info.path, join(runRoot, "bin", "runc"))
+        ? SealedExecutable.open(info.path, join(runRoot, "bin"))
         : undefined;
     const runtime = new RuncRuntime({
       name: info.name,

@@ -158,7 +158,11 @@ export const runtimeSuite = (name: string, open: (stateRoot: string) => Promise<
       const { id } = await running(["/bin/sh", "-c", "echo started > /dev/null; exec sleep 100"]);
       const st = await runtime.state(id);
       assert.equal(st?.status, "running");
-      assert.match(await readFile(`/proc/${st?.pid}/cmdline`, "utf8"), /sleep/, "init exec'd the user process");
+      // start returns once init has closed the exec fifo, which execve does as it begins: /proc shows an empty
+      // cmdline until the new program is in place.
+      await until("init exec'd the user process", async () =>
+        /sleep/.test(await readFile(`/proc/${st?.pid}/cmdline`, "utf8")) ? true : undefined,
+      );
       await assert.rejects(runtime.start(id), (err: Error) => /running|created|not/i.test(err.message));
     });
 

@@ -3,7 +3,9 @@ import { execFileSync } from "node:child_process";
 import {
   closeSync,
   ftruncateSync,
+  mkdirSync,
   mkdtempSync,
+  readdirSync,
   readlinkSync,
   renameSync,
   rmSync,
@@ -39,8 +41,8 @@ describe("sealed executables (memfd_create + F_ADD_SEALS through koffi)", () => 
 
   it("runs through a link named after the binary, and follows the binary when it is replaced", () => {
     const src = script("one");
-    const link = join(dir, "runc");
-    const sealed = SealedExecutable.open(src, link, 0);
+    const link = join(dir, "bin", String(process.pid), "runc");
+    const sealed = SealedExecutable.open(src, join(dir, "bin"), { name: "runc", recheckMs: 0 });
     assert.ok(sealed);
     assert.equal(sealed.path, link);
     assert.match(readlinkSync(link), new RegExp(`^/proc/${process.pid}/fd/\\d+$`));
@@ -54,15 +56,20 @@ describe("sealed executables (memfd_create + F_ADD_SEALS through koffi)", () => 
     void sealed.path;
     assert.equal(readlinkSync(link), now);
     // A second opener of the same binary shares the copy.
-    const other = SealedExecutable.open(src, join(dir, "runc2"), 0);
-    assert.equal(readlinkSync(join(dir, "runc2")), now);
+    const other = SealedExecutable.open(src, join(dir, "bin2"), { name: "runc", recheckMs: 0 });
+    assert.equal(readlinkSync(join(dir, "bin2", String(process.pid), "runc")), now);
     assert.ok(other);
+    // Link directories of processes that are gone go when the next one opens; live ones stay.
+    mkdirSync(join(dir, "bin", "999999999"));
+    mkdirSync(join(dir, "bin", "1"));
+    SealedExecutable.open(src, join(dir, "bin"), { name: "runc" });
+    assert.deepEqual(readdirSync(join(dir, "bin")).sort(), ["1", String(process.pid)].sort());
   });
 
   it("gives the binary's own path when no copy can be made", () => {
     assert.equal(SealedExecutable.open(join(dir, "missing"), join(dir, "r3")), undefined);
     const src = script("gone");
-    const sealed = SealedExecutable.open(src, join(dir, "r4"), 0);
+    const sealed = SealedExecutable.open(src, join(dir, "r4"), { recheckMs: 0 });
     assert.ok(sealed);
     rmSync(src);
     assert.equal(sealed.path, src, "a vanished binary is reported by its real path");

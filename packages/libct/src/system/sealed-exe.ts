@@ -8,14 +8,27 @@
  * /proc/self/exe already is a memfd sealed against writes (F_SEAL_SEAL|SHRINK|GROW|WRITE, runc's
  * RUNC_MEMFD_SEALS; its own comment suggests an admin do this with a bind mount, which today's kernels refuse
  * for a memfd). So berthd makes that memfd once, with memfd_create(2) and fcntl(F_ADD_SEALS) through koffi,
- * and runs runc as `<run root>/bin/runc`, a symlink to /proc/<berthd>/fd/<memfd>: the process is still called
- * `runc` in ps, and every init maps the one shared, unwritable copy.
+ * and runs runc as `<run root>/bin/<berthd pid>/runc`, a symlink to /proc/<berthd pid>/fd/<memfd>: the process
+ * is still called `runc` in ps, and every init maps the one shared, unwritable copy. The link is the process's
+ * own, as the fd is: another process opening the same root (a test, a second libct) makes its own.
  *
  * The protection holds: the sealed copy cannot be written by anyone, as runc's own copy could not.
  * When the binary on disk changes (a runc upgrade), the next call makes a new copy. When koffi or memfd_create
  * is unavailable, or berthd is gone (its fds with it), callers use the binary's own path.
  */
-import { closeSync, fchmodSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  fchmodSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeSync,
+} from "node:fs";
+import { basename, join } from "node:path";
 import { koffiLibc } from "./syscall.js";
 
 const MFD_CLOEXEC = 0x1;
@@ -88,10 +101,25 @@ function sharedCopy(source: string): { id: string; fd: number } | undefined {
   return copy;
 }
 
+/** Removes the link directories of processes that are gone (a berthd killed with -9 leaves its own). */
+function removeStaleLinkDirs(binRoot: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(binRoot);
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    if (statSync(`/proc/${e}`, { throwIfNoEntry: false })) continue;
+    rmSync(join(binRoot, e), { recursive: true, force: true });
+  }
+}
+
 /**
- * `source` run from a sealed copy through the symlink `link`. `path` gives the link, checking (at most once
- * per `recheckMs`) that `source` is unchanged and copying it again when it is not; it gives `source` itself
- * when no copy could be made.
+ * `source` run from a sealed copy through the symlink `<binRoot>/<pid>/<name>`. `path` gives the link,
+ * checking (at most once per `recheckMs`) that `source` is unchanged and copying it again when it is not; it
+ * gives `source` itself when no copy could be made.
  */
 export class SealedExecutable {
   private linked: { id: string; fd: number } | undefined;
@@ -104,8 +132,19 @@ export class SealedExecutable {
   ) {}
 
   /** Makes (or reuses) the copy and the link; undefined when no sealed copy can be made here. */
-  static open(source: string, link: string, recheckMs = 2000): SealedExecutable | undefined {
-    const s = new SealedExecutable(source, link, recheckMs);
+  static open(
+    source: string,
+    binRoot: string,
+    opts: { name?: string; recheckMs?: number } = {},
+  ): SealedExecutable | undefined {
+    const dir = join(binRoot, String(process.pid));
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o711 });
+      removeStaleLinkDirs(binRoot);
+    } catch {
+      return undefined;
+    }
+    const s = new SealedExecutable(source, join(dir, opts.name ?? basename(source)), opts.recheckMs ?? 2000);
     return s.refresh() ? s : undefined;
   }
 
