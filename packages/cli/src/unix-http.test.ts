@@ -294,6 +294,10 @@ describe("unixRequest against node:http's server", () => {
       unixRequest(sock, { method: "GET", path: "/echo", headers: { "x-a": "1\r\nx-b: 2" } }),
       /bad header 'x-a'/,
     );
+    await assert.rejects(
+      unixRequest(sock, { method: "GET", path: "/echo", headers: { "x-a": "snowman \u2603" } }),
+      /bad header 'x-a'/,
+    );
     await assert.rejects(unixRequest(sock, { method: "GET", path: "/a b", headers: {} }), /bad request path/);
   });
   it("UnixTransport says berthd is unreachable when no socket or nobody listens", async () => {

@@ -277,7 +277,10 @@ class BodyQueue implements AsyncIterable<Uint8Array> {
 
 const BODYLESS = new Set(["GET", "HEAD", "OPTIONS"]);
 
-/** The request line and headers; every value is checked for CR/LF so none can start a header of its own. */
+/**
+ * The request line and headers. Values are checked as node:http checks them (tab, visible ASCII and bytes
+ * 0x80-0xff only), so that none can start a header of its own or be mangled on the way.
+ */
 function requestHead(req: TransportRequest, framing: Record<string, string>): string {
   if (!/^[A-Z]+$/.test(req.method)) throw new TypeError(`bad HTTP method '${req.method}'`);
   if (!/^\/[\x21-\x7e]*$/.test(req.path)) throw new TypeError(`bad request path '${req.path}'`);
@@ -286,7 +289,7 @@ function requestHead(req: TransportRequest, framing: Record<string, string>): st
   // before the answer has been read. The client closes the connection once the answer is in.
   let head = `${req.method} ${req.path} HTTP/1.1\r\nhost: berthd\r\n`;
   for (const [name, value] of Object.entries({ ...req.headers, ...framing })) {
-    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || /[\r\n\0]/.test(value))
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || /[^\t\x20-\x7e\x80-\xff]/.test(value))
       throw new TypeError(`bad header '${name}'`);
     head += `${name}: ${value}\r\n`;
   }
