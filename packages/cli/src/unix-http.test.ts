@@ -202,8 +202,14 @@ describe("unixRequest against node:http's server", () => {
         if (i % 16 === 0) yield new Uint8Array(0); // must not end the chunked body early
       }
     }
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on("warning", onWarning);
     const res = await unixRequest(sock, { method: "PUT", path: "/echo", headers: {}, body: upload() });
     const echo = JSON.parse(await text(res.body));
+    await sleep(10); // warnings are emitted on the next tick
+    process.off("warning", onWarning);
+    assert.deepEqual(warnings.map(String), [], "no listener piles up on the socket while it drains");
     assert.equal(echo.te, "chunked");
     assert.equal(echo.size, 64 * 64 * 1024 + (63 * 64) / 2);
     assert.equal(echo.sha, hash.digest("hex"));

@@ -374,26 +374,36 @@ export function unixRequest(
       // the whole response is in.
       if (!parser.complete) fail(err);
     });
+    const abort = () => fail(new Error("aborted"));
     socket.on("close", () => {
       track?.delete(socket);
+      req.signal?.removeEventListener("abort", abort);
       if (!parser.complete) fail(new HttpParseError("berthd closed the connection before the response was complete"));
     });
-    if (req.signal) {
-      const abort = () => fail(new Error("aborted"));
-      if (req.signal.aborted) abort();
-      else req.signal.addEventListener("abort", abort, { once: true });
-    }
+    if (req.signal?.aborted) abort();
+    else req.signal?.addEventListener("abort", abort, { once: true });
     if (body === undefined || typeof body === "string" || body instanceof Uint8Array) {
-      socket.write(body === undefined ? head : Buffer.concat([Buffer.from(head, "latin1"), Buffer.from(body)]));
+      const bytes = Buffer.from(head, "latin1");
+      socket.write(body === undefined ? bytes : Buffer.concat([bytes, Buffer.from(body)]));
       return;
     }
     socket.write(head, "latin1");
     (async () => {
       for await (const chunk of body) {
-        if (socket.destroyed || parser.complete) return;
+        if (socket.destroyed || parser.complete) return; // leaving the loop closes the body's source
         if (chunk.length === 0) continue; // a zero-length chunk would end the body
         const ok = socket.write(Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, CRLF]));
-        if (!ok) await new Promise((drained) => socket.once("drain", drained));
+        if (!ok) {
+          await new Promise<void>((go) => {
+            const done = () => {
+              socket.off("drain", done);
+              socket.off("close", done);
+              go();
+            };
+            socket.on("drain", done);
+            socket.on("close", done);
+          });
+        }
       }
       if (!socket.destroyed) socket.write("0\r\n\r\n");
     })().catch((err: Error) => fail(err));
