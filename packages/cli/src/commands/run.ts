@@ -56,12 +56,6 @@ export const run = defineCommand({
 });
 
 /**
- * run -i / -it: create (tty, openStdin), then attach and have berthd start it (so the first output is seen)
- * and pump stdio until the container's stream ends; the exit code is the container's. --rm is berthd's
- * autoRemove, as with Docker: the container goes when it exits, even after ctrl-p ctrl-q detached from it
- * or this CLI was killed.
- */
-/**
  * --cidfile: refused up front when the file exists, as Docker does (another container may own it), and
  * written once the container exists. Returns what to call with the new id.
  */
@@ -77,6 +71,12 @@ export function cidFile(path: string | undefined): (id: string) => void {
   return (id) => writeFileSync(path, id, { flag: "wx" });
 }
 
+/**
+ * run -i / -it: create (tty, openStdin), then attach and have berthd start it (so the first output is seen)
+ * and pump stdio until the container's stream ends; the exit code is the container's. --rm is berthd's
+ * autoRemove, as with Docker: the container goes when it exits, even after ctrl-p ctrl-q detached from it
+ * or this CLI was killed.
+ */
 async function runInteractive(
   ctx: Context,
   body: ContainerCreate,

@@ -1036,7 +1036,6 @@ export class ContainerService {
     return { exitCode: res.exitCode, stdout: res.stdout, stderr: res.stderr };
   }
 
-  /** `ps` of the container's cgroup, read from /proc. */
   /**
    * The container's processes: read from /proc, or, with `psArgs` (Docker's `top CONTAINER [ps OPTIONS]`),
    * the host's ps run with those options and cut down to the container's rows, as Docker does.
@@ -1152,10 +1151,6 @@ export class ContainerService {
 }
 
 /**
- * Docker's top with ps options: the host's `ps ARGS` (split on blanks, no shell), its header as titles and
- * the rows whose PID is one of `pids`; the last column keeps its spaces (the command line).
- */
-/**
  * The text of the image's /etc/passwd or /etc/group (`name`) under a rootfs, "" when there is none. Only a
  * real /etc directory and a regular file count: a symlink (which the host would resolve against its own
  * root, e.g. to the host's /etc/shadow), a FIFO (which would block) or a file over 4 MiB is not read.
@@ -1177,6 +1172,10 @@ export function readImageEtc(rootfs: string, name: "passwd" | "group"): string {
   }
 }
 
+/**
+ * Docker's top with ps options: the host's `ps ARGS` (split on blanks, no shell), its header as titles and
+ * the rows whose PID is one of `pids`; the last column keeps its spaces (the command line).
+ */
 export async function psTop(
   cmd: CommandRunner,
   psArgs: string,

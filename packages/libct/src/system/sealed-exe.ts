@@ -14,7 +14,8 @@
  *
  * The protection holds: the sealed copy cannot be written by anyone, as runc's own copy could not.
  * When the binary on disk changes (a runc upgrade), the next call makes a new copy. When koffi or memfd_create
- * is unavailable, or berthd is gone (its fds with it), callers use the binary's own path.
+ * is unavailable, callers use the binary's own path. A process killed with -9 leaves its link dangling (its
+ * fds are gone); nothing uses it, and the next process to open the root removes it.
  */
 import {
   closeSync,
