@@ -1,5 +1,5 @@
 /** berthd's command line: every path derives from --root and --run-root, so daemons can run side by side. */
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { LibctError } from "@berth/libct";
 import { isLogLevel, type LogLevel } from "./log.js";
 
@@ -38,8 +38,9 @@ export function parseArgs(argv: readonly string[]): DaemonConfig | "help" {
     if (value === undefined || value === "") throw new LibctError("invalid", `flag ${flag} needs a value`);
     values[flag] = value;
   }
-  const root = values["--root"] ?? "/var/lib/berth";
-  const runRoot = values["--run-root"] ?? "/run/berth";
+  // Absolute and normalized: the run root is compared with mount points (run-root.ts).
+  const root = resolve(values["--root"] ?? "/var/lib/berth");
+  const runRoot = resolve(values["--run-root"] ?? "/run/berth");
   const logLevel = values["--log-level"] ?? "info";
   if (!isLogLevel(logLevel))
     throw new LibctError("invalid", `--log-level must be debug, info, warn or error, not '${logLevel}'`);
@@ -60,7 +61,7 @@ export function parseArgs(argv: readonly string[]): DaemonConfig | "help" {
     root,
     runRoot,
     ...(cert && key ? { tls: { cert, key } } : {}),
-    socket: values["--socket"] ?? join(runRoot, "berth.sock"),
+    socket: resolve(values["--socket"] ?? join(runRoot, "berth.sock")),
     logLevel,
     ...(tcp ? { tcp } : {}),
   };

@@ -396,7 +396,7 @@ describe("berthd", needsRoot, () => {
       id,
       description: { kind: "app", rootfs: { path: rootfs }, process: { args: ["/bin/sleep", "300"] } },
     });
-    const conmonPid = Number(readFileSync(join(d.root, "libct/containers", id, "conmon.pid"), "utf8"));
+    const conmonPid = Number(readFileSync(join(d.runRoot, "libct/containers", id, "conmon.pid"), "utf8"));
     process.kill(conmonPid, 0);
     await d.restart();
     assert.deepEqual(

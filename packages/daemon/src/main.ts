@@ -16,7 +16,7 @@
 import { chmod, chown, mkdir, readFile, rm } from "node:fs/promises";
 import { connect, type Server } from "node:net";
 import { arch, release } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { ContentStore, Libct, LibctError, mallocTrim, ProcessRunner, storageDrivers } from "@berth/libct";
 import { type DaemonConfig, parseArgs, USAGE } from "./config.js";
 import { EventBus } from "./events/bus.js";
@@ -28,6 +28,7 @@ import { createApiServer } from "./http/server.js";
 import { tlsIdentity } from "./http/tls.js";
 import { IdleGc } from "./idle-gc.js";
 import { createLogger, type Logger } from "./log.js";
+import { prepareRunRoot, releaseRunRoot } from "./run-root.js";
 import { ContainerService } from "./services/containers.js";
 import { HealthMonitor } from "./services/health.js";
 import { hostInfo } from "./services/host-info.js";
@@ -78,12 +79,19 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
   await mkdir(cfg.root, { recursive: true, mode: 0o711 });
   await mkdir(cfg.runRoot, { recursive: true, mode: 0o711 });
   await mkdir(join(cfg.root, "containers"), { recursive: true, mode: 0o711 });
+  // Before anything touches the run root: a live daemon's socket there means it is not ours to prepare.
+  await checkSocketFree(cfg.socket);
+  const cmd = new ProcessRunner();
+  const libctRunRoot = join(cfg.runRoot, "libct");
+  await prepareRunRoot(cfg.runRoot, cmd, log, {
+    ours: ["libct", ...(dirname(cfg.socket) === cfg.runRoot ? [basename(cfg.socket)] : [])],
+    inUse: () => Libct.runRootInUse(libctRunRoot),
+  });
 
   const db = openDb(join(cfg.root, "berth.db"));
   const eventLog = new EventRepo(db);
   const bus = new EventBus(1000, (e) => eventLog.append(e), eventLog.recent(1000));
-  const cmd = new ProcessRunner();
-  const libct = await Libct.open({ root: join(cfg.root, "libct"), runRoot: join(cfg.runRoot, "libct"), cmd });
+  const libct = await Libct.open({ root: join(cfg.root, "libct"), runRoot: libctRunRoot, cmd });
   const storage = await storageDrivers.overlay(join(cfg.root, "storage", "overlay"), cmd);
   const store = await ContentStore.open(join(cfg.root, "images"));
   // Bursts of work (a hundred containers created at once) leave freed native memory in glibc's arenas;
@@ -144,7 +152,6 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
   const idleGc = new IdleGc({ idleMs: 1000, minRequests: 20, log });
   const noteRequest = () => idleGc.noteRequest();
 
-  await checkSocketFree(cfg.socket);
   // TCP first: once the unix socket answers, every listener is up (clients and tests wait on the socket).
   if (cfg.tcp) {
     const tls = await tlsIdentity(cmd, cfg.root, cfg.tls);
@@ -199,6 +206,10 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
       ),
     );
     db.close();
+    // Nothing is defined (a test's daemon, say): its tmpfs goes with it rather than stay mounted for nobody.
+    await releaseRunRoot(cfg.runRoot, cmd, async () => (await libct.list()).length === 0, log).catch((err) =>
+      log.warn("cannot unmount the run root", { err }),
+    );
   };
 }
 

@@ -4,7 +4,6 @@
  * and its exit code read with libct `waitExec` (GET /1.0/containers/{id}/exec/{session}).
  */
 import { rm } from "node:fs/promises";
-import { join } from "node:path";
 import type { ExecCreate } from "@berth/api";
 import { type Libct, LibctError } from "@berth/libct";
 import { type ContainerService, readImageEtc } from "./containers.js";
@@ -55,7 +54,7 @@ export class ExecSessions {
     const row = this.containers.find(ref);
     if (!SESSION.test(sessionId) || !sessionId.startsWith(`${row.id}-exec-`))
       throw new LibctError("not-found", `no exec session '${sessionId}' in container '${row.name}'`);
-    return { containerId: row.id, bundle: join(this.libct.bundlePath(row.id), "exec", sessionId) };
+    return { containerId: row.id, bundle: this.libct.execSessionPath(row.id, sessionId) };
   }
 
   /** Waits for the session to end and returns its exit code. */

@@ -13,6 +13,7 @@ import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { isMountPoint } from "@berth/libct";
 import { leftoverCgroups, processesMentioning } from "@berth/libct/testing/libct-env";
 
 const MAIN = fileURLToPath(new URL("../main.js", import.meta.url));
@@ -45,17 +46,20 @@ export interface TestDaemon {
   /** SIGTERM; resolves with the exit code. */
   terminate(): Promise<number | null>;
   restart(): Promise<void>;
-  /** Mount points under the temp base (the container rootfs mounts). */
+  /** Mount points under the temp base (the container rootfs mounts); not the run root's own tmpfs (run-root.ts). */
   mounts(): string[];
   cleanup(): Promise<string[]>;
 }
 
-/** `args`: extra berthd flags, e.g. ["--tcp", "127.0.0.1:PORT"]. */
-export async function startTestDaemon(opts: { args?: readonly string[] } = {}): Promise<TestDaemon> {
+/**
+ * `args`: extra berthd flags, e.g. ["--tcp", "127.0.0.1:PORT"]. `runRoot`: a run root of the test's own (the
+ * socket goes in it), instead of one under the temp base.
+ */
+export async function startTestDaemon(opts: { args?: readonly string[]; runRoot?: string } = {}): Promise<TestDaemon> {
   // Short paths: conmon's attach socket path (run-root/libct/s/<64-hex id>/attach) must fit in 107 bytes.
   const base = await mkdtemp(join(tmpdir(), "bd-"));
   const root = join(base, "r");
-  const runRoot = join(base, "x");
+  const runRoot = opts.runRoot ?? join(base, "x");
   const socket = join(runRoot, "berth.sock");
   const logFile = join(base, "berthd.log");
   let child: ChildProcess | undefined;
@@ -174,7 +178,7 @@ export async function startTestDaemon(opts: { args?: readonly string[] } = {}): 
       return readFileSync("/proc/self/mountinfo", "utf8")
         .split("\n")
         .map((l) => l.split(" ")[4] ?? "")
-        .filter((mp) => mp.startsWith(`${base}/`))
+        .filter((mp) => mp.startsWith(`${base}/`) && mp !== runRoot)
         .sort();
     },
     async cleanup() {
@@ -190,6 +194,8 @@ export async function startTestDaemon(opts: { args?: readonly string[] } = {}): 
         await d.terminate();
       }
       for (const mp of d.mounts()) problems.push(`mount ${mp}`);
+      // Stopped with no container left, berthd unmounts the tmpfs it put on its run root.
+      if (await isMountPoint(runRoot)) problems.push(`mount ${runRoot} (the run root's tmpfs)`);
       for (const p of processesMentioning(base)) problems.push(`process ${p.pid}: ${p.cmdline}`);
       for (const id of ids) for (const cg of leftoverCgroups(id)) problems.push(`cgroup ${cg}`);
       if (problems.length === 0) await rm(base, { recursive: true, force: true });

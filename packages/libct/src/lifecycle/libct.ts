@@ -4,7 +4,17 @@
  * no daemon: any process (berthd, a test, the demo) can open the same root and find the containers.
  */
 import { spawn } from "node:child_process";
-import { existsSync, type FSWatcher, mkdirSync, readFileSync, rmSync, statSync, watch, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  type FSWatcher,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  watch,
+  writeFileSync,
+} from "node:fs";
 import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
@@ -117,6 +127,12 @@ interface StoredRecord {
   readonly cgroupsPath: string;
   readonly runtime: "runc" | "crun";
   readonly stdin?: boolean;
+  /**
+   * The bundle (config.json, conmon's attach socket, ctl and winsz fifos and pid files) is under the run root,
+   * `<runRoot>/containers/<id>`. Records written before it moved there lack it: their bundle is the container's
+   * directory under the root.
+   */
+  readonly runBundle?: boolean;
 }
 
 const ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
@@ -190,7 +206,13 @@ export class Libct {
       throw new LibctError("unavailable", `${info.name} cannot run here: ${info.unusableReason}`);
     const root = opts.root ?? "/var/lib/berth/libct";
     const runRoot = opts.runRoot ?? "/run/berth/libct";
-    const dirs = [join(root, "containers"), join(runRoot, info.name), join(runRoot, "exits"), join(runRoot, "s")];
+    const dirs = [
+      join(root, "containers"),
+      join(runRoot, "containers"),
+      join(runRoot, info.name),
+      join(runRoot, "exits"),
+      join(runRoot, "s"),
+    ];
     for (const d of dirs) await mkdir(d, { recursive: true, mode: 0o711 });
     // runc only: crun does not copy itself at start. The link is this process's own (bin/<pid>/runc): it
     // points into our /proc/<pid>/fd, and another process opening the same root must not repoint it.
@@ -209,10 +231,38 @@ export class Libct {
     return new Libct(host, runtime, opts, root, runRoot, trash);
   }
 
+  /**
+   * Whether containers' runtime files live under `runRoot` (a run root as `open` takes): a bundle, or the
+   * runtime's state of a container not deleted yet. What else may be there (exit files of deleted containers,
+   * dead processes' runtime links) belongs to no container.
+   */
+  static runRootInUse(runRoot: string): boolean {
+    for (const d of ["containers", "runc", "crun"]) {
+      try {
+        if (readdirSync(join(runRoot, d)).length > 0) return true;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      }
+    }
+    return false;
+  }
+
   // ---- paths and records ----
 
+  /** What outlives a reboot: the record (berth.json), the log, conmon's `exit` and `oom` files. */
   private dir(id: string): string {
     return join(this.root, "containers", id);
+  }
+  /**
+   * What lives as long as the container's processes, as the runtime's own state does: the bundle (config.json)
+   * with conmon's attach socket, ctl and winsz fifos, pid files and exec sessions. Under the run root, which is
+   * volatile (tmpfs), and away from the root's filesystem, where every one of them cost an inode.
+   */
+  private runDir(id: string): string {
+    return join(this.runRoot, "containers", id);
+  }
+  private bundleOf(rec: Pick<StoredRecord, "id" | "runBundle">): string {
+    return rec.runBundle ? this.runDir(rec.id) : this.dir(rec.id);
   }
   private exitFile(id: string): string {
     return join(this.runRoot, "exits", id);
@@ -221,13 +271,21 @@ export class Libct {
   logPath(id: string): string {
     return join(this.dir(id), "ctr.log");
   }
-  /** The bundle directory, where conmon serves `attach` and `ctl`. */
+  /** The bundle directory, where conmon serves `attach` and `ctl` (for a container that does not exist, where it would be). */
   bundlePath(id: string): string {
-    return this.dir(id);
+    try {
+      return this.bundleOf(this.recordSync(id));
+    } catch (err) {
+      if (err instanceof LibctError && err.kind === "not-found") return this.runDir(id);
+      throw err;
+    }
   }
 
   /** The container's record, read synchronously as the other small state files (system/read.ts says why). */
   private async record(id: string): Promise<StoredRecord> {
+    return this.recordSync(id);
+  }
+  private recordSync(id: string): StoredRecord {
     assertId(id);
     try {
       return JSON.parse(readFileSync(join(this.dir(id), "berth.json"), "utf8")) as StoredRecord;
@@ -304,8 +362,11 @@ export class Libct {
 
     await using undo = new UndoStack();
     const dir = this.dir(req.id);
-    if (!heldMonitor) mkdirSync(dir, { recursive: false, mode: 0o711 });
-    undo.push(() => rm(dir, { recursive: true, force: true }));
+    const bundle = this.runDir(req.id);
+    if (!heldMonitor) this.makeDirs(req.id);
+    undo.push(() =>
+      Promise.all([rm(dir, { recursive: true, force: true }), rm(bundle, { recursive: true, force: true })]),
+    );
     const record: StoredRecord = {
       id: req.id,
       createdAt: new Date().toISOString(),
@@ -313,9 +374,10 @@ export class Libct {
       cgroupsPath,
       runtime: this.runtime.name,
       ...(req.stdin ? { stdin: true } : {}),
+      runBundle: true,
     };
     // Written synchronously, like the reads of record(): a thread-pool trip costs more than the write here.
-    writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
+    writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
     writeFileSync(join(dir, "berth.json"), JSON.stringify(record, null, 2));
     rmSync(this.exitFile(req.id), { force: true });
     // Undo runs last-pushed first: the runtime must kill and delete the container before its cgroup can go.
@@ -351,9 +413,8 @@ export class Libct {
    */
   holdMonitor(id: string, opts: { terminal: boolean; stdin: boolean }): HeldMonitor | undefined {
     assertId(id);
-    const dir = this.dir(id);
-    if (this.held.has(id) || existsSync(dir)) return undefined;
-    mkdirSync(dir, { mode: 0o711 });
+    if (this.held.has(id) || existsSync(this.dir(id))) return undefined;
+    this.makeDirs(id);
     let conmon: HeldConmon | undefined;
     try {
       conmon = this.monitor.hold({
@@ -365,7 +426,7 @@ export class Libct {
         ...(this.logSizeMax ? { logSizeMax: this.logSizeMax } : {}),
       });
     } finally {
-      if (!conmon) rmSync(dir, { recursive: true, force: true });
+      if (!conmon) this.removeDirs(id);
     }
     if (!conmon) return undefined;
     const held = conmon;
@@ -376,18 +437,50 @@ export class Libct {
         if (this.held.get(id) !== held) return; // taken by create, or cancelled already
         this.held.delete(id);
         held.cancel();
-        rmSync(dir, { recursive: true, force: true });
+        this.removeDirs(id);
       },
     };
   }
 
+  /**
+   * The bundle of exec session `sessionId` (its attach socket, ctl fifo, pid files and exit code). Under the
+   * container's directory on the root rather than its run directory: conmon also writes the session's output
+   * log there, which may grow as the root's files do, not in memory.
+   */
+  execSessionPath(id: string, sessionId: string): string {
+    return join(this.dir(id), "exec", sessionId);
+  }
+
+  /**
+   * A new container's two directories. Its bundle may be left over from one that did not get its record (a
+   * crash between the two mkdirs, a run root that outlived the root's copy): nothing runs from it, so it goes.
+   */
+  private makeDirs(id: string): void {
+    mkdirSync(this.dir(id), { mode: 0o711 });
+    try {
+      mkdirSync(this.runDir(id), { mode: 0o711 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") {
+        rmSync(this.dir(id), { recursive: true, force: true });
+        throw err;
+      }
+      rmSync(this.runDir(id), { recursive: true, force: true });
+      mkdirSync(this.runDir(id), { mode: 0o711 });
+    }
+  }
+  private removeDirs(id: string): void {
+    rmSync(this.dir(id), { recursive: true, force: true });
+    rmSync(this.runDir(id), { recursive: true, force: true });
+  }
+
   private conmonPaths(id: string) {
-    const dir = this.dir(id);
+    const bundle = this.runDir(id);
     return {
-      bundle: dir,
-      logFile: join(dir, "ctr.log"),
-      pidFile: join(dir, "pidfile"),
-      conmonPidFile: join(dir, "conmon.pid"),
+      bundle,
+      persistDir: this.dir(id),
+      logFile: this.logPath(id),
+      pidFile: join(bundle, "pidfile"),
+      conmonPidFile: join(bundle, "conmon.pid"),
       exitDir: join(this.runRoot, "exits"),
       socketDir: join(this.runRoot, "s"),
     };
@@ -507,13 +600,13 @@ export class Libct {
   /** Starts a created container; returns its init's host pid (from the runtime's pid file) when known. */
   async start(id: string): Promise<{ pid?: number }> {
     return this.locked(id, async () => {
-      const [, exited] = await Promise.all([this.record(id), this.exitCode(id)]);
+      const [rec, exited] = await Promise.all([this.record(id), this.exitCode(id)]);
       // One runtime call on the hot path: runc itself refuses a container that is not "created".
       if (exited !== undefined) {
         throw new LibctError("precondition", `container '${id}' has exited; only a created container can be started`);
       }
       // The runtime wrote the pid file at create.
-      const pidText = readSmallFile(join(this.dir(id), "pidfile"), "");
+      const pidText = readSmallFile(join(this.bundleOf(rec), "pidfile"), "");
       try {
         await this.runtime.start(id);
       } catch (err) {
@@ -535,14 +628,14 @@ export class Libct {
   async wait(id: string, opts: { signal?: AbortSignal } = {}): Promise<ExitResult> {
     const first = this.exitCode(id); // read while the record is
     // Only what the exit needs: a wait lasts as long as the container, so the description is not kept.
-    const { cgroupsPath } = await this.record(id);
-    const rec = { id, cgroupsPath };
+    const { cgroupsPath, runBundle } = await this.record(id);
+    const rec = { id, cgroupsPath, ...(runBundle ? { runBundle } : {}) };
     for (let i = 0; ; i++) {
       const code = await (i === 0 ? first : this.exitCode(id));
       if (code !== undefined) return { exitCode: code, oomKilled: this.wasOomKilled(rec) };
       // conmon writes the exit file; if conmon is gone without writing it (killed, host rebooted),
       // ask the runtime once whether the container still exists.
-      if (!(await this.conmonAlive(id))) {
+      if (!this.conmonAlive(rec)) {
         if ((await this.exitCode(id)) !== undefined) continue;
         const rs = await this.runtime.state(id).catch(() => undefined);
         if (!rs || rs.status === "stopped") return { exitCode: 255, oomKilled: false };
@@ -563,8 +656,8 @@ export class Libct {
     return (readOomKills(this.host, rec.cgroupsPath) ?? 0n) > 0n;
   }
 
-  private async conmonAlive(id: string): Promise<boolean> {
-    const pid = Number.parseInt(readSmallFile(join(this.dir(id), "conmon.pid"), ""), 10);
+  private conmonAlive(rec: Pick<StoredRecord, "id" | "runBundle">): boolean {
+    const pid = Number.parseInt(readSmallFile(join(this.bundleOf(rec), "conmon.pid"), ""), 10);
     if (!pid) return false;
     try {
       process.kill(pid, 0);
@@ -672,6 +765,7 @@ export class Libct {
           await removeCgroupSoon(this.host, rec.cgroupsPath);
         })(),
         this.trash.discard(this.dir(id)),
+        rec.runBundle ? rm(this.runDir(id), { recursive: true, force: true }) : undefined,
       ]);
       rmSync(this.exitFile(id), { force: true });
     });
@@ -733,8 +827,8 @@ export class Libct {
 
   /** The OCI spec the container was created from. */
   async spec(id: string): Promise<OciSpec> {
-    await this.record(id);
-    return JSON.parse(await readFile(join(this.dir(id), "config.json"), "utf8")) as OciSpec;
+    const rec = await this.record(id);
+    return JSON.parse(await readFile(join(this.bundleOf(rec), "config.json"), "utf8")) as OciSpec;
   }
 
   /** Changes resource limits of a running container (memory, CPU, pids, block IO). */
@@ -815,7 +909,7 @@ export class Libct {
     if (st.status !== "running")
       throw new LibctError("precondition", `container '${id}' is ${st.status}; start it before exec`);
     const sessionId = `${id}-exec-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-    const bundle = join(this.dir(id), "exec", sessionId);
+    const bundle = this.execSessionPath(id, sessionId);
     await this.pruneExecSessions(id);
     await mkdir(bundle, { recursive: true });
     const file = await this.writeProcessFile(id, req, req.terminal === true, join(bundle, "process.json"));
@@ -862,7 +956,7 @@ export class Libct {
     await this.record(id);
     if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(sessionId))
       throw new LibctError("invalid", `'${sessionId}' is not an exec session id`);
-    const bundle = join(this.dir(id), "exec", sessionId);
+    const bundle = this.execSessionPath(id, sessionId);
     if (!existsSync(bundle)) throw new LibctError("not-found", `no exec session '${sessionId}' in container '${id}'`);
     for (;;) {
       const text = (await readFile(join(bundle, id), "utf8").catch(() => "")).trim();
@@ -912,7 +1006,8 @@ export class Libct {
       proc.capabilities = { bounding: [...all], effective: [...all], permitted: [...all] };
     }
     const file =
-      path ?? join(this.dir(id), `exec-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
+      path ??
+      join(this.bundlePath(id), `exec-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
     await writeFile(file, JSON.stringify(proc));
     return file;
   }

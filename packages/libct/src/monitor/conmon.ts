@@ -12,8 +12,10 @@ import type { OciRuntime } from "../runtime/runtime.js";
 import { type DetachedChild, spawnDetached } from "../system/spawn.js";
 
 export interface ConmonPaths {
-  /** The bundle; conmon also puts attach, ctl, winsz, exit and oom files here (its persist dir). */
+  /** The bundle (config.json); conmon also serves attach, ctl and winsz here. */
   readonly bundle: string;
+  /** Where conmon records the exit status and an OOM kill (`exit`, `oom`); the bundle when absent. */
+  readonly persistDir?: string;
   readonly logFile: string;
   readonly pidFile: string;
   readonly conmonPidFile: string;
@@ -191,7 +193,7 @@ export class ConmonMonitor {
       "-P", paths.conmonPidFile,
       "-l", `k8s-file:${paths.logFile}`,
       "--exit-dir", paths.exitDir,
-      "--persist-dir", paths.bundle,
+      "--persist-dir", paths.persistDir ?? paths.bundle,
       "--socket-dir-path", paths.socketDir,
       "--log-level", "warning",
       "--full-attach",
