@@ -49,7 +49,9 @@ let cachedData;
 try {
   cachedData = fs.readFileSync(cacheFile);
 } catch {}
-const script = new (require("node:vm").Script)(require("node:module").wrap(fs.readFileSync(file, "utf8")), {
+// Module.wrap's own wrapper, written out: requiring node:module would load the ESM loader's modules (0.4 ms).
+const wrapped = \`(function (exports, require, module, __filename, __dirname) { \${fs.readFileSync(file, "utf8")}\\n});\`;
+const script = new (require("node:vm").Script)(wrapped, {
   filename: file,
   cachedData,
 });

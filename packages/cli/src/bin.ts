@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The `berth` executable: turn on Node's compile cache where it exists (Node >= 22.1), then load the CLI.
-import * as nodeModule from "node:module";
+// The `berth` executable's main (bundled into dist/berth-main.cjs, which dist/berth.cjs loads with V8's code
+// cache: scripts/bundle.mjs). It requires no node:module: that alone loads the ESM loader's modules (0.4 ms).
 
 // berth.cjs's shebang line moved NODE_EXTRA_CA_CERTS to BERTH_EXTRA_CA_CERTS so that Node does not parse the
 // bundle at every start (scripts/bundle.mjs). Put it back for the processes berth starts (berthd, say);
@@ -11,7 +11,6 @@ if (deferredCa !== undefined) {
   else process.env.NODE_EXTRA_CA_CERTS ??= deferredCa;
 }
 
-(nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 void import("./cli.js")
   .then(({ main }) => main(process.argv.slice(2)))
   .then((code) => {
