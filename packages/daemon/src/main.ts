@@ -206,8 +206,10 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
       ),
     );
     db.close();
-    // Nothing is defined (a test's daemon, say): its tmpfs goes with it rather than stay mounted for nobody.
-    await releaseRunRoot(cfg.runRoot, cmd, async () => (await libct.list()).length === 0, log).catch((err) =>
+    // No container is left (a test's daemon, say): the tmpfs goes with berthd rather than stay mounted for
+    // nobody. Every container has its bundle in the run root until it is deleted, so an empty run root says so
+    // without asking the runtime about each one.
+    await releaseRunRoot(cfg.runRoot, cmd, async () => !Libct.runRootInUse(libctRunRoot), log).catch((err) =>
       log.warn("cannot unmount the run root", { err }),
     );
   };

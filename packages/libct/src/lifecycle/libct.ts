@@ -249,14 +249,14 @@ export class Libct {
 
   // ---- paths and records ----
 
-  /** What outlives a reboot: the record (berth.json), the log, conmon's `exit` and `oom` files. */
+  /** What outlives a reboot: the record (berth.json), the log, conmon's `exit` and `oom` files, exec sessions. */
   private dir(id: string): string {
     return join(this.root, "containers", id);
   }
   /**
    * What lives as long as the container's processes, as the runtime's own state does: the bundle (config.json)
-   * with conmon's attach socket, ctl and winsz fifos, pid files and exec sessions. Under the run root, which is
-   * volatile (tmpfs), and away from the root's filesystem, where every one of them cost an inode.
+   * with conmon's attach socket, ctl and winsz fifos and pid files. Under the run root, which is volatile
+   * (tmpfs), and away from the root's filesystem, where every one of them cost an inode.
    */
   private runDir(id: string): string {
     return join(this.runRoot, "containers", id);
