@@ -209,7 +209,7 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
     // No container is left (a test's daemon, say): the tmpfs goes with berthd rather than stay mounted for
     // nobody. Every container has its bundle in the run root until it is deleted, so an empty run root says so
     // without asking the runtime about each one.
-    await releaseRunRoot(cfg.runRoot, cmd, async () => !Libct.runRootInUse(libctRunRoot), log).catch((err) =>
+    await releaseRunRoot(cfg.runRoot, cmd, () => Libct.runRootInUse(libctRunRoot), log).catch((err) =>
       log.warn("cannot unmount the run root", { err }),
     );
   };

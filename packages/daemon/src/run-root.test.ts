@@ -74,9 +74,9 @@ describe("the run root", needsRoot, () => {
     assert.equal(await prepareRunRoot(dir, cmd, log, opts(dir)), "volatile");
     assert.deepEqual(mountsAt(dir), [`tmpfs ${RUN_ROOT_SOURCE}`]);
     // Containers left: it stays.
-    assert.equal(await releaseRunRoot(dir, cmd, async () => false, log), false);
+    assert.equal(await releaseRunRoot(dir, cmd, () => true, log), false);
     assert.deepEqual(mountsAt(dir), [`tmpfs ${RUN_ROOT_SOURCE}`]);
-    assert.equal(await releaseRunRoot(dir, cmd, async () => true, log), true);
+    assert.equal(await releaseRunRoot(dir, cmd, () => false, log), true);
     assert.deepEqual(mountsAt(dir), []);
     assert.deepEqual(readdirSync(dir), []);
   });
@@ -94,7 +94,7 @@ describe("the run root", needsRoot, () => {
     assert.equal(await prepareRunRoot(dir, cmd, log, opts(dir)), "in-use");
     assert.deepEqual(mountsAt(dir), []);
     // Not berthd's tmpfs: release does nothing.
-    assert.equal(await releaseRunRoot(dir, cmd, async () => true, log), false);
+    assert.equal(await releaseRunRoot(dir, cmd, () => false, log), false);
   });
 
   it("replaces what another boot left: its files go and the tmpfs is mounted", async () => {
@@ -104,7 +104,7 @@ describe("the run root", needsRoot, () => {
     writeFileSync(join(dir, "boot-id"), "00000000-0000-0000-0000-000000000000\n");
     assert.equal(await prepareRunRoot(dir, cmd, log, opts(dir)), "mounted");
     assert.deepEqual(readdirSync(dir), []);
-    assert.equal(await releaseRunRoot(dir, cmd, async () => true, log), true);
+    assert.equal(await releaseRunRoot(dir, cmd, () => false, log), true);
     assert.deepEqual(readdirSync(dir), [], "the stale files were removed, not only hidden");
   });
 
@@ -117,7 +117,7 @@ describe("the run root", needsRoot, () => {
     writeFileSync(join(dir, "berth.sock"), "");
     assert.equal(await prepareRunRoot(dir, cmd, log, opts(dir)), "mounted");
     assert.deepEqual(readdirSync(dir), []);
-    assert.equal(await releaseRunRoot(dir, cmd, async () => true, log), true);
+    assert.equal(await releaseRunRoot(dir, cmd, () => false, log), true);
     assert.deepEqual(readdirSync(dir), []);
     // A bundle means a container: in use.
     mkdirSync(join(dir, "libct", "containers", "abc"), { recursive: true });
@@ -140,7 +140,7 @@ describe("the run root", needsRoot, () => {
     const dir = fresh();
     await mountAll(cmd, [{ type: "tmpfs", source: "admin", options: ["mode=0755"] }], dir);
     assert.equal(await prepareRunRoot(dir, cmd, log, opts(dir)), "volatile");
-    assert.equal(await releaseRunRoot(dir, cmd, async () => true, log), false);
+    assert.equal(await releaseRunRoot(dir, cmd, () => false, log), false);
     assert.deepEqual(mountsAt(dir), ["tmpfs admin"]);
     await unmount(cmd, dir);
   });

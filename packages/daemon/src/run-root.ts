@@ -18,7 +18,7 @@
  */
 import { readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type CommandRunner, mountAll, unmount } from "@berth/libct";
+import { type CommandRunner, mountAll, mountAt, unmount } from "@berth/libct";
 import type { Logger } from "./log.js";
 
 /** The mount's source in /proc/self/mountinfo: what tells berthd's own tmpfs from one an administrator made. */
@@ -82,34 +82,19 @@ export async function prepareRunRoot(
   return "mounted";
 }
 
-/** The filesystem type and source of the mount whose mount point is exactly `dir`, if one is. */
-function mountAt(dir: string): { type: string; source: string } | undefined {
-  let found: { type: string; source: string } | undefined;
-  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
-    const [left, right] = line.split(" - ");
-    const mp = left
-      ?.split(" ")[4]
-      ?.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
-    if (mp !== dir || right === undefined) continue;
-    const [type = "", source = ""] = right.split(" ");
-    found = { type, source }; // the last one listed is the one on top
-  }
-  return found;
-}
-
 /**
- * At shutdown: unmounts berthd's tmpfs from `dir` when `empty()` says no container is left whose runtime files
- * live there. A tmpfs someone else mounted, or one with containers, stays.
+ * At shutdown: unmounts berthd's tmpfs from `dir` when `inUse()` (as for `prepareRunRoot`) says no container's
+ * runtime files live there. A tmpfs someone else mounted, or one with containers, stays.
  */
 export async function releaseRunRoot(
   dir: string,
   cmd: CommandRunner,
-  empty: () => Promise<boolean>,
+  inUse: () => boolean,
   log: Logger,
 ): Promise<boolean> {
   const m = mountAt(dir);
   if (m?.type !== "tmpfs" || m.source !== RUN_ROOT_SOURCE) return false;
-  if (!(await empty())) return false;
+  if (inUse()) return false;
   await unmount(cmd, dir);
   log.info("unmounted the run root's tmpfs (no container left)", { runRoot: dir });
   return true;

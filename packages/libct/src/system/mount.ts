@@ -3,6 +3,7 @@
  * them into mount(2)/umount2(2) calls through koffi (syscall.ts), or mount(8)/umount(8) when an option
  * needs mount(8) itself (loop devices) or koffi cannot load.
  */
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { LibctError } from "../errors.js";
 import type { CommandRunner } from "./command.js";
@@ -121,14 +122,26 @@ export async function unmount(cmd: CommandRunner, target: string): Promise<void>
   }
 }
 
-/** True when `path` is a mount point, from /proc/self/mountinfo (field 5 is the mount point, octal-escaped). */
+/** True when `path` is a mount point, from /proc/self/mountinfo. */
 export async function isMountPoint(path: string): Promise<boolean> {
-  const info = await readFile("/proc/self/mountinfo", "utf8");
+  return topMountIn(await readFile("/proc/self/mountinfo", "utf8"), path) !== undefined;
+}
+
+/** The filesystem type and source of the mount on top at exactly `path`, or undefined where nothing is mounted. */
+export function mountAt(path: string): { type: string; source: string } | undefined {
+  return topMountIn(readFileSync("/proc/self/mountinfo", "utf8"), path);
+}
+
+/** Field 5 of a mountinfo line is the mount point (octal-escaped); after " - " come the type and the source. */
+function topMountIn(info: string, path: string): { type: string; source: string } | undefined {
   const want = path.replace(/\/+$/, "");
+  let found: { type: string; source: string } | undefined;
   for (const line of info.split("\n")) {
     const mp = line.split(" ")[4];
-    if (mp && mp.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))) === want)
-      return true;
+    if (!mp || mp.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))) !== want)
+      continue;
+    const [type = "", source = ""] = line.split(" - ")[1]?.split(" ") ?? [];
+    found = { type, source }; // the last one listed is the one on top
   }
-  return false;
+  return found;
 }
