@@ -3,13 +3,13 @@
  * that turns errors into `Error: <message>` + hint and an exit code.
  */
 import { writeSync } from "node:fs";
-import { isatty } from "node:tty";
 import { ApiError, type Client, createClient, type Transport } from "@berth/api/client";
 import type { AnyCommand, Context, Output } from "./framework/command.js";
 import { renderHelp } from "./framework/command.js";
 import { CliError, cannotRunExitCode, DaemonUnreachableError, EXIT_CLI } from "./framework/errors.js";
 import { parseFlags } from "./framework/flags.js";
 import { closest } from "./framework/suggest.js";
+import { isatty } from "./handles.js";
 import { version } from "./index.js";
 import { entries, groupMembers, groups, resolve } from "./registry.js";
 import { DEFAULT_HOST } from "./transport.js";

@@ -3,7 +3,7 @@
  * Skips, saying why, when berthd is not built yet, when not root, or when runc/conmon are missing.
  */
 import { strict as assert } from "node:assert";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, hostname, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -343,6 +343,39 @@ describe("berth against a real berthd", { skip: cliSkipReason(), timeout: 180_00
     assert.equal(rm.code, 0, rm.err);
     assert.equal(rm.out, "web\n");
     assert.doesNotMatch((await berth("ps", "-a")).out, /web/);
+  });
+
+  it("run -d, ps and an error load no node:net, node:stream or node:tty, with stdout and stderr pipes", async () => {
+    // Every CLI process compiles the built-in modules it loads afresh; these three and their 25 dependencies
+    // cost about 3 ms a run (handles.ts). A preload notes what the run loaded.
+    const dir = mkdtempSync(join(tmpdir(), "berth-modules-"));
+    try {
+      const preload = join(dir, "preload.cjs");
+      writeFileSync(
+        preload,
+        `const fs = require("node:fs");
+process.on("exit", () => fs.writeFileSync(${JSON.stringify(dir)} + "/" + process.pid + ".list", process.moduleLoadList.join("\\n")));\n`,
+      );
+      const env = { NODE_OPTIONS: `--require ${preload}` };
+      const run = await d.berthWith(env, "run", "-d", "--name", "mods", "--network", "none", "busybox", "sleep", "60");
+      assert.equal(run.code, 0, run.err);
+      const ps = await d.berthWith(env, "ps", "--filter", "name=mods", "--format", "{{.Names}}");
+      assert.equal(ps.out, "mods\n", ps.err);
+      const bad = await d.berthWith(env, "stop", "no-such-one");
+      assert.equal(bad.code, 1);
+      assert.match(bad.err, /no such container/);
+      const lists = readdirSync(dir).filter((f) => f.endsWith(".list"));
+      assert.equal(lists.length, 3);
+      for (const f of lists) {
+        const loaded = readFileSync(join(dir, f), "utf8").split("\n");
+        for (const m of ["NativeModule net", "NativeModule stream", "NativeModule tty", "NativeModule http"])
+          assert.ok(!loaded.includes(m), `${m} loaded by a CLI run`);
+        assert.ok(loaded.includes("Internal Binding pipe_wrap"), "the run connected on the bare pipe handle");
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await berth("rm", "-f", "mods");
+    }
   });
 
   it("bad flags: exit 125 with a suggestion, nothing created", async () => {

@@ -9,9 +9,9 @@
 import { readFileSync } from "node:fs";
 import type { Agent, ClientRequest, IncomingMessage, RequestOptions } from "node:http";
 import type { RequestOptions as TlsRequestOptions } from "node:https";
-import type { Socket } from "node:net";
 import type { Transport, TransportRequest, TransportResponse } from "@berth/api/client";
 import { CliError, DaemonUnreachableError } from "./framework/errors.js";
+import type { UnixConn } from "./handles.js";
 import { unixRequest } from "./unix-http.js";
 
 export const DEFAULT_HOST = "unix:///run/berth/berth.sock";
@@ -112,7 +112,7 @@ function unreachable(err: unknown, display: string): unknown {
 
 /** Requests to berthd's unix socket, one connection each (unix-http.ts). */
 export class UnixTransport implements Transport {
-  private readonly open = new Set<Socket>();
+  private readonly open = new Set<UnixConn>();
 
   constructor(private readonly target: Extract<Target, { kind: "unix" }>) {}
 

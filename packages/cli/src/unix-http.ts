@@ -1,6 +1,6 @@
 /**
- * The CLI's transport to a local berthd: HTTP/1.1 over the unix socket with node:net and a small response
- * parser, instead of node:http. Loading node:http and sending one request through its agent costs about 6 ms
+ * The CLI's transport to a local berthd: HTTP/1.1 over the unix socket (on Node's bare pipe handle, else
+ * node:net: handles.ts) and a small response parser, instead of node:http. Loading node:http and sending one request through its agent costs about 6 ms
  * of CPU in every CLI process here (a bare request: 27 ms with node:http, 21 ms with node:net; `node -e 0`
  * is 15), a fifth of a short command such as `berth run -d`, and 50 of them at once share two cores.
  *
@@ -10,8 +10,8 @@
  *
  * Tested against node:http's server (unix-http.test.ts) and, through every CLI test, against berthd.
  */
-import { connect, type Socket } from "node:net";
 import type { TransportRequest, TransportResponse } from "@berth/api/client";
+import { connectUnix, type UnixConn, type UnixConnector } from "./handles.js";
 
 /** The head of a response: status and headers (lower-case names; repeated headers joined with ", "). */
 export interface ResponseHead {
@@ -215,7 +215,7 @@ class BodyQueue implements AsyncIterable<Uint8Array> {
   private waiter: { resolve(r: IteratorResult<Uint8Array>): void; reject(e: Error): void } | undefined;
 
   constructor(
-    private readonly socket: Socket,
+    private readonly socket: UnixConn,
     private readonly highWater = 1 << 20,
   ) {}
 
@@ -304,7 +304,8 @@ function requestHead(req: TransportRequest, framing: Record<string, string>): st
 export function unixRequest(
   socketPath: string,
   req: TransportRequest,
-  track?: { add(s: Socket): void; delete(s: Socket): void },
+  track?: { add(s: UnixConn): void; delete(s: UnixConn): void },
+  connect: UnixConnector = connectUnix,
 ): Promise<TransportResponse> {
   const body = req.body;
   const framing: Record<string, string> =
@@ -387,7 +388,7 @@ export function unixRequest(
       socket.write(body === undefined ? bytes : Buffer.concat([bytes, Buffer.from(body)]));
       return;
     }
-    socket.write(head, "latin1");
+    socket.write(Buffer.from(head, "latin1"));
     (async () => {
       for await (const chunk of body) {
         if (socket.destroyed || parser.complete) return; // leaving the loop closes the body's source
@@ -405,7 +406,7 @@ export function unixRequest(
           });
         }
       }
-      if (!socket.destroyed) socket.write("0\r\n\r\n");
+      if (!socket.destroyed) socket.write(Buffer.from("0\r\n\r\n"));
     })().catch((err: Error) => fail(err));
   });
 }
