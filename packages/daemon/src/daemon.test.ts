@@ -15,6 +15,14 @@ import { startTestDaemon, type TestDaemon } from "./testing/daemon.js";
 
 const needsRoot = { skip: process.getuid?.() === 0 ? false : "needs root (integration test)" };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The keys of the overlay store's snapshots, from each one's snapshot.json (libct's overlay driver). */
+const snapshotKeys = (root: string) => {
+  const dir = join(root, "storage/overlay/snapshots");
+  return readdirSync(dir)
+    .filter((n) => existsSync(join(dir, n, "snapshot.json")))
+    .map((n) => (JSON.parse(readFileSync(join(dir, n, "snapshot.json"), "utf8")) as { key: string }).key)
+    .sort();
+};
 
 describe("berthd", needsRoot, () => {
   let d: TestDaemon;
@@ -414,8 +422,7 @@ describe("berthd", needsRoot, () => {
     for (let i = 0; i < 50 && alive(); i++) await sleep(100);
     assert.equal(alive(), false, "conmon is gone with its container");
     assert.ok(!d.mounts().some((m) => m.includes(id)), "the rootfs is unmounted");
-    const snapshots = JSON.parse(readFileSync(join(d.root, "storage/overlay/meta.json"), "utf8")).snapshots;
-    assert.ok(!Object.keys(snapshots).includes(`container/${id}`), "the snapshot is removed");
+    assert.ok(!snapshotKeys(d.root).includes(`container/${id}`), "the snapshot is removed");
     assert.ok(!readdirSync(join(d.root, "containers")).includes(id), "the container directory is removed");
     const listed = (await d.request("GET", "/1.0/containers?all=true")).json as { id: string }[];
     assert.ok(!listed.some((c) => c.id === id));
@@ -427,9 +434,7 @@ describe("berthd", needsRoot, () => {
     const snapshot = () => ({
       list: JSON.stringify(readdirSync(join(d.root, "containers")).sort()),
       mounts: d.mounts(),
-      snapshots: Object.keys(
-        JSON.parse(readFileSync(join(d.root, "storage/overlay/meta.json"), "utf8")).snapshots,
-      ).sort(),
+      snapshots: snapshotKeys(d.root),
       libct: readdirSync(join(d.root, "libct/containers")).sort(),
       // conmons of this daemon (their command lines name its root): a create holds one from the start.
       conmons: readdirSync("/proc").filter((p) => {

@@ -1,11 +1,18 @@
 /**
  * The overlay storage driver: each snapshot is a directory `snapshots/<n>/fs` (plus `work` for an
  * active one); an active snapshot on top of a chain of committed ones is an overlay mount whose
- * lowerdirs are the parents' `fs` directories. Metadata lives in one JSON file replaced atomically, and in
- * memory between changes (this process is its only writer). A removed snapshot's directory goes to the trash.
+ * lowerdirs are the parents' `fs` directories. Each snapshot's metadata is `snapshots/<n>/snapshot.json`, and
+ * in memory between changes (this process is its only writer). A removed snapshot's directory goes to the
+ * trash, which is its removal.
+ *
+ * One small file per snapshot, written once by prepare (and again by commit), keeps a container's create and
+ * remove O(1): the single meta.json of earlier versions was rewritten whole on every create and remove, and
+ * each rewrite (a new temporary file renamed over the old one) made ext4 write the new file's data out at
+ * once (auto_da_alloc), 0.5-0.8 ms of berthd's main thread per container here. A store in that layout is
+ * converted when opened.
  */
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { LibctError } from "../../errors.js";
 import type { CommandRunner } from "../../system/command.js";
@@ -13,16 +20,21 @@ import { bindMount, type Mount, overlayMount } from "../../system/mount.js";
 import { Trash } from "../../system/trash.js";
 import type { SnapshotInfo, StorageDriver } from "../driver.js";
 
+type Entry = SnapshotInfo & { id: number };
+
 interface Meta {
+  /** The number the next prepare takes: above every directory seen, never handed out twice by this process. */
   next: number;
-  snapshots: Record<string, SnapshotInfo & { id: number }>;
+  snapshots: Record<string, Entry>;
 }
+
+const INFO = "snapshot.json";
 
 export class OverlayDriver implements StorageDriver {
   readonly name = "overlay";
   private queue: Promise<unknown> = Promise.resolve();
-  /** meta.json as last read or written. */
-  private meta: Meta | undefined;
+  /** The store as loaded (and changed since) by this process. */
+  private meta: Promise<Meta> | undefined;
 
   private constructor(
     readonly root: string,
@@ -37,42 +49,104 @@ export class OverlayDriver implements StorageDriver {
 
   /**
    * Metadata changes are serialized in this process; berthd is the only writer of a root. `fn` gets a working
-   * copy whose `snapshots` map is its own (entries are replaced, never changed in place), so a change that fails
-   * before `save` leaves the loaded metadata as it was.
+   * copy whose `snapshots` map is its own (entries are replaced, never changed in place), which becomes the
+   * store's once `fn` succeeds; a change that fails leaves the loaded metadata as it was.
    */
   private exclusive<T>(fn: (meta: Meta) => Promise<T>): Promise<T> {
     const run = this.queue.then(async () => {
       const cur = await this.load();
-      return fn({ next: cur.next, snapshots: { ...cur.snapshots } });
+      const work = { next: cur.next, snapshots: { ...cur.snapshots } };
+      try {
+        const out = await fn(work);
+        this.meta = Promise.resolve(work);
+        return out;
+      } catch (err) {
+        cur.next = work.next; // a number taken is not handed out again, even by a change that failed
+        throw err;
+      }
     });
     this.queue = run.catch(() => {});
     return run;
   }
 
   /** The loaded metadata, shared: readers must not change it (they copy what they hand out). */
-  private async load(): Promise<Meta> {
-    if (this.meta) return this.meta;
+  private load(): Promise<Meta> {
+    this.meta ??= this.scan().catch((err) => {
+      this.meta = undefined;
+      throw err;
+    });
+    return this.meta;
+  }
+
+  /**
+   * Reads every snapshot's snapshot.json. A directory without one is what a crash left between prepare's
+   * mkdir and its write: it goes to the trash. A snapshot.json that does not parse (it is written atomically,
+   * so only damage does that) stops the store from opening rather than lose the snapshot.
+   */
+  private async scan(): Promise<Meta> {
+    const legacy = this.readLegacy();
+    const meta: Meta = { next: legacy?.next ?? 1, snapshots: {} };
+    const byId = new Map(Object.values(legacy?.snapshots ?? {}).map((s) => [s.id, s]));
+    for (const name of readdirSync(join(this.root, "snapshots"))) {
+      if (!/^[1-9]\d{0,15}$/.test(name)) continue;
+      const id = Number(name);
+      meta.next = Math.max(meta.next, id + 1);
+      const info = legacy ? byId.get(id) : this.readInfo(id);
+      if (!info) {
+        await this.trash.discard(this.dir(id));
+        continue;
+      }
+      const { id: _id, ...rest } = info as Entry;
+      if (legacy) this.writeInfo(id, rest);
+      meta.snapshots[rest.key] = { ...rest, id };
+    }
+    if (legacy) unlinkSync(join(this.root, "meta.json")); // converted: every snapshot has its snapshot.json
+    return meta;
+  }
+
+  /** The single meta.json of a store written before snapshot.json, if there is one. */
+  private readLegacy(): Meta | undefined {
+    const path = join(this.root, "meta.json");
     try {
-      this.meta = JSON.parse(await readFile(join(this.root, "meta.json"), "utf8")) as Meta;
-      return this.meta;
+      return JSON.parse(readFileSync(path, "utf8")) as Meta;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return { next: 1, snapshots: {} };
-      throw new LibctError("internal", `overlay metadata ${join(this.root, "meta.json")} is unreadable`, {
-        cause: err,
-      });
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw new LibctError("internal", `overlay metadata ${path} is unreadable`, { cause: err });
+    }
+  }
+
+  private readInfo(id: number): SnapshotInfo | undefined {
+    const path = join(this.dir(id), INFO);
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw new LibctError("internal", `overlay metadata ${path} is unreadable`, { cause: err });
+    }
+    try {
+      const info = JSON.parse(text) as SnapshotInfo;
+      if (typeof info.key !== "string" || (info.kind !== "active" && info.kind !== "committed"))
+        throw new Error("bad shape");
+      return info;
+    } catch (err) {
+      throw new LibctError(
+        "internal",
+        `overlay metadata ${path} is damaged; move snapshot directory ${this.dir(id)} aside to open the store without it`,
+        { cause: err },
+      );
     }
   }
 
   /**
-   * Writes and renames synchronously, as the directories of prepare are made: metadata operations on the
-   * local disk take microseconds, where each trip through the thread pool costs about 100 us (and every
-   * container create and remove passes here).
+   * Writes snapshot.json by a rename (atomic), synchronously: a metadata call on the local disk takes
+   * microseconds, where each trip through the thread pool costs about 100 us. In a new snapshot's directory
+   * the rename replaces nothing, so ext4 does not write the data out at once.
    */
-  private async save(meta: Meta): Promise<void> {
-    const tmp = join(this.root, `meta.json.${process.pid}.tmp`);
-    writeFileSync(tmp, JSON.stringify(meta));
-    renameSync(tmp, join(this.root, "meta.json"));
-    this.meta = meta;
+  private writeInfo(id: number, info: SnapshotInfo): void {
+    const tmp = join(this.dir(id), `${INFO}.tmp`);
+    writeFileSync(tmp, JSON.stringify(info));
+    renameSync(tmp, join(this.dir(id), INFO));
   }
 
   private dir(id: number): string {
@@ -116,30 +190,25 @@ export class OverlayDriver implements StorageDriver {
       }
       const id = meta.next++;
       const dir = this.dir(id);
-      // A directory under a number meta.json has not handed out yet is what a crash left: start afresh.
-      try {
-        mkdirSync(dir, { mode: 0o755 });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-        await rm(dir, { recursive: true, force: true });
-        mkdirSync(dir, { mode: 0o755 });
-      }
-      try {
-        mkdirSync(join(dir, "fs"), { mode: 0o755 });
-        mkdirSync(join(dir, "work"), { mode: 0o700 });
-      } catch (err) {
-        await rm(dir, { recursive: true, force: true });
-        throw err;
-      }
-      meta.snapshots[key] = {
-        id,
+      // A directory under a number not handed out yet is what a crash left (or a stray): start afresh.
+      if (existsSync(dir)) await rm(dir, { recursive: true, force: true });
+      const info: SnapshotInfo = {
         key,
         kind: "active",
         ...(parent ? { parent } : {}),
         createdAt: new Date().toISOString(),
         labels,
       };
-      await this.save(meta);
+      try {
+        mkdirSync(dir, { mode: 0o755 });
+        mkdirSync(join(dir, "fs"), { mode: 0o755 });
+        mkdirSync(join(dir, "work"), { mode: 0o700 });
+        this.writeInfo(id, info);
+      } catch (err) {
+        await rm(dir, { recursive: true, force: true });
+        throw err;
+      }
+      meta.snapshots[key] = { ...info, id };
       return this.mountsOf(meta, key);
     });
   }
@@ -153,10 +222,12 @@ export class OverlayDriver implements StorageDriver {
       const s = this.get(meta, key);
       if (s.kind !== "active") throw new LibctError("precondition", `snapshot '${key}' is already committed`);
       if (meta.snapshots[name]) throw new LibctError("conflict", `snapshot '${name}' already exists`);
+      const { id, ...info } = s;
+      const committed: SnapshotInfo = { ...info, key: name, kind: "committed", labels: labels ?? s.labels };
+      await rm(join(this.dir(id), "work"), { recursive: true, force: true });
+      this.writeInfo(id, committed);
       delete meta.snapshots[key];
-      meta.snapshots[name] = { ...s, key: name, kind: "committed", labels: labels ?? s.labels };
-      await rm(join(this.dir(s.id), "work"), { recursive: true, force: true });
-      await this.save(meta);
+      meta.snapshots[name] = { ...committed, id };
     });
   }
 
@@ -166,9 +237,8 @@ export class OverlayDriver implements StorageDriver {
       const child = Object.values(meta.snapshots).find((c) => c.parent === key);
       if (child)
         throw new LibctError("precondition", `snapshot '${key}' is the parent of '${child.key}'; remove that first`);
+      await this.trash.discard(this.dir(s.id)); // one rename: the snapshot is gone, snapshot.json with it
       delete meta.snapshots[key];
-      await this.save(meta);
-      await this.trash.discard(this.dir(s.id));
     });
   }
 
