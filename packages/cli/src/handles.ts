@@ -37,7 +37,7 @@ export interface UnixConn {
 
 // The internal handles' shapes (Node 12 to 24).
 interface StreamHandle {
-  onread: (this: StreamHandle, buf: ArrayBuffer | undefined) => void;
+  onread: (buf: ArrayBuffer | undefined) => void;
   readStart(): number;
   readStop(): number;
   writeBuffer(req: WriteReq, data: Buffer): number;
@@ -145,14 +145,13 @@ class PipeConn extends EventEmitter implements UnixConn {
   ) {
     super();
     this.handle = new b.Pipe(b.SOCKET);
-    const conn = this;
-    this.handle.onread = function onread(buf) {
+    this.handle.onread = (buf) => {
       const n = b.state[b.kReadBytesOrError]!;
-      if (n > 0 && buf) conn.emit("data", Buffer.from(buf, b.state[b.kArrayBufferOffset]!, n));
+      if (n > 0 && buf) this.emit("data", Buffer.from(buf, b.state[b.kArrayBufferOffset]!, n));
       else if (n === b.UV_EOF) {
-        conn.emit("end");
-        conn.destroy();
-      } else if (n < 0) conn.fail(n, "read");
+        this.emit("end");
+        this.destroy();
+      } else if (n < 0) this.fail(n, "read");
     };
     const req = new b.PipeConnectWrap();
     req.oncomplete = (status) => {

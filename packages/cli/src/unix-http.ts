@@ -1,8 +1,9 @@
 /**
  * The CLI's transport to a local berthd: HTTP/1.1 over the unix socket (on Node's bare pipe handle, else
- * node:net: handles.ts) and a small response parser, instead of node:http. Loading node:http and sending one request through its agent costs about 6 ms
- * of CPU in every CLI process here (a bare request: 27 ms with node:http, 21 ms with node:net; `node -e 0`
- * is 15), a fifth of a short command such as `berth run -d`, and 50 of them at once share two cores.
+ * node:net: handles.ts) and a small response parser, instead of node:http. Loading node:http and sending one
+ * request through its agent costs about 6 ms of CPU in every CLI process here (a bare request: 27 ms with
+ * node:http, 21 ms with node:net; `node -e 0` is 15), a fifth of a short command such as `berth run -d`, and 50
+ * of them at once share two cores.
  *
  * It covers what the CLI sends: one request per connection (closed once the answer is in), request bodies as a
  * string, bytes (Content-Length) or a stream (chunked), responses framed by Content-Length, chunked or the
