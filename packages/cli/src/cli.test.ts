@@ -5,19 +5,22 @@ import { main } from "./cli.js";
 import { entries } from "./registry.js";
 import { type FakeHandler, fakeDaemon, problem, recordingIo } from "./testing.js";
 
+// one clock reading for every fixture: `ps` orders by createdAt, and two Date.now() calls a
+// millisecond apart would reorder the list
+const now = Date.now();
 const container = (name: string, over: Partial<Container> = {}): Container => ({
   id: `${name}0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab`.slice(0, 64),
   name,
   image: "busybox",
   kind: "app",
-  createdAt: new Date(Date.now() - 120_000).toISOString(),
+  createdAt: new Date(now - 120_000).toISOString(),
   state: {
     status: "running",
     running: true,
     paused: false,
     oomKilled: false,
     restartCount: 0,
-    startedAt: new Date(Date.now() - 60_000).toISOString(),
+    startedAt: new Date(now - 60_000).toISOString(),
     pid: 42,
   },
   config: { image: "busybox", cmd: ["sleep", "30"] },

@@ -54,11 +54,31 @@ async function moveFile(from: string, to: string): Promise<void> {
   }
 }
 
+/** Text cut at line boundaries into pieces of at most max bytes; a longer line is a piece of its own. */
+export function cutLines(text: Buffer, max: number): Buffer[] {
+  const pieces: Buffer[] = [];
+  let start = 0;
+  let end = 0; // end of the whole lines taken into the current piece
+  while (end < text.length) {
+    const nl = text.indexOf(10, end);
+    const next = nl < 0 ? text.length : nl + 1;
+    if (next - start > max && end > start) {
+      pieces.push(text.subarray(start, end));
+      start = end;
+    }
+    end = next;
+  }
+  pieces.push(text.subarray(start, end));
+  return pieces;
+}
+
 export class LogRotator implements ContainerHooks {
   private readonly live = new Map<string, Required<LogOptions>>();
   private readonly busy = new Set<string>();
   /** Containers whose exited log is being cut (settle), so a restart's archive waits for it. */
   private readonly settling = new Map<string, Promise<void>>();
+  /** A sweep's rotation under way, so settle starts after it. */
+  private readonly rotating = new Map<string, Promise<void>>();
   private readonly timer: NodeJS.Timeout;
   private readonly defaults: Required<LogOptions>;
 
@@ -101,38 +121,44 @@ export class LogRotator implements ContainerHooks {
   }
 
   /**
-   * An exited container's log: the live file cut at line boundaries into pieces of at most maxSizeBytes
-   * (a longer line is a piece of its own), of which the newest maxFiles are kept, the last as the live log.
+   * An exited container's log: the rotated files and the live file, oldest first, cut at line boundaries
+   * into pieces of at most maxSizeBytes (a longer line is a piece of its own), of which the newest maxFiles
+   * are kept, the last as the live log. A sweep that rotated while the container ran may have left a
+   * rotated file past maxSizeBytes (the log grew between two sweeps), so those are cut too.
    */
   async settle(id: string, opts: Required<LogOptions>): Promise<void> {
-    const live = this.d.libct.logPath(id);
-    const size = await stat(live).then(
-      (st) => st.size,
-      () => 0,
-    );
-    if (size <= opts.maxSizeBytes) return;
-    const text = await readFile(live);
-    const pieces: Buffer[] = [];
-    let start = 0;
-    let end = 0; // end of the whole lines taken into the current piece
-    while (end < text.length) {
-      const nl = text.indexOf(10, end);
-      const next = nl < 0 ? text.length : nl + 1;
-      if (next - start > opts.maxSizeBytes && end > start) {
-        pieces.push(text.subarray(start, end));
-        start = end;
-      }
-      end = next;
-    }
-    pieces.push(text.subarray(start, end));
-    const kept = pieces.slice(-opts.maxFiles);
+    await this.rotating.get(id); // a sweep's rotation that was under way when the container exited
     this.busy.add(id);
     try {
-      for (const piece of kept.slice(0, -1)) {
-        await writeFile(live, piece);
-        await this.rotate(id, opts, false, true);
+      const live = this.d.libct.logPath(id);
+      const sizeOf = (path: string) =>
+        stat(path).then(
+          (st) => st.size,
+          () => -1,
+        );
+      const rotated = await this.rotatedNumbers(id); // oldest first
+      const sizes = await Promise.all(rotated.map((n) => sizeOf(join(this.dir(id), `ctr.log.${n}`))));
+      const liveSize = Math.max(await sizeOf(live), 0);
+      const fits = (size: number) => size <= opts.maxSizeBytes;
+      if (fits(liveSize) && sizes.every(fits) && rotated.length <= opts.maxFiles - 1) return;
+      const parts: Buffer[] = [];
+      for (const n of rotated) {
+        const t = await readFile(join(this.dir(id), `ctr.log.${n}`)).catch(() => undefined);
+        if (t !== undefined && t.length > 0) parts.push(t.at(-1) === 10 ? t : Buffer.concat([t, Buffer.from("\n")]));
       }
-      await writeFile(live, kept.at(-1)!);
+      parts.push(await readFile(live).catch(() => Buffer.alloc(0)));
+      const kept = cutLines(Buffer.concat(parts), opts.maxSizeBytes).slice(-opts.maxFiles);
+      // kept[0] is the oldest: ctr.log.<k-1> ... ctr.log.1, then the live log; each written aside and renamed
+      const older = kept.slice(0, -1);
+      await mkdir(this.dir(id), { recursive: true });
+      for (const [i, piece] of older.entries()) {
+        const target = join(this.dir(id), `ctr.log.${older.length - i}`);
+        await writeFile(`${target}.tmp`, piece);
+        await rename(`${target}.tmp`, target);
+      }
+      for (const n of rotated) if (n > older.length) await rm(join(this.dir(id), `ctr.log.${n}`), { force: true });
+      await writeFile(`${live}.tmp`, kept.at(-1) ?? Buffer.alloc(0));
+      await rename(`${live}.tmp`, live);
     } finally {
       this.busy.delete(id);
     }
@@ -149,32 +175,37 @@ export class LogRotator implements ContainerHooks {
         (s) => s.size,
         () => 0,
       );
-      if (size > opts.maxSizeBytes) {
+      // the container may have exited (settle owns its log now) while the stat ran
+      if (size > opts.maxSizeBytes && this.live.has(id) && !this.busy.has(id)) {
         await this.rotate(id, opts).catch((err) => this.d.log.warn("log rotation failed", { id, err }));
       }
     }
   }
 
   /** Shifts ctr.log.N up, drops those past maxFiles-1, and gives the live log the place of ctr.log.1. */
-  async rotate(id: string, opts: Required<LogOptions>, reopen = true, held = false): Promise<void> {
-    if (!held) this.busy.add(id);
-    try {
-      const dir = this.dir(id);
-      await mkdir(dir, { recursive: true });
-      const keep = opts.maxFiles - 1;
-      for (let n = Math.max(keep, 1) + 5; n >= keep && n >= 1; n--)
-        await rm(join(dir, `ctr.log.${n}`), { force: true });
-      for (let n = keep - 1; n >= 1; n--) {
-        await rename(join(dir, `ctr.log.${n}`), join(dir, `ctr.log.${n + 1}`)).catch(() => {});
-      }
-      const live = this.d.libct.logPath(id);
-      if (keep >= 1) await moveFile(live, join(dir, "ctr.log.1"));
-      else await truncate(live, 0);
-      if (reopen && keep >= 1) await this.reopen(id);
-      this.d.log.debug("log rotated", { id, ...opts });
-    } finally {
-      if (!held) this.busy.delete(id);
+  async rotate(id: string, opts: Required<LogOptions>, reopen = true): Promise<void> {
+    this.busy.add(id);
+    const done = this.shift(id, opts, reopen).finally(() => {
+      this.busy.delete(id);
+      if (this.rotating.get(id) === done) this.rotating.delete(id);
+    });
+    this.rotating.set(id, done);
+    return done;
+  }
+
+  private async shift(id: string, opts: Required<LogOptions>, reopen: boolean): Promise<void> {
+    const dir = this.dir(id);
+    await mkdir(dir, { recursive: true });
+    const keep = opts.maxFiles - 1;
+    for (let n = Math.max(keep, 1) + 5; n >= keep && n >= 1; n--) await rm(join(dir, `ctr.log.${n}`), { force: true });
+    for (let n = keep - 1; n >= 1; n--) {
+      await rename(join(dir, `ctr.log.${n}`), join(dir, `ctr.log.${n + 1}`)).catch(() => {});
     }
+    const live = this.d.libct.logPath(id);
+    if (keep >= 1) await moveFile(live, join(dir, "ctr.log.1"));
+    else await truncate(live, 0);
+    if (reopen && keep >= 1) await this.reopen(id);
+    this.d.log.debug("log rotated", { id, ...opts });
   }
 
   /** conmon's ctl fifo: "2 0 0" reopens the log file. */
@@ -209,18 +240,21 @@ export class LogRotator implements ContainerHooks {
     await this.rotate(row.id, opts, false);
   }
 
-  /** The rotated files' text, oldest first (the live log follows it). */
-  async rotatedText(id: string): Promise<string> {
-    const dir = this.dir(id);
-    const names = await readdir(dir).catch(() => [] as string[]);
-    const nums = names
+  /** The numbers of the rotated files, oldest (highest) first. */
+  private async rotatedNumbers(id: string): Promise<number[]> {
+    const names = await readdir(this.dir(id)).catch(() => [] as string[]);
+    return names
       .map((f) => /^ctr\.log\.(\d+)$/.exec(f)?.[1])
       .filter((n): n is string => n !== undefined)
       .map(Number)
       .sort((a, b) => b - a);
+  }
+
+  /** The rotated files' text, oldest first (the live log follows it). */
+  async rotatedText(id: string): Promise<string> {
     const parts: string[] = [];
-    for (const n of nums) {
-      const t = await readFile(join(dir, `ctr.log.${n}`), "utf8").catch(() => undefined);
+    for (const n of await this.rotatedNumbers(id)) {
+      const t = await readFile(join(this.dir(id), `ctr.log.${n}`), "utf8").catch(() => undefined);
       if (t !== undefined) parts.push(t.endsWith("\n") || t === "" ? t : `${t}\n`);
     }
     return parts.join("");
