@@ -285,8 +285,14 @@ describe("berth against a real berthd", { skip: cliSkipReason(), timeout: 180_00
     assert.equal(idle.code, 0, idle.err);
     const idlePct = await cpu("idle");
     assert.ok(idlePct < 5, `idle container: ${idlePct}%`);
-    const spinPct = await cpu("spin");
-    assert.ok(spinPct > 40, `spinning container: ${spinPct}%`);
+    // A loaded machine can leave the loop less than its CPU for one 500 ms sample: a few samples, one must show it.
+    const spinPcts: number[] = [];
+    let spinPct = 0;
+    for (let i = 0; i < 5 && !(spinPct > 40); i++) {
+      spinPct = await cpu("spin");
+      spinPcts.push(spinPct);
+    }
+    assert.ok(spinPct > 40, `spinning container: ${spinPcts.join("%, ")}%`);
     assert.equal((await berth("rm", "-f", "spin", "idle")).code, 0);
 
     // --format on verbs that report, run and exec
@@ -413,13 +419,18 @@ process.on("exit", () => fs.writeFileSync(${JSON.stringify(dir)} + "/" + process
         .split("\n")
         .some((l) => JSON.parse(l).name === "evt"),
     );
-    // live: events that happen while it streams, until a time ahead (a duration is back from now, as in Docker)
-    const ahead = new Date(Date.now() + 3000).toISOString();
-    const live = berth("events", "--until", ahead, "-f", "container=evt2", "--format", "{{.Action}}");
+    // live: events that happen while it streams, until a time ahead (a duration is back from now, as in Docker).
+    // --since from before the stream starts: a subscription that comes late still gets what it missed (replayed,
+    // each event once); the time ahead leaves create and rm seconds to spare on a loaded machine.
+    const from = new Date().toISOString();
+    const ahead = new Date(Date.now() + 10_000).toISOString();
+    const live = berth("events", "--since", from, "--until", ahead, "-f", "container=evt2", "--format", "{{.Action}}");
     await new Promise((r) => setTimeout(r, 500));
-    await berth("create", "--name", "evt2", "busybox", "true");
-    await berth("rm", "evt2");
-    assert.deepEqual((await live).out.trim().split("\n"), ["create", "destroy"]);
+    assert.equal((await berth("create", "--name", "evt2", "busybox", "true")).code, 0);
+    assert.equal((await berth("rm", "evt2")).code, 0);
+    const streamed = await live;
+    assert.equal(streamed.code, 0, streamed.err);
+    assert.deepEqual(streamed.out.trim().split("\n"), ["create", "destroy"]);
     const bad = await berth("events", "--filter", "colour=red");
     assert.notEqual(bad.code, 0);
     assert.match(bad.err, /invalid filter 'colour=red'/);

@@ -79,6 +79,10 @@ if code is None:
 print(json.dumps({"code": code, "ok": ok, "out": out.decode("utf8", "replace")}))
 `;
 
+/** A shell line that waits until the tty has the size, then prints `size=ROWS COLS`. */
+const waitForSize = (rows: number, cols: number) =>
+  `while [ "$(stty size)" != "${rows} ${cols}" ]; do sleep 0.1; done; echo "size=$(stty size)"`;
+
 interface PtyResult {
   code: number | null;
   ok: boolean;
@@ -127,9 +131,10 @@ describe("interactive: run -it, exec -it, attach, cp", { skip, timeout: 600_000 
       ["send", "stty size\r"],
       ["expect", "33 101", 10],
       ["resize", 40, 120],
-      ["sleep", 1],
-      ["send", "stty size; exit 5\r"],
-      ["expect", "40 120", 10],
+      // The resize reaches the container's tty on its own path: the shell waits for it (the typed line's echo
+      // has no "size=40 120"; only the echo after the loop prints that).
+      ["send", `${waitForSize(40, 120)}; exit 5\r`],
+      ["expect", "size=40 120", 10],
     ]);
     assert.ok(r.ok, `output: ${r.out}`);
     assert.equal(r.code, 5, r.out);
@@ -169,9 +174,8 @@ describe("interactive: run -it, exec -it, attach, cp", { skip, timeout: 600_000 
       ["send", "stty size\r"],
       ["expect", "21 77", 10],
       ["resize", 25, 90],
-      ["sleep", 1],
-      ["send", "stty size; exit 7\r"],
-      ["expect", "25 90", 10],
+      ["send", `${waitForSize(25, 90)}; exit 7\r`],
+      ["expect", "size=25 90", 10],
     ]);
     assert.ok(r.ok, `output: ${r.out}`);
     assert.equal(r.code, 7, r.out);

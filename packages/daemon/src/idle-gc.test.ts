@@ -3,27 +3,33 @@ import { describe, it } from "node:test";
 import { getHeapSpaceStatistics } from "node:v8";
 import { IdleGc } from "./idle-gc.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 describe("IdleGc", () => {
-  it("collects once after a burst and a quiet spell, not during the burst nor after a few requests", async () => {
+  it("collects once after a burst and a quiet spell, not during the burst nor after a few requests", (t) => {
+    // Mocked timers and clock: the test decides when time passes, so a slow machine cannot reorder anything.
+    t.mock.timers.enable({ apis: ["setTimeout", "Date"] });
+    const tick = (ms: number) => t.mock.timers.tick(ms);
     const g = new IdleGc({ idleMs: 150, minRequests: 5 });
     for (let i = 0; i < 4; i++) g.noteRequest();
-    await sleep(300);
+    tick(300);
     assert.equal(g.collections, 0, "4 requests are not a burst");
     // A burst that goes on past idleMs: nothing while requests keep coming.
     for (let i = 0; i < 8; i++) {
       g.noteRequest();
-      await sleep(50);
+      tick(50);
     }
     assert.equal(g.collections, 0, "collected during the burst");
-    await sleep(250);
+    // The last request was 50 ms ago: the collection comes idleMs after it, not before.
+    tick(99);
+    assert.equal(g.collections, 0, "collected before idleMs of quiet");
+    tick(1);
     assert.equal(g.collections, 1);
     assert.ok(g.lastMs > 0);
-    await sleep(300);
+    tick(1000);
     assert.equal(g.collections, 1, "one collection per burst");
     g.soon();
-    await sleep(250);
+    tick(149);
+    assert.equal(g.collections, 1, "soon() waits for idleMs of quiet");
+    tick(1);
     assert.equal(g.collections, 2, "soon() collects at the next quiet moment");
     g.close();
   });

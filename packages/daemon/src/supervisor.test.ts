@@ -200,11 +200,14 @@ describe("berthd application containers", needsRoot, () => {
   it("health state survives a berthd restart: a healthy container stays healthy, a stopped one keeps its last", async () => {
     // An interval longer than the restart takes: the first answer after it can only come from the saved state.
     const hc = { test: ["CMD-SHELL", "test -f /tmp/ok"], intervalMs: 300, timeoutMs: 2000, retries: 1 };
-    await create({ name: "hk", cmd: ["sh", "-c", "touch /tmp/ok; exec sleep 300"], healthcheck: hc });
-    await create({ name: "hs", cmd: ["sleep", "300"], healthcheck: hc }); // no /tmp/ok: unhealthy
-    const before = await until("hk", (c) => c.state.health?.status === "healthy" && c.state.health.log.length >= 2);
+    // hs probes every 3 s: when it starts again below, its first probe cannot have answered before the check
+    // that the new run is "starting". It is made unhealthy and stopped first, so that hk's probes up to the
+    // kill stay fewer than the 5 results kept (its first result is compared across the restart).
+    await create({ name: "hs", cmd: ["sleep", "300"], healthcheck: { ...hc, intervalMs: 3000 } }); // no /tmp/ok
     await until("hs", (c) => c.state.health?.status === "unhealthy");
     assert.equal((await d.request("POST", "/1.0/containers/hs/stop?t=0")).status, 204);
+    await create({ name: "hk", cmd: ["sh", "-c", "touch /tmp/ok; exec sleep 300"], healthcheck: hc });
+    const before = await until("hk", (c) => c.state.health?.status === "healthy" && c.state.health.log.length >= 2);
     await d.kill9();
     await d.restart();
     const after = await inspect("hk");
@@ -227,7 +230,6 @@ describe("berthd application containers", needsRoot, () => {
     const orphan = ["sh", "-c", "(sleep 0.1 &); exec sleep 30"];
     await create({ name: "withinit", cmd: orphan, init: true });
     await create({ name: "noinit", cmd: orphan });
-    await sleep(700);
     // Zombies leave the cgroup, so look at PID 1's children in /proc.
     const children = async (n: string) => {
       const pid = (await inspect(n)).state.pid as number;
@@ -241,10 +243,18 @@ describe("berthd application containers", needsRoot, () => {
         }),
       };
     };
-    const withInit = await children("withinit");
+    // The orphan lives 0.1 s, then the init must reap it and the bare sleep cannot: wait for both, however
+    // slowly the containers start (a child may exit between the list and its stat: read again).
+    const both = async () => [await children("withinit"), await children("noinit")] as const;
+    let [withInit, noInit] = await both().catch(() => [undefined, undefined] as const);
+    for (const deadline = Date.now() + 5000; Date.now() < deadline; ) {
+      if (withInit?.kids.length === 1 && withInit.kids[0] === "S" && noInit?.kids.includes("Z")) break;
+      await sleep(100);
+      [withInit, noInit] = await both().catch(() => [undefined, undefined] as const);
+    }
+    assert.ok(withInit && noInit, "PID 1's children could not be read");
     assert.match(withInit.cmd, /^\/dev\/init -- sh/);
     assert.deepEqual(withInit.kids, ["S"], "only `sleep 30` under the init, the orphan was reaped");
-    const noInit = await children("noinit");
     assert.ok(noInit.kids.includes("Z"), `the orphan test makes a zombie without init: ${JSON.stringify(noInit)}`);
     await rm("withinit");
     await rm("noinit");
@@ -327,11 +337,17 @@ describe("berthd application containers", needsRoot, () => {
   it("takes the stop signal and timeout from the request", async () => {
     await create({
       name: "sig",
-      cmd: ["sh", "-c", "trap 'exit 42' USR1; while true; do sleep 0.1; done"],
+      cmd: ["sh", "-c", "trap 'exit 42' USR1; touch /tmp/ready; while true; do sleep 0.1; done"],
       stopSignal: "SIGUSR1",
       stopTimeoutSeconds: 5,
     });
-    await sleep(300);
+    // The trap is set once /tmp/ready is there (before it, PID 1 ignores USR1 and the stop would time out).
+    for (const deadline = Date.now() + 10_000; ; ) {
+      const ready = await d.request("POST", "/1.0/containers/sig/exec", { cmd: ["test", "-f", "/tmp/ready"] });
+      if (ready.json?.exitCode === 0) break;
+      assert.ok(Date.now() < deadline, `the trap was never set: ${ready.text}`);
+      await sleep(50);
+    }
     const t0 = Date.now();
     assert.equal((await d.request("POST", "/1.0/containers/sig/stop")).status, 204);
     assert.ok(Date.now() - t0 < 4000);

@@ -45,6 +45,9 @@ export function eventLine(r: Record<string, unknown>): string {
   return `${String(r.time)} ${String(r.type)} ${action} ${subject}${attrs.length ? ` (${attrs.join(", ")})` : ""}\n`;
 }
 
+/** How long after --until the stream is still read: the replay (or a late event) in flight is not cut off. */
+const UNTIL_GRACE_MS = 1000;
+
 const FILTERS = ["type", "event", "container", "image"] as const;
 
 /** --filter: values of one key are alternatives, different keys must all match (Docker's rule). */
@@ -126,8 +129,10 @@ export const events = defineCommand({
     const stream = await api.events({ query: since === undefined ? {} : { since: new Date(since).toISOString() } });
     const stop = () => stream.cancel();
     process.once("SIGINT", stop);
-    // --until: the events up to that moment, then the stream ends (at once when it is already past).
-    const timer = until === undefined ? undefined : setTimeout(stop, Math.max(0, until - Date.now()) + 100);
+    // --until: the events up to that moment, then the stream ends. When it is already past, berthd sends the
+    // replay right after the headers; the grace lets it (and an event from just before --until) arrive even
+    // when berthd or this process is slow to be scheduled. An event after --until ends it sooner.
+    const timer = until === undefined ? undefined : setTimeout(stop, Math.max(0, until - Date.now()) + UNTIL_GRACE_MS);
     try {
       for await (const e of stream) {
         const r = eventRecord(e);

