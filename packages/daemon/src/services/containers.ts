@@ -193,7 +193,8 @@ export class ContainerService {
 
   constructor(private readonly d: ContainerDeps) {
     this.idRanges = new IdRangeAllocator(d.libct, d.repo);
-    this.trash = new Trash(join(d.root, "trash"));
+    // A removed container's directory and rootfs mount point are kept, emptied, for the next (libct's Trash)
+    this.trash = new Trash(join(d.root, "trash"), { shape: { mode: 0o711, dirs: { rootfs: 0o755 } } });
   }
 
   // ---- paths ----
@@ -432,8 +433,10 @@ export class ContainerService {
       undo.push(() => monitor?.cancel());
       // Local metadata (directories, small files) synchronously on this path: microseconds each, where a
       // trip through the thread pool costs 100-200 us (bench api-run).
-      mkdirSync(dir, { recursive: true, mode: 0o711 });
-      mkdirSync(rootfs);
+      if (!this.trash.reuse(dir)) {
+        mkdirSync(dir, { recursive: true, mode: 0o711 });
+        mkdirSync(rootfs);
+      }
       const image = await images.resolve(req.image, req.pullAuth ? { auth: req.pullAuth } : {});
       const mounts = await storage.prepare(this.snapshotKey(id), image.topSnapshot, { "berth.container": id });
       undo.push(() => storage.remove(this.snapshotKey(id)));

@@ -227,7 +227,8 @@ export class Libct {
       cmd: opts.cmd ?? new ProcessRunner(),
       ...(sealed ? { sealed } : {}),
     });
-    const trash = await new Trash(join(root, "trash")).open();
+    // A deleted container's directory is kept, emptied, for the next one (system/trash.ts)
+    const trash = await new Trash(join(root, "trash"), { shape: { mode: 0o711 } }).open();
     return new Libct(host, runtime, opts, root, runRoot, trash);
   }
 
@@ -456,7 +457,7 @@ export class Libct {
    * crash between the two mkdirs, a run root that outlived the root's copy): nothing runs from it, so it goes.
    */
   private makeDirs(id: string): void {
-    mkdirSync(this.dir(id), { mode: 0o711 });
+    if (!this.trash.reuse(this.dir(id))) mkdirSync(this.dir(id), { mode: 0o711 });
     try {
       mkdirSync(this.runDir(id), { mode: 0o711 });
     } catch (err) {

@@ -44,7 +44,10 @@ export class OverlayDriver implements StorageDriver {
 
   static async open(root: string, cmd: CommandRunner): Promise<OverlayDriver> {
     await mkdir(join(root, "snapshots"), { recursive: true, mode: 0o700 });
-    return new OverlayDriver(root, cmd, await new Trash(join(root, "trash")).open());
+    // A removed snapshot's directory and work directory are kept, emptied, for the next prepare (system/trash.ts);
+    // its fs directory, which the container could change (owner, mode, xattrs), is never reused.
+    const trash = new Trash(join(root, "trash"), { shape: { mode: 0o755, dirs: { work: 0o700 } } });
+    return new OverlayDriver(root, cmd, await trash.open());
   }
 
   /**
@@ -200,9 +203,11 @@ export class OverlayDriver implements StorageDriver {
         labels,
       };
       try {
-        mkdirSync(dir, { mode: 0o755 });
+        if (!this.trash.reuse(dir)) {
+          mkdirSync(dir, { mode: 0o755 });
+          mkdirSync(join(dir, "work"), { mode: 0o700 });
+        }
         mkdirSync(join(dir, "fs"), { mode: 0o755 });
-        mkdirSync(join(dir, "work"), { mode: 0o700 });
         this.writeInfo(id, info);
       } catch (err) {
         await rm(dir, { recursive: true, force: true });
