@@ -208,7 +208,7 @@ export interface Endpoints {
   serverInfo: { result: VersionInfo };
   hostInfo: { result: HostInfo };
   openapi: { result: Record<string, unknown> };
-  events: { query?: { since?: string }; stream: BerthEvent };
+  events: { query?: { since?: string; until?: string }; stream: BerthEvent };
   listContainers: { query?: { all?: Bool; filter?: string[]; size?: Bool }; result: Container[] };
   createContainer: { body: ContainerCreate; result: Container };
   getContainer: { params: Id; query?: { size?: Bool }; result: Container };

@@ -43,7 +43,10 @@ export const routes = {
     summary: "Server-sent events for every state change",
     status: 200,
     response: "stream",
-    query: { since: "ISO time: replay events after it" },
+    query: {
+      since: "ISO time or duration: replay the events berthd holds after it",
+      until: "ISO time or duration: the stream ends there (at once, after the replay, when it is past)",
+    },
   },
 
   listContainers: {

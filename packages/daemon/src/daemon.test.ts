@@ -382,6 +382,23 @@ describe("berthd", needsRoot, () => {
     replay.close();
     const e = JSON.parse(String(first.value).replace(/^data:\s*/, ""));
     assert.deepEqual([e.type, e.name], ["container.created", "k1"], "events before the kill -9 are replayed");
+    // until: the replay up to it, then the stream ends by itself (at once when it is past, on time when ahead)
+    const until = new Date().toISOString();
+    const bounded = await d.stream(`/1.0/events?since=${encodeURIComponent(t0)}&until=${encodeURIComponent(until)}`);
+    const got: { at: string; name: string }[] = [];
+    for await (const line of bounded.lines) got.push(JSON.parse(line.replace(/^data:\s*/, "")));
+    assert.equal(got[0]?.name, "k1");
+    assert.ok(got.length > names.length && got.every((ev) => ev.at > t0 && ev.at <= until), JSON.stringify(got));
+    const t1 = Date.now();
+    const ahead = await d.stream(`/1.0/events?until=${encodeURIComponent(new Date(t1 + 1000).toISOString())}`);
+    for await (const _ of ahead.lines); // the held events, then nothing new: it ends when the time comes
+    assert.ok(Date.now() - t1 >= 950, "not before until");
+    const bad = await d.request(
+      "GET",
+      `/1.0/events?since=${encodeURIComponent(until)}&until=${encodeURIComponent(t0)}`,
+    );
+    assert.equal(bad.status, 400);
+    assert.match(bad.text, /until/);
     const ex = await d.request("POST", "/1.0/containers/k2/exec", { cmd: ["echo", "still here"] });
     assert.equal(ex.json.stdout, "still here\n");
     for (const name of [...names, "quitter"]) {

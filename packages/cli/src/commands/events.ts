@@ -126,12 +126,17 @@ export const events = defineCommand({
           "berth events --format '{{.Time}} {{.Action}} {{.Name}}'",
         )
       : eventLine;
-    const stream = await api.events({ query: since === undefined ? {} : { since: new Date(since).toISOString() } });
+    const stream = await api.events({
+      query: {
+        ...(since === undefined ? {} : { since: new Date(since).toISOString() }),
+        ...(until === undefined ? {} : { until: new Date(until).toISOString() }),
+      },
+    });
     const stop = () => stream.cancel();
     process.once("SIGINT", stop);
-    // --until: the events up to that moment, then the stream ends. When it is already past, berthd sends the
-    // replay right after the headers; the grace lets it (and an event from just before --until) arrive even
-    // when berthd or this process is slow to be scheduled. An event after --until ends it sooner.
+    // --until: berthd ends the stream there (right after the replay when it is past). The timer is for a berthd
+    // that does not know `until`: the grace lets its replay (and an event from just before --until) arrive even
+    // when it or this process is slow to be scheduled. An event after --until ends it sooner.
     const timer = until === undefined ? undefined : setTimeout(stop, Math.max(0, until - Date.now()) + UNTIL_GRACE_MS);
     try {
       for await (const e of stream) {

@@ -77,25 +77,51 @@ function logTime(q: URLSearchParams, name: "since" | "until"): string | undefine
   return iso !== undefined && /^\d{4}-\d\d-\d\dT/.test(v) && timeNs(v) !== undefined ? v : iso;
 }
 
-async function* eventStream(bus: EventBus, after: string | undefined, signal: AbortSignal): AsyncGenerator<BerthEvent> {
-  const queue: BerthEvent[] = after ? bus.since(after) : [];
+/**
+ * The events after `after` that berthd still holds, then each new one as it happens. With `until`, as Docker's:
+ * only events up to it (the held ones from the start when there is no `after`), and the stream ends there, at
+ * once after the replay when it is past.
+ */
+async function* eventStream(
+  bus: EventBus,
+  after: string | undefined,
+  until: string | undefined,
+  signal: AbortSignal,
+): AsyncGenerator<BerthEvent> {
+  const queue: BerthEvent[] = after ? bus.since(after) : until ? bus.since("") : [];
   let wake: (() => void) | undefined;
+  let expired = false;
   const off = bus.subscribe((e) => {
     queue.push(e);
     wake?.();
   });
   const onAbort = () => wake?.();
   signal.addEventListener("abort", onAbort);
+  const timer =
+    until === undefined
+      ? undefined
+      : setTimeout(
+          () => {
+            expired = true;
+            wake?.();
+          },
+          Math.max(0, Date.parse(until) - Date.now()),
+        );
   try {
     for (;;) {
-      while (queue.length) yield queue.shift()!;
-      if (signal.aborted) return;
+      while (queue.length) {
+        const e = queue.shift()!;
+        if (until !== undefined && e.at > until) return;
+        yield e;
+      }
+      if (signal.aborted || expired) return;
       await new Promise<void>((r) => {
         wake = r;
       });
       wake = undefined;
     }
   } finally {
+    clearTimeout(timer);
     off();
     signal.removeEventListener("abort", onAbort);
   }
@@ -105,7 +131,15 @@ export const handlers: HandlerTable<Services> = {
   serverInfo: async (_req, s) => reply.json(s.info()),
   hostInfo: async (_req, s) => reply.json(await s.hostInfo()),
   openapi: async (_req, s) => reply.json(openapiDocument(s.version)),
-  events: async (req, s) => reply.sse(eventStream(s.events, since(req.query), req.signal)),
+  events: async (req, s) => {
+    const after = since(req.query);
+    const until = since(req.query, "until");
+    if (after !== undefined && until !== undefined && until < after)
+      throw new ValidationError([
+        { field: "until", message: `${until} is before since (${after}): nothing is in between` },
+      ]);
+    return reply.sse(eventStream(s.events, after, until, req.signal));
+  },
 
   listContainers: async ({ query }, s) => {
     const list = s.containers.list({ all: bool(query, "all"), filters: query.getAll("filter") });
