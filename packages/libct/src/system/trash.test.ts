@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { execFileSync } from "node:child_process";
 import { chmodSync, chownSync, existsSync, readdirSync, statSync, symlinkSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -140,6 +141,21 @@ describe("Trash", () => {
       assert.equal(trash.reuse(join(base, "r3-a")), true, "the skeletons are still there");
       assert.equal(trash.reuse(join(base, "r3-b")), true);
       assert.equal(trash.reuse(join(base, "r3-c")), false);
+    });
+
+    it("a kept directory that is still a mount point is not recycled", { skip: process.getuid?.() !== 0 }, async () => {
+      const trash = await new Trash(join(base, "r6"), { shape }).open();
+      const p = join(base, "r6a");
+      await mkdir(join(p, "keep"), { recursive: true });
+      execFileSync("mount", ["-t", "tmpfs", "tmpfs", join(p, "keep")]);
+      try {
+        await trash.discard(p);
+        await trash.drain();
+        assert.equal(trash.reuse(join(base, "r6b")), false, "no skeleton with a mount in it");
+      } finally {
+        const left = readdirSync(trash.dir).filter((n) => !n.startsWith(".spare-"));
+        for (const n of left) execFileSync("umount", [join(trash.dir, n, "keep")]);
+      }
     });
 
     it("a new process starts its own pool: open() removes an earlier one", async () => {

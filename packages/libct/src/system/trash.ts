@@ -178,10 +178,13 @@ export class Trash {
   private async recycle(path: string, shape: TrashShape): Promise<void> {
     const kept = shape.dirs ?? {};
     try {
-      if (!(await lstat(path)).isDirectory()) throw new Error("not a directory"); // never empty a link's target
+      const top = await lstat(path);
+      if (!top.isDirectory()) throw new Error("not a directory"); // never empty a link's target
       for (const e of await readdir(path, { withFileTypes: true })) {
         const child = join(path, e.name);
         if (e.isDirectory() && Object.hasOwn(kept, e.name)) {
+          // a mount point still in use (an unmount that failed) is never handed to a new tree
+          if ((await lstat(child)).dev !== top.dev) throw new Error("a mount point");
           for (const inner of await readdir(child)) await removeTree(join(child, inner));
         } else await removeTree(child);
       }
