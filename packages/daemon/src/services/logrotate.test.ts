@@ -133,6 +133,17 @@ describe("LogRotator.settle", () => {
     assert.ok(kept.endsWith(lines(190, 200)) && lines(0, 200).endsWith(kept), "the newest lines, contiguous");
   });
 
+  it("cuts the log even when that rotation's reopen failed (conmon gone with the container)", async () => {
+    const { id, rotator, live, files, text } = setup();
+    writeFileSync(live, lines(0, 200));
+    const opts = { maxSizeBytes: 2048, maxFiles: 3 };
+    const rotating = assert.rejects(rotator.rotate(id, opts), /ctl/); // reopen: this bundle has no ctl fifo
+    await rotator.settle(id, opts);
+    await rotating;
+    for (const [name, size] of Object.entries(files())) assert.ok(size <= 2048, `${name} is ${size} bytes`);
+    assert.ok(text().endsWith(lines(190, 200)));
+  });
+
   it("max-file 1: only the live log is left", async () => {
     const { id, rotator, logs, live, files, text } = setup();
     mkdirSync(logs, { recursive: true });

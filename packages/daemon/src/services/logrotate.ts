@@ -127,7 +127,9 @@ export class LogRotator implements ContainerHooks {
    * rotated file past maxSizeBytes (the log grew between two sweeps), so those are cut too.
    */
   async settle(id: string, opts: Required<LogOptions>): Promise<void> {
-    await this.rotating.get(id); // a sweep's rotation that was under way when the container exited
+    // A sweep's rotation that was under way when the container exited. Its reopen fails once conmon is gone
+    // (the sweep logs that); the files are cut here all the same.
+    await this.rotating.get(id)?.catch(() => {});
     this.busy.add(id);
     try {
       const live = this.d.libct.logPath(id);
@@ -141,11 +143,7 @@ export class LogRotator implements ContainerHooks {
       const liveSize = Math.max(await sizeOf(live), 0);
       const fits = (size: number) => size <= opts.maxSizeBytes;
       if (fits(liveSize) && sizes.every(fits) && rotated.length <= opts.maxFiles - 1) return;
-      const parts: Buffer[] = [];
-      for (const n of rotated) {
-        const t = await readFile(join(this.dir(id), `ctr.log.${n}`)).catch(() => undefined);
-        if (t !== undefined && t.length > 0) parts.push(t.at(-1) === 10 ? t : Buffer.concat([t, Buffer.from("\n")]));
-      }
+      const parts = await this.rotatedParts(id, rotated);
       parts.push(await readFile(live).catch(() => Buffer.alloc(0)));
       const kept = cutLines(Buffer.concat(parts), opts.maxSizeBytes).slice(-opts.maxFiles);
       // kept[0] is the oldest: ctr.log.<k-1> ... ctr.log.1, then the live log; each written aside and renamed
@@ -250,14 +248,19 @@ export class LogRotator implements ContainerHooks {
       .sort((a, b) => b - a);
   }
 
+  /** The rotated files' bytes, oldest first, each ending in a newline (a line is never glued to the next file's). */
+  private async rotatedParts(id: string, numbers?: number[]): Promise<Buffer[]> {
+    const parts: Buffer[] = [];
+    for (const n of numbers ?? (await this.rotatedNumbers(id))) {
+      const t = await readFile(join(this.dir(id), `ctr.log.${n}`)).catch(() => undefined);
+      if (t !== undefined && t.length > 0) parts.push(t.at(-1) === 10 ? t : Buffer.concat([t, Buffer.from("\n")]));
+    }
+    return parts;
+  }
+
   /** The rotated files' text, oldest first (the live log follows it). */
   async rotatedText(id: string): Promise<string> {
-    const parts: string[] = [];
-    for (const n of await this.rotatedNumbers(id)) {
-      const t = await readFile(join(this.dir(id), `ctr.log.${n}`), "utf8").catch(() => undefined);
-      if (t !== undefined) parts.push(t.endsWith("\n") || t === "" ? t : `${t}\n`);
-    }
-    return parts.join("");
+    return Buffer.concat(await this.rotatedParts(id)).toString("utf8");
   }
 
   close(): void {
