@@ -15,5 +15,5 @@ export * from "./storage/index.js";
 export * from "./system/command.js";
 export * from "./system/mount.js";
 export { mallocTrim } from "./system/syscall.js";
-export { Trash } from "./system/trash.js";
+export { drainRemovals, Trash } from "./system/trash.js";
 export * from "./undo.js";

@@ -8,6 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { cgroupExists } from "../cgroups/index.js";
 import { defaultBusyboxCacheDir, ensureBusyboxImage } from "../image/busybox.js";
 import { Libct } from "../lifecycle/libct.js";
+import { drainRemovals } from "../system/trash.js";
 import { needsRoot } from "../testing/slow.js";
 import { until, withTimeout } from "../testing/wait.js";
 import { attach } from "./attach.js";
@@ -35,6 +36,7 @@ describe("exec in a running container", { skip: needsRoot.skip, timeout: 60_000 
       await assert.rejects(lib.state(id), { kind: "not-found" });
       assert.ok(!cgroupExists(lib.host, `/berth/${id}`), "force delete removes the cgroup");
     }
+    await drainRemovals();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 

@@ -10,6 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { isLibctError } from "../errors.js";
 import { ProcessRunner } from "../system/command.js";
 import { type Mount, mountAll, unmount } from "../system/mount.js";
+import { drainRemovals } from "../system/trash.js";
 import { needsRoot } from "../testing/slow.js";
 import type { StorageDriver } from "./driver.js";
 
@@ -26,6 +27,7 @@ export const storageDriverSuite = (name: string, open: (root: string) => Promise
     });
     after(async () => {
       for (const m of mounted.reverse()) await unmount(cmd, m).catch(() => {});
+      await drainRemovals(); // a removed snapshot is still being recycled in the driver's trash
       await rm(dir, { recursive: true, force: true });
     });
 

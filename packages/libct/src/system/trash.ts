@@ -32,6 +32,18 @@ function later(work: () => Promise<void>): Promise<void> {
   return run;
 }
 
+/**
+ * Resolves once every background removal and recycling of every trash in this process is done, including
+ * those queued meanwhile. A test must await it before removing a directory that holds a trash: a recycling
+ * trash still makes a skeleton's kept directories, so a concurrent `rm -r` of the tree fails with ENOTEMPTY.
+ */
+export async function drainRemovals(): Promise<void> {
+  for (let seen = removals; ; seen = removals) {
+    await seen;
+    if (seen === removals) return;
+  }
+}
+
 const gone = (err: unknown) => (err as NodeJS.ErrnoException).code === "ENOENT";
 
 const removeLater = (path: string) => later(() => removeTree(path));

@@ -21,6 +21,7 @@ import { type BusyboxImage, defaultBusyboxCacheDir, ensureBusyboxImage } from ".
 import { Libct } from "../lifecycle/libct.js";
 import type { ContainerDescription } from "../model/description.js";
 import type { HostFacts } from "../model/host.js";
+import { drainRemovals } from "../system/trash.js";
 
 export interface TestLibct {
   readonly lib: Libct;
@@ -79,6 +80,7 @@ export async function openTestLibct(t: TestContext): Promise<TestLibct> {
       await lib.delete(id, { force: true }).catch((err: Error) => problems.push(`delete ${id}: ${err.message}`));
     }
     problems.push(...(await findLeaks(base, runRoot, [...handedOut])));
+    await drainRemovals(); // deleted containers' directories are still being recycled in the trash
     await rm(base, { recursive: true, force: true });
     if (problems.length) throw new Error(`leaked after the test:\n  ${problems.join("\n  ")}`);
   });

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ProcessRunner } from "../../system/command.js";
+import { drainRemovals } from "../../system/trash.js";
 import { needsRoot } from "../../testing/slow.js";
 import { storageDriverSuite } from "../conformance.js";
 import { OverlayDriver } from "./overlay.js";
@@ -15,7 +16,10 @@ describe("overlay driver's own metadata", needsRoot, () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "berth-overlay-"));
   });
-  after(() => rm(dir, { recursive: true, force: true }));
+  after(async () => {
+    await drainRemovals();
+    await rm(dir, { recursive: true, force: true });
+  });
 
   const numbers = async (root: string) =>
     (await readdir(join(root, "snapshots")))
