@@ -1,10 +1,12 @@
 // run-parallel: wall time of 50 `berth run -d --network none busybox sleep 600` spawned at once (50 CLI
 // processes against one private berthd), against 50 `podman run -d --network=none localhost/busybox sleep 600`
-// at once, in the same run. Every container is force-removed after each run, outside the timing.
+// at once, in the same run. Every container is force-removed after each run, outside the timing, and
+// both clean-ups wait for the host to go quiet (berthd's background removal, podman's cleanup processes).
 // Slow (each run starts 100 containers), so its own default is 5 timed runs and 1 warm-up; --runs overrides.
 // Target: ratio <= 0.5.
 import { berthMissing, startBerthd } from "./lib/daemon.mjs";
 import { startPodman } from "./lib/podman.mjs";
+import { hostQuiet } from "./lib/procs.mjs";
 
 export const name = "run-parallel";
 export const anchor = "50x podman run -d";
@@ -31,6 +33,7 @@ export async function subject(ctx) {
     const ids = await d.ids();
     if (ids.length !== N) throw new Error(`berth: ${ids.length} containers after ${N} run -d`);
     await d.removeAll();
+    await hostQuiet(); // the removed containers' directories are still being emptied in the background
   };
 }
 
@@ -41,7 +44,10 @@ export async function anchorRun(ctx) {
       p.run(["run", "-d", "--network=none", "localhost/busybox", "sleep", "600"], { stdout: true }),
     ),
   );
-  return () => p.run(["rm", "-af", "-t", "0"]);
+  return async () => {
+    await p.run(["rm", "-af", "-t", "0"]);
+    await hostQuiet(); // conmon's `podman container cleanup` processes
+  };
 }
 
 export async function teardown(ctx) {

@@ -2,6 +2,7 @@
 // their command line, summing PSS, unmounting what a tool left under a temp dir.
 import { spawn, spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 
 /** Resolves a binary on PATH once, so timed runs do not pay for the lookup. */
 export function which(bin) {
@@ -114,5 +115,29 @@ export function killMentioning(needle) {
     } catch {
       // already gone
     }
+  }
+}
+
+/**
+ * Resolves once the host's CPUs have been nearly idle (under `busyShare` of their time) for `quietMs`, or after
+ * `maxMs`. A clean-up that is outside the timing waits for it: berthd empties a removed container's directories
+ * in the background, and podman's conmons run `podman container cleanup` after their containers exit, and that
+ * work must not land in the next timed run (of either side).
+ */
+export async function hostQuiet({ quietMs = 300, busyShare = 0.1, maxMs = 10_000 } = {}) {
+  const sample = () => {
+    const f = readFileSync("/proc/stat", "utf8").split("\n", 1)[0].trim().split(/\s+/).slice(1).map(Number);
+    const total = f.reduce((a, b) => a + b, 0);
+    return { total, idle: f[3] + f[4] }; // idle + iowait
+  };
+  const deadline = Date.now() + maxMs;
+  let last = sample();
+  for (let quiet = 0; quiet < quietMs && Date.now() < deadline; ) {
+    await sleep(100);
+    const now = sample();
+    const total = now.total - last.total;
+    const busy = total - (now.idle - last.idle);
+    quiet = total > 0 && busy / total < busyShare ? quiet + 100 : 0;
+    last = now;
   }
 }
