@@ -2,7 +2,7 @@
 // processes against one private berthd), against 50 `podman run -d --network=none localhost/busybox sleep 600`
 // at once, in the same run. Every container is force-removed after each run, outside the timing, and
 // both clean-ups wait for the host to go quiet (berthd's background removal, podman's cleanup processes).
-// Slow (each run starts 100 containers), so its own default is 5 timed runs and 1 warm-up; --runs overrides.
+// Slow (each run starts 100 containers), so its own default is 7 timed runs and 1 warm-up; --runs overrides.
 // Target: ratio <= 0.5.
 import { berthMissing, startBerthd } from "./lib/daemon.mjs";
 import { startPodman } from "./lib/podman.mjs";
@@ -11,7 +11,7 @@ import { hostQuiet } from "./lib/procs.mjs";
 export const name = "run-parallel";
 export const anchor = "50x podman run -d";
 export const target = { maxRatio: 0.5 };
-export const defaultRuns = 5;
+export const defaultRuns = 7;
 export const defaultWarmup = 1;
 const N = 50;
 
