@@ -36,9 +36,11 @@ export async function startBerthd() {
   const child = spawn(
     process.execPath,
     // BERTHD_NODE_ARGS: extra node flags for the daemon, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile a run.
-    // --max-semi-space-size=1 (and MALLOC_ARENA_MAX=1 below): as berthd's own shebang line (packages/daemon/src/main.ts) starts it.
+    // --max-semi-space-size=1 --no-sparkplug (and MALLOC_ARENA_MAX=1 below): as berthd's own shebang line
+    // (packages/daemon/src/main.ts) starts it.
     [
       "--max-semi-space-size=1",
+      "--no-sparkplug",
       ...(process.env.BERTHD_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
       BERTHD,
       "--root",

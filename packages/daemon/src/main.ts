@@ -1,7 +1,11 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=1 node --max-semi-space-size=1
+#!/usr/bin/env -S MALLOC_ARENA_MAX=1 node --max-semi-space-size=1 --no-sparkplug
 // --max-semi-space-size=1 (MiB): V8's young generation would otherwise grow to 16 MiB semi-spaces under a
 // burst of requests and stay resident; held small, berthd's memory stays near its idle size with hundreds of
 // containers (bench density), for slightly more frequent, cheap scavenges.
+// --no-sparkplug: V8's baseline compiler turns every function that runs a few times into machine code that stays
+// in the heap; a daemon's hot paths are I/O-bound and get optimized by TurboFan anyway. Without it berthd's growth
+// at 200 containers went from 16-25 to 10-12 KiB per container and its idle size down by 1 MiB (bench density,
+// 3 runs each), with no change in api-run's latency or berthd's CPU per container (A/B of two berthds, 150 each).
 // MALLOC_ARENA_MAX=1: glibc gives each thread that mallocs (libuv's pool; V8's workers, whose compiler zones
 // are malloc'd) an arena of its own, up to 8 per core, and keeps what they freed. One arena, which can give
 // its top back, held berthd's growth at 200 containers to 18-20 KiB per container against 24-27 with two

@@ -62,7 +62,7 @@ describe("berthd's entry point", () => {
     assert.ok(statSync(main).mode & 0o100, `${main} is not executable: npm run build makes it so`);
     assert.match(
       readFileSync(main, "utf8").split("\n")[0]!,
-      /^#!\/usr\/bin\/env -S MALLOC_ARENA_MAX=1 node --max-semi-space-size=1$/,
+      /^#!\/usr\/bin\/env -S MALLOC_ARENA_MAX=1 node --max-semi-space-size=1 --no-sparkplug$/,
     );
     const r = spawnSync(main, ["--help"], { encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);

@@ -60,7 +60,7 @@ export const daemonStart = defineCommand({
     const [file, pre] = onPath
       ? [onPath, []]
       : existsSync(sibling)
-        ? [process.execPath, ["--max-semi-space-size=1", sibling]] // as berthd's shebang line
+        ? [process.execPath, ["--max-semi-space-size=1", "--no-sparkplug", sibling]] // as berthd's shebang line
         : [undefined, []];
     if (!file)
       throw new CliError("cannot find berthd", { hint: "install berth (scripts/setup.sh) or put berthd on PATH" });
