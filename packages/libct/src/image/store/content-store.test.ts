@@ -212,6 +212,33 @@ describe("ContentStore blobs", () => {
     assert.ok((await store.readBlob(sha(data))).equals(data));
     assert.equal(await store.ingestStatus(sha(data)), 0);
   });
+
+  it("writes through its buffers whatever the chunk sizes, and keeps every byte that arrived before a drop", async () => {
+    // Several times the writer's 512 KiB buffers, in chunks that straddle their boundaries (network-sized,
+    // one byte, larger than a buffer).
+    const store = await freshStore();
+    const data = bytes(3 * 1024 * 1024 + 12_345, 29);
+    const sizes = [65_536, 1, 700_000, 4096, 524_288, 3, 1_000_000];
+    function* pieces(from: number, to: number) {
+      for (let at = from, i = 0; at < to; i++) {
+        const n = Math.min(sizes[i % sizes.length]!, to - at);
+        yield data.subarray(at, at + n);
+        at += n;
+      }
+    }
+    const cut = 2_345_678;
+    async function* dropsAt() {
+      yield* pieces(0, cut);
+      throw new Error("connection reset");
+    }
+    await assert.rejects(store.writeBlob(sha(data), dropsAt(), { size: data.length }), { kind: "unavailable" });
+    assert.equal(await store.ingestStatus(sha(data)), cut, "every byte that arrived is in the ingest file");
+    const d = await store.writeBlob(sha(data), pieces(cut, data.length), { size: data.length, resumeFrom: cut });
+    assert.equal(d.size, data.length);
+    assert.ok((await store.readBlob(sha(data))).equals(data));
+    const whole = await store.writeBlob(undefined, pieces(0, data.length), {});
+    assert.equal(whole.digest, sha(data));
+  });
 });
 
 /** Puts a one-layer image (config + layer + manifest) and returns its parts. */

@@ -16,7 +16,19 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, statSync } from "node:fs";
-import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, truncate, unlink } from "node:fs/promises";
+import {
+  copyFile,
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  truncate,
+  unlink,
+} from "node:fs/promises";
 import { join, resolve as resolvePath } from "node:path";
 import { Readable } from "node:stream";
 import { LibctError } from "../../errors.js";
@@ -139,6 +151,67 @@ const isCode = (err: unknown, ...codes: string[]) => codes.includes((err as Node
 
 function closeSource(source: BlobSource): void {
   if (source instanceof Readable) source.destroy();
+}
+
+/**
+ * Writes a stream of chunks to a file through two reused buffers of BUFFERED bytes: each chunk is copied at
+ * once and one buffer is written while the other fills. A chunk from the network then dies young, instead of
+ * waiting in the stream for the write before it: chunks that outlive two scavenges are promoted, and their
+ * external memory, which only a full collection frees, brought V8 to about eight mark-compacts per 200 MB
+ * pull (bench pull: 100 ms more CPU per pull in any process that had had one full collection, as berthd has).
+ * It also makes 16 times fewer, larger writes.
+ */
+class BufferedFileWriter {
+  static readonly BUFFERED = 512 * 1024;
+  private readonly bufs = [
+    Buffer.allocUnsafeSlow(BufferedFileWriter.BUFFERED),
+    Buffer.allocUnsafeSlow(BufferedFileWriter.BUFFERED),
+  ];
+  private cur = 0;
+  private fill = 0;
+  /** The write of the other buffer, which must not be refilled before it settles. */
+  private pending: Promise<void> | undefined;
+
+  constructor(private readonly fh: FileHandle) {}
+
+  async write(bytes: Uint8Array): Promise<void> {
+    for (let off = 0; off < bytes.length; ) {
+      const n = Math.min(bytes.length - off, BufferedFileWriter.BUFFERED - this.fill);
+      this.bufs[this.cur]!.set(bytes.subarray(off, off + n), this.fill);
+      this.fill += n;
+      off += n;
+      if (this.fill === BufferedFileWriter.BUFFERED) await this.flush();
+    }
+  }
+
+  /** Starts writing what the current buffer holds (after the other buffer's write settles). */
+  private async flush(): Promise<void> {
+    const previous = this.pending;
+    this.pending = undefined;
+    await previous;
+    if (this.fill === 0) return;
+    const data = this.bufs[this.cur]!.subarray(0, this.fill);
+    this.cur ^= 1;
+    this.fill = 0;
+    const p = writeAll(this.fh, data);
+    p.catch(() => {}); // observed by the next flush or by end()
+    this.pending = p;
+  }
+
+  /** Writes everything buffered and waits for it. */
+  async end(): Promise<void> {
+    await this.flush();
+    const last = this.pending;
+    this.pending = undefined;
+    await last;
+  }
+}
+
+async function writeAll(fh: FileHandle, data: Uint8Array): Promise<void> {
+  for (let off = 0; off < data.length; ) {
+    const { bytesWritten } = await fh.write(data, off, data.length - off);
+    off += bytesWritten;
+  }
 }
 
 /** fsyncs a directory so a rename in it survives a crash. */
@@ -409,6 +482,7 @@ export class ContentStore {
     };
     this.stats.ingests++;
     const fh = await open(file, resumeFrom > 0 ? "a" : "w", 0o644);
+    const out = new BufferedFileWriter(fh);
     let closed = false;
     try {
       try {
@@ -417,6 +491,7 @@ export class ContentStore {
           const bytes = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
           size += bytes.length;
           if (opts.size !== undefined && size > opts.size) {
+            await out.end().catch(() => {});
             await fh.close();
             closed = true;
             await fail(
@@ -424,10 +499,14 @@ export class ContentStore {
             );
           }
           hash.update(bytes);
-          await fh.write(bytes);
+          await out.write(bytes);
         }
+        await out.end();
       } catch (err) {
         if (err instanceof LibctError) throw err;
+        // What arrived goes to the file, which stays a prefix of the blob even when a write fails, so that a
+        // resume starts where it ends.
+        await out.end().catch(() => {});
         closeSource(source);
         // Keep what arrived: ingestStatus reports it and the next writeBlob can resume (anonymous ingests
         // cannot be resumed, so theirs goes).
