@@ -168,8 +168,8 @@ class BufferedFileWriter {
   ];
   private cur = 0;
   private fill = 0;
-  /** The write of the other buffer, which must not be refilled before it settles. */
-  private pending: Promise<void> | undefined;
+  /** The write of the other buffer, which must not be refilled before it settles; it never rejects. */
+  private pending: Promise<void> = Promise.resolve();
   /** The first write that failed: nothing is written after it. */
   private failed: Error | undefined;
 
@@ -185,37 +185,28 @@ class BufferedFileWriter {
     }
   }
 
+  /** Waits for the write in flight; throws the first write error there was. */
+  private async settle(): Promise<void> {
+    await this.pending;
+    if (this.failed) throw this.failed;
+  }
+
   /** Starts writing what the current buffer holds (after the other buffer's write settles). */
   private async flush(): Promise<void> {
-    if (this.failed) throw this.failed;
-    const previous = this.pending;
-    this.pending = undefined;
-    try {
-      await previous;
-    } catch (err) {
-      this.failed = err as Error;
-      throw err;
-    }
+    await this.settle();
     if (this.fill === 0) return;
     const data = this.bufs[this.cur]!.subarray(0, this.fill);
     this.cur ^= 1;
     this.fill = 0;
-    const p = writeAll(this.fh, data);
-    p.catch(() => {}); // observed by the next flush or by end()
-    this.pending = p;
+    this.pending = writeAll(this.fh, data).catch((err: Error) => {
+      this.failed ??= err;
+    });
   }
 
   /** Writes everything buffered and waits for it. */
   async end(): Promise<void> {
     await this.flush();
-    const last = this.pending;
-    this.pending = undefined;
-    try {
-      await last;
-    } catch (err) {
-      this.failed = err as Error;
-      throw err;
-    }
+    await this.settle();
   }
 }
 
