@@ -3,6 +3,10 @@
 // Runs the named benchmarks (all when none are named). The table goes to stderr; with --json, one JSON
 // line per result goes to stdout. Exit status: 0 when every declared target passed (or none was
 // measurable), 1 when a target was missed, 2 on a usage error or a benchmark that failed to run.
+// Each benchmark runs in a process of its own (this script again, with BERTH_BENCH_CHILD set), so that one
+// cannot slow the next through the state it leaves in the process: a heap grown by a 200 MB pull, V8's
+// collector past its first full collection, a thousand containers' worth of client objects.
+import { spawn } from "node:child_process";
 import { readdir } from "node:fs/promises";
 import { basename } from "node:path";
 import { parseArgs } from "node:util";
@@ -67,9 +71,43 @@ const unknown = positionals.filter((n) => !all.has(n));
 if (unknown.length > 0) usage(`unknown benchmark ${unknown.join(", ")}; known: ${[...all.keys()].join(", ")}`);
 const selected = positionals.length > 0 ? positionals : [...all.keys()];
 
+/** Runs one benchmark in a child process (this script, BERTH_BENCH_CHILD=1); its result, or null if it broke. */
+function runInChild(name) {
+  const args = [process.argv[1], name, "--json"];
+  if (values.runs !== undefined) args.push("--runs", values.runs);
+  if (values.warmup !== undefined) args.push("--warmup", values.warmup);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, BERTH_BENCH_CHILD: "1" },
+    });
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (d) => {
+      out += d;
+    });
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      const line = out.split("\n").find((l) => l.startsWith("{"));
+      if (line && code !== 2) return resolve(JSON.parse(line));
+      console.error(`bench: ${name} failed: its process ended with ${signal ?? `status ${code}`} and no result`);
+      resolve(null);
+    });
+  });
+}
+
+const child = process.env.BERTH_BENCH_CHILD === "1";
 const results = [];
 let broken = false;
 for (const name of selected) {
+  if (!child && selected.length > 1) {
+    const result = await runInChild(name);
+    if (result === null) broken = true;
+    else {
+      results.push(result);
+      if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+    }
+    continue;
+  }
   const b = all.get(name);
   const r = b.measure ? 1 : (runs ?? b.defaultRuns ?? DEFAULT_RUNS);
   const w = b.measure ? 0 : (warmup ?? b.defaultWarmup ?? WARMUP_RUNS);
@@ -85,5 +123,5 @@ for (const name of selected) {
     console.error(`bench: ${name} failed: ${err?.stack ?? err}`);
   }
 }
-if (results.length > 0) console.error(`\n${formatTable(results)}`);
+if (results.length > 0 && !child) console.error(`\n${formatTable(results)}`);
 process.exitCode = broken ? 2 : results.some((r) => r.pass === false) ? 1 : 0;
