@@ -16,8 +16,11 @@ export interface RestartPolicy {
 }
 
 export interface HealthcheckConfig {
-  /** ["CMD", ...args] | ["CMD-SHELL", "cmd"] | ["NONE"] (Docker's form). */
-  test: string[];
+  /**
+   * ["CMD", ...args] | ["CMD-SHELL", "cmd"] | ["NONE"] (Docker's form). Left out (or []) in a request: the
+   * image's HEALTHCHECK test, with the timings given here over the image's. Always set in a container's config.
+   */
+  test?: string[];
   intervalMs?: number;
   timeoutMs?: number;
   startPeriodMs?: number;

@@ -154,6 +154,12 @@ describe("run flags → ContainerCreate", () => {
       retries: 3,
     });
     assert.deepEqual(create(["--no-healthcheck", "img"]).healthcheck, { test: ["NONE"] });
+    // Timings alone keep the image's test: no test is sent, so berthd takes the image's.
+    assert.deepEqual(create(["--health-interval", "2s", "--health-retries", "4", "img"]).healthcheck, {
+      intervalMs: 2000,
+      retries: 4,
+    });
+    assert.equal(create(["img"]).healthcheck, undefined);
   });
   it("--entrypoint and -it", () => {
     const body = create(["--entrypoint", "/bin/sh", "-it", "img", "-c", "ls"]);

@@ -473,21 +473,15 @@ export function toCreate({ image, cmd, flags: f, env, cwd = "/" }: CreateInput):
   if (Object.keys(r).length) body.resources = r;
 
   if (f["no-healthcheck"]) body.healthcheck = { test: ["NONE"] };
-  else if (f["health-cmd"] !== undefined || f["health-interval"] !== undefined || f["health-retries"] !== undefined) {
-    const h: NonNullable<ContainerCreate["healthcheck"]> = {
-      test: f["health-cmd"] !== undefined ? ["CMD-SHELL", f["health-cmd"]] : [],
-    };
+  else {
+    // Timings without --health-cmd override the image's HEALTHCHECK timings and keep its test (Docker's).
+    const h: NonNullable<ContainerCreate["healthcheck"]> = {};
+    if (f["health-cmd"] !== undefined) h.test = ["CMD-SHELL", f["health-cmd"]];
     if (f["health-interval"] !== undefined) h.intervalMs = f["health-interval"];
     if (f["health-timeout"] !== undefined) h.timeoutMs = f["health-timeout"];
     if (f["health-start-period"] !== undefined) h.startPeriodMs = f["health-start-period"];
     if (f["health-retries"] !== undefined) h.retries = f["health-retries"];
-    body.healthcheck = h;
-  } else if (f["health-timeout"] !== undefined || f["health-start-period"] !== undefined) {
-    body.healthcheck = {
-      test: [],
-      ...(f["health-timeout"] !== undefined ? { timeoutMs: f["health-timeout"] } : {}),
-      ...(f["health-start-period"] !== undefined ? { startPeriodMs: f["health-start-period"] } : {}),
-    };
+    if (Object.keys(h).length) body.healthcheck = h;
   }
   return body;
 }

@@ -271,4 +271,33 @@ describe("build and commit through berthd", { skip, timeout: 180_000 }, () => {
     await d.request("DELETE", `/1.0/containers/${c.json.id}?force=true`);
     assert.equal((await runOut("snap:1", ["cat", "/note"])).trim(), "committed");
   });
+  it("health timings without a test keep the image's HEALTHCHECK test; with no HEALTHCHECK they are refused", async () => {
+    const tar = await context("hc", {
+      Containerfile: "FROM busybox\nHEALTHCHECK --interval=30s --retries=5 CMD test -f /tmp/ok\n",
+    });
+    assert.equal((await build(tar, "hc:1")).status, 200);
+    const c = await d.request("POST", "/1.0/containers", {
+      image: "hc:1",
+      network: "none",
+      cmd: ["sleep", "30"],
+      healthcheck: { intervalMs: 500 },
+    });
+    assert.equal(c.status, 201, c.text);
+    const got = await d.request("GET", `/1.0/containers/${c.json.id}`);
+    assert.deepEqual(got.json.config.healthcheck, {
+      test: ["CMD-SHELL", "test -f /tmp/ok"],
+      intervalMs: 500,
+      retries: 5,
+    });
+    await d.request("DELETE", `/1.0/containers/${c.json.id}?force=true`);
+    const before = (await d.request("GET", "/1.0/containers?all=true")).json.length;
+    const bad = await d.request("POST", "/1.0/containers", {
+      image: "busybox",
+      network: "none",
+      healthcheck: { intervalMs: 500 },
+    });
+    assert.equal(bad.status, 400, bad.text);
+    assert.match(bad.text, /no HEALTHCHECK.*--health-cmd/);
+    assert.equal((await d.request("GET", "/1.0/containers?all=true")).json.length, before, "nothing left behind");
+  });
 });

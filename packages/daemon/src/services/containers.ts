@@ -390,7 +390,8 @@ export class ContainerService {
     if (req.tty || req.openStdin) {
       // TTY containers work in libct; attach is not served yet, so stdin would be useless.
     }
-    if (req.healthcheck && !["CMD", "CMD-SHELL", "NONE"].includes(req.healthcheck.test[0] ?? "")) {
+    const healthTest = req.healthcheck?.test ?? [];
+    if (healthTest.length > 0 && !["CMD", "CMD-SHELL", "NONE"].includes(healthTest[0]!)) {
       throw new ValidationError([
         { field: "healthcheck.test", message: 'the test starts with "CMD", "CMD-SHELL" or "NONE"' },
       ]);
@@ -464,6 +465,14 @@ export class ContainerService {
       });
       const description = initPath ? withInit(described, initPath) : described;
       const healthcheck = mergeHealthcheck(req.healthcheck, (imgCfg as { Healthcheck?: ImageHealthcheck }).Healthcheck);
+      if (req.healthcheck && !healthcheck) {
+        throw new ValidationError([
+          {
+            field: "healthcheck.test",
+            message: `the image ${req.image} has no HEALTHCHECK whose timings these could change; give the test too (berth run --health-cmd 'CMD')`,
+          },
+        ]);
+      }
       const issues = validateDescription(description, libct.host);
       if (issues.length) throw new ValidationError(toApiIssues(issues));
       if (range) {

@@ -96,7 +96,7 @@ export class HealthMonitor implements ContainerHooks {
 
   running(row: ContainerRow): void {
     const hc = row.config.healthcheck;
-    const args = hc && probeArgs(hc.test);
+    const args = hc && probeArgs(hc.test ?? []);
     this.stopTimer(row.id);
     if (!hc || !args || this.closed) {
       this.watches.delete(row.id);
