@@ -354,4 +354,19 @@ describe("berthd application containers", needsRoot, () => {
     assert.equal((await inspect("sig")).state.exitCode, 42);
     await rm("sig");
   });
+  it("serializes operations on one container: a kill sent during a restart lands after it", async () => {
+    // PID 1 ignores SIGTERM, so the restart's stop waits out its 1 s timeout; the kill comes in meanwhile.
+    await create({ name: "serial", cmd: ["sleep", "600"] });
+    const started0 = (await inspect("serial")).state.startedAt;
+    const restarting = d.request("POST", "/1.0/containers/serial/restart?t=1");
+    await sleep(300);
+    const k = await d.request("POST", "/1.0/containers/serial/kill");
+    const r = await restarting;
+    assert.equal(r.status, 204, r.text);
+    assert.equal(k.status, 204, `the kill waited for the restart and found it running: ${k.text}`);
+    const c = await until("serial", (c) => c.state.status === "exited");
+    assert.equal(c.state.exitCode, 137, "killed after the restart, not restarted after the kill");
+    assert.notEqual(c.state.startedAt, started0, "the restart did start it again");
+    await rm("serial");
+  });
 });

@@ -52,6 +52,7 @@ import {
 } from "./describe.js";
 import { type ImageHealthcheck, mergeHealthcheck } from "./health.js";
 import type { ImageService } from "./images.js";
+import { KeyedLock } from "./keyed-lock.js";
 import { generateName, suggest } from "./names.js";
 import { initBinary, withInit } from "./supervisor.js";
 import {
@@ -149,22 +150,6 @@ const sameImage = (a: string, b: string) => {
 const AUTO_REMOVED_KEEP_MS = 60_000;
 const now = () => new Date().toISOString();
 const isNotFound = (err: unknown) => err instanceof LibctError && err.kind === "not-found";
-
-/** Serializes work per key; different keys run in parallel. */
-class KeyedLock {
-  private readonly tails = new Map<string, Promise<unknown>>();
-  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.tails.get(key) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => {});
-    this.tails.set(key, tail);
-    try {
-      return await next;
-    } finally {
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    }
-  }
-}
 
 export class ContainerService {
   private readonly locks = new KeyedLock();
@@ -525,7 +510,16 @@ export class ContainerService {
       if (range) this.idRanges.release(range.base);
       this.d.log.info("container created", { id, name, image: req.image });
       this.event("container.created", row);
-      if (req.start) await this.start(id, { created: true });
+      if (req.start) {
+        // One request, one outcome: a container that cannot start goes again, so that the error the client
+        // gets leaves nothing behind that it was never told the id of.
+        await this.start(id, { created: true }).catch(async (err: unknown) => {
+          await this.remove(id, { force: true }).catch((e) =>
+            this.d.log.warn("removing a container that failed to start failed", { id, err: e }),
+          );
+          throw err;
+        });
+      }
       return this.toWire(repo.get(id) ?? row);
     } catch (err) {
       if (err instanceof ValidationError) throw new ValidationError(toApiIssues(err.issues));
@@ -564,47 +558,53 @@ export class ContainerService {
     opts: { restart?: boolean; created?: boolean; beforeStart?: (id: string) => Promise<void> } = {},
   ): Promise<void> {
     const row = this.find(ref);
-    await this.locks.run(row.id, async () => {
-      const { libct, repo } = this.d;
-      if (!opts.restart) this.notify((h) => h.userAction?.(row.id, "start"));
-      const st = opts.created ? ({ status: "created" } as const) : await this.libctState(row.id);
-      if (st?.status === "running") return; // already running: nothing to do (Docker answers 304)
-      if (st?.status === "paused") {
-        throw new LibctError("precondition", `container '${row.name}' is paused; unpause it instead of starting it`);
+    await this.locks.run(row.id, () => this.startHeld(row, opts));
+  }
+
+  /** start, with the container's lock held. */
+  private async startHeld(
+    row: ContainerRow,
+    opts: { restart?: boolean; created?: boolean; beforeStart?: (id: string) => Promise<void> },
+  ): Promise<void> {
+    const { libct, repo } = this.d;
+    if (!opts.restart) this.notify((h) => h.userAction?.(row.id, "start"));
+    const st = opts.created ? ({ status: "created" } as const) : await this.libctState(row.id);
+    if (st?.status === "running") return; // already running: nothing to do (Docker answers 304)
+    if (st?.status === "paused") {
+      throw new LibctError("precondition", `container '${row.name}' is paused; unpause it instead of starting it`);
+    }
+    // A created container's init waits in its rootfs, so that rootfs is mounted: no mount table read then.
+    if (!opts.created && st?.status !== "created") await this.ensureRootfs(row.id);
+    if (st?.status !== "created") {
+      // A container that ran before: libct starts only created containers, so create it again from its description.
+      this.watchers.get(row.id)?.abort();
+      if (st) {
+        for (const h of this.hooks)
+          await h.archive?.(row).catch((err) => this.d.log.warn("log archive failed", { err }));
+        await libct.delete(row.id, { force: true });
       }
-      // A created container's init waits in its rootfs, so that rootfs is mounted: no mount table read then.
-      if (!opts.created && st?.status !== "created") await this.ensureRootfs(row.id);
-      if (st?.status !== "created") {
-        // A container that ran before: libct starts only created containers, so create it again from its description.
-        this.watchers.get(row.id)?.abort();
-        if (st) {
-          for (const h of this.hooks)
-            await h.archive?.(row).catch((err) => this.d.log.warn("log archive failed", { err }));
-          await libct.delete(row.id, { force: true });
-        }
-        await libct.create({
-          id: row.id,
-          description: row.description,
-          ...(row.config.openStdin ? { stdin: true } : {}),
-        });
-      }
-      await opts.beforeStart?.(row.id);
-      const launched = await libct.start(row.id);
-      const after = launched.pid ? launched : await this.libctState(row.id);
-      repo.setState(row.id, {
-        status: "running",
-        pid: after?.pid ?? null,
-        startedAt: now(),
-        finishedAt: null,
-        exitCode: null,
-        oomKilled: false,
-        ...(opts.restart ? {} : { restartCount: 0 }),
+      await libct.create({
+        id: row.id,
+        description: row.description,
+        ...(row.config.openStdin ? { stdin: true } : {}),
       });
-      this.event("container.started", row);
-      this.watch(row.id);
-      const started = repo.get(row.id);
-      if (started) this.notify((h) => h.running?.(started));
+    }
+    await opts.beforeStart?.(row.id);
+    const launched = await libct.start(row.id);
+    const after = launched.pid ? launched : await this.libctState(row.id);
+    repo.setState(row.id, {
+      status: "running",
+      pid: after?.pid ?? null,
+      startedAt: now(),
+      finishedAt: null,
+      exitCode: null,
+      oomKilled: false,
+      ...(opts.restart ? {} : { restartCount: 0 }),
     });
+    this.event("container.started", row);
+    this.watch(row.id);
+    const started = repo.get(row.id);
+    if (started) this.notify((h) => h.running?.(started));
   }
 
   /** Follows a running container until it exits, then records the exit once. */
@@ -685,24 +685,31 @@ export class ContainerService {
 
   async stop(ref: string, opts: { timeoutSeconds?: number } = {}): Promise<void> {
     const row = this.find(ref);
-    await this.locks.run(row.id, async () => {
-      this.notify((h) => h.userAction?.(row.id, "stop"));
-      this.d.repo.setState(row.id, { status: "exited" }, ["restarting"]);
-      const st = await this.libctState(row.id);
-      if (!st || st.status === "stopped") return;
-      const t =
-        opts.timeoutSeconds ??
-        row.config.stopTimeoutSeconds ??
-        (row.kind === "system" ? SYSTEM_STOP_TIMEOUT_SECONDS : 10);
-      const res = await this.d.libct.stop(row.id, { timeoutMs: t * 1000 });
-      if (res) this.recordExit(row.id, res.exitCode, res.oomKilled);
-      this.event("container.stopped", row);
-    });
+    await this.locks.run(row.id, () => this.stopHeld(row, opts));
   }
 
+  /** stop, with the container's lock held. */
+  private async stopHeld(row: ContainerRow, opts: { timeoutSeconds?: number }): Promise<void> {
+    this.notify((h) => h.userAction?.(row.id, "stop"));
+    this.d.repo.setState(row.id, { status: "exited" }, ["restarting"]);
+    const st = await this.libctState(row.id);
+    if (!st || st.status === "stopped") return;
+    const t =
+      opts.timeoutSeconds ??
+      row.config.stopTimeoutSeconds ??
+      (row.kind === "system" ? SYSTEM_STOP_TIMEOUT_SECONDS : 10);
+    const res = await this.d.libct.stop(row.id, { timeoutMs: t * 1000 });
+    if (res) this.recordExit(row.id, res.exitCode, res.oomKilled);
+    this.event("container.stopped", row);
+  }
+
+  /** stop then start under one hold of the lock, so that no other operation on the container comes between. */
   async restart(ref: string, opts: { timeoutSeconds?: number } = {}): Promise<void> {
-    await this.stop(ref, opts);
-    await this.start(ref);
+    const row = this.find(ref);
+    await this.locks.run(row.id, async () => {
+      await this.stopHeld(row, opts);
+      await this.startHeld(row, {});
+    });
   }
 
   async kill(ref: string, signal = "SIGKILL"): Promise<void> {
