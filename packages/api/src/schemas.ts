@@ -327,6 +327,25 @@ export const Container = open(
     restartPolicy: RestartPolicy,
     resources: Resources,
     autostart: { type: "boolean" },
+    network: open(
+      {
+        name: str("the network: none or host"),
+        driver: str("the network driver that attached it"),
+        interfaces: {
+          type: "array",
+          items: open(
+            {
+              name: str("interface name inside the container"),
+              mac: str("MAC address"),
+              addresses: strings("addresses in CIDR form"),
+              gateway: str("default gateway"),
+            },
+            ["name", "addresses"],
+          ),
+        },
+      },
+      ["name", "driver", "interfaces"],
+    ),
     sizeRw: int("with size=true: bytes the container wrote (its writable layer)"),
     sizeRootFs: int("with size=true: sizeRw plus the image's bytes"),
   },

@@ -139,6 +139,15 @@ export interface ContainerState {
 }
 
 /** The server-owned container object. */
+/** The network a container is attached to (Docker's NetworkSettings): what its network driver reported. */
+export interface ContainerNetwork {
+  /** The network's name: "none" or "host" until bridges come. */
+  name: string;
+  driver: string;
+  /** Interfaces inside the container; none listed with the host's network. */
+  interfaces: { name: string; mac?: string; addresses: string[]; gateway?: string }[];
+}
+
 export interface Container extends Required<Pick<ContainerPut, "labels" | "restartPolicy" | "resources">> {
   id: string;
   name: string;
@@ -149,6 +158,8 @@ export interface Container extends Required<Pick<ContainerPut, "labels" | "resta
   state: ContainerState;
   config: Omit<ContainerCreate, keyof ContainerPut | "name" | "start">;
   autostart: boolean;
+  /** Its network; left out for containers made before berthd recorded one. */
+  network?: ContainerNetwork;
   /** With ?size=true: bytes the container wrote (its writable layer). */
   sizeRw?: number;
   /** With ?size=true: sizeRw plus its image's bytes. */

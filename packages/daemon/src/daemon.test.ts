@@ -3,7 +3,7 @@
  * Root only (real runc, conmon, overlay mounts).
  */
 import { strict as assert } from "node:assert";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { availableParallelism, hostname, machine, release, totalmem } from "node:os";
 import { join } from "node:path";
@@ -39,7 +39,7 @@ describe("berthd", needsRoot, () => {
   const create = async (body: Record<string, unknown>) => {
     const r = await d.request("POST", "/1.0/containers", body);
     assert.equal(r.status, 201, r.text);
-    return r.json as { id: string; name: string; state: { status: string; pid?: number } };
+    return r.json as { id: string; name: string; state: { status: string; pid?: number }; network?: unknown };
   };
 
   it("bootstraps busybox:latest into the image store", async () => {
@@ -230,6 +230,27 @@ describe("berthd", needsRoot, () => {
     }
     for (const x of [a, b, c])
       assert.equal((await d.request("DELETE", `/1.0/containers/${x.id}?force=true`)).status, 204);
+  });
+
+  it("attaches the none and host networks through their drivers: inspect shows them, the process runs in them", async () => {
+    const hostNet = readlinkSync("/proc/self/ns/net");
+    for (const network of ["none", "host"] as const) {
+      const c = await create({ name: `net-${network}`, image: "busybox", cmd: ["sleep", "30"], network, start: true });
+      assert.deepEqual(
+        c.network,
+        network === "none"
+          ? { name: "none", driver: "none", interfaces: [{ name: "lo", addresses: ["127.0.0.1/8", "::1/128"] }] }
+          : { name: "host", driver: "host", interfaces: [] },
+      );
+      const ns = await d.request("POST", `/1.0/containers/net-${network}/exec`, {
+        cmd: ["readlink", "/proc/self/ns/net"],
+      });
+      assert.equal(ns.status, 200, ns.text);
+      if (network === "host") assert.equal(ns.json.stdout.trim(), hostNet);
+      else assert.notEqual(ns.json.stdout.trim(), hostNet);
+      assert.deepEqual((await d.request("GET", `/1.0/containers/net-${network}`)).json.network, c.network);
+      assert.equal((await d.request("DELETE", `/1.0/containers/net-${network}?force=true`)).status, 204);
+    }
   });
 
   it("wait returns the exit code; rename and update change the row", async () => {

@@ -21,7 +21,7 @@ import { chmod, chown, mkdir, readFile, rm } from "node:fs/promises";
 import { connect, type Server } from "node:net";
 import { arch, release } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { ContentStore, Libct, LibctError, mallocTrim, ProcessRunner, storageDrivers } from "@berth/libct";
+import { ContentStore, Libct, LibctError, mallocTrim, Networks, ProcessRunner, storageDrivers } from "@berth/libct";
 import { type DaemonConfig, parseArgs, USAGE } from "./config.js";
 import { EventBus } from "./events/bus.js";
 import { installAttach } from "./http/attach.js";
@@ -109,7 +109,18 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
   };
   const images = new ImageService(store, storage, cfg.root, publish, log);
   const repo = new ContainerRepo(db);
-  const containers = new ContainerService({ libct, storage, images, repo, cmd, root: cfg.root, publish, log });
+  const networks = new Networks();
+  const containers = new ContainerService({
+    libct,
+    storage,
+    networks,
+    images,
+    repo,
+    cmd,
+    root: cfg.root,
+    publish,
+    log,
+  });
   // Restart policies, health checks and log rotation follow every container's lifecycle.
   const supervisor = new Supervisor({
     repo,

@@ -8,6 +8,7 @@ export * from "./lifecycle/libct.js";
 export * from "./model/index.js";
 export * from "./monitor/attach.js";
 export * from "./monitor/conmon.js";
+export * from "./network/index.js";
 export * from "./runtime/runc.js";
 export type * from "./runtime/runtime.js";
 export * from "./spec/index.js";

@@ -29,6 +29,7 @@ import {
   LibctError,
   type ContainerState as LibctState,
   mountAll,
+  type Networks,
   parseK8sLog,
   type StorageDriver,
   Trash,
@@ -66,6 +67,8 @@ import {
 export interface ContainerDeps {
   readonly libct: Libct;
   readonly storage: StorageDriver;
+  /** The host's networks: `attach` on create, `detach` on remove. */
+  readonly networks: Networks;
   readonly images: ImageService;
   readonly repo: ContainerRepo;
   readonly cmd: CommandRunner;
@@ -268,6 +271,15 @@ export class ContainerService {
       restartPolicy,
       resources,
       autostart,
+      ...(row.network
+        ? {
+            network: {
+              name: row.network.network,
+              driver: row.network.driver,
+              interfaces: row.network.interfaces.map((i) => ({ ...i, addresses: [...i.addresses] })),
+            },
+          }
+        : {}),
     };
   }
 
@@ -437,6 +449,12 @@ export class ContainerService {
       const range = system ? await this.idRanges.reserve() : undefined;
       if (range) undo.push(() => this.idRanges.release(range.base));
       const systemInit = req.kind === "system" ? systemInitArgs(imgCfg.Labels, libct.host) : undefined;
+      const network = await this.d.networks.attach({
+        containerId: id,
+        network: req.network ?? "none",
+        ...(req.hostname ? { hostname: req.hostname } : {}),
+      });
+      undo.push(() => this.d.networks.detach(network));
       const described = describe({
         id,
         req,
@@ -447,6 +465,7 @@ export class ContainerService {
         ...(systemInit ? { name, systemInit } : {}),
         ...(range ? { idMap: range.idMap } : {}),
         joins,
+        network,
       });
       const description = initPath ? withInit(described, initPath) : described;
       const healthcheck = mergeHealthcheck(req.healthcheck, (imgCfg as { Healthcheck?: ImageHealthcheck }).Healthcheck);
@@ -504,6 +523,7 @@ export class ContainerService {
         status: "created",
         oomKilled: false,
         restartCount: 0,
+        network,
       };
       repo.insert(row);
       undo.release();
@@ -894,6 +914,7 @@ export class ContainerService {
         if (st) await libct.delete(row.id, { force: true });
         await dropRootfs();
       }
+      if (cur.network) await this.d.networks.detach(cur.network);
       await this.trash.discard(this.dir(row.id));
       repo.delete(row.id);
       this.stateChanged(row.id);

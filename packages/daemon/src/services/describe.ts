@@ -7,6 +7,7 @@ import {
   type ContainerDescription,
   type Limits,
   type MountSpec,
+  type NetworkAttachment,
   type OciResources,
   type RlimitSpec,
   type UserSpec,
@@ -40,6 +41,8 @@ export interface DescribeInputs {
   readonly idMap?: ContainerDescription["idMap"];
   /** pidMode container:NAME, resolved by the caller to the other container's id. */
   readonly joins?: { readonly pid?: string };
+  /** What the network driver attached: the network namespace comes from it (none: the container's own). */
+  readonly network?: Pick<NetworkAttachment, "namespace">;
 }
 
 /** Docker's merge: an entrypoint given in the request replaces the image's and drops its Cmd. */
@@ -177,7 +180,8 @@ function namespacesOf(inp: DescribeInputs): ContainerDescription["namespaces"] {
     });
   if (conflicts.length) throw new ValidationError(conflicts);
   const ns: NonNullable<ContainerDescription["namespaces"]> = {};
-  if (req.network === "host") ns.network = "host";
+  const netns = inp.network?.namespace ?? (req.network === "host" ? "host" : "private");
+  if (netns !== "private") ns.network = typeof netns === "string" ? netns : { path: netns.path };
   if (req.pidMode === "host") ns.pid = "host";
   else if (req.pidMode?.startsWith("container:")) {
     if (!inp.joins?.pid) throw new Error(`pidMode ${req.pidMode}: the caller did not resolve the container`);

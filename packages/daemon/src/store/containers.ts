@@ -1,6 +1,6 @@
 /** Container rows: the daemon's record of every container (libct keeps the runtime side). */
 import type { ContainerCreate, ContainerKind, ContainerStatus, Resources, RestartPolicy } from "@berth/api";
-import type { ContainerDescription } from "@berth/libct";
+import type { ContainerDescription, NetworkAttachment } from "@berth/libct";
 import type { Db } from "./db.js";
 
 export interface ContainerRow {
@@ -23,6 +23,8 @@ export interface ContainerRow {
   startedAt?: string;
   finishedAt?: string;
   restartCount: number;
+  /** What the network driver attached (absent for rows of a berthd before schema version 4). */
+  network?: NetworkAttachment;
 }
 
 interface Raw {
@@ -45,6 +47,7 @@ interface Raw {
   started_at: string | null;
   finished_at: string | null;
   restart_count: number;
+  network: string | null;
 }
 
 const fromRaw = (r: Raw): ContainerRow => ({
@@ -67,6 +70,7 @@ const fromRaw = (r: Raw): ContainerRow => ({
   ...(r.started_at ? { startedAt: r.started_at } : {}),
   ...(r.finished_at ? { finishedAt: r.finished_at } : {}),
   restartCount: r.restart_count,
+  ...(r.network ? { network: JSON.parse(r.network) } : {}),
 });
 
 /** State fields a transition may change. */
@@ -86,9 +90,11 @@ export class ContainerRepo {
   constructor(private readonly db: Db) {
     this.stmts = {
       insert: db.prepare(`INSERT INTO containers (id, name, image, image_id, kind, config, description, labels,
-        restart_policy, resources, autostart, created_at, status, pid, exit_code, oom_killed, started_at, finished_at, restart_count)
+        restart_policy, resources, autostart, created_at, status, pid, exit_code, oom_killed, started_at, finished_at, restart_count,
+        network)
         VALUES (@id, @name, @image, @image_id, @kind, @config, @description, @labels, @restart_policy, @resources,
-        @autostart, @created_at, @status, @pid, @exit_code, @oom_killed, @started_at, @finished_at, @restart_count)`),
+        @autostart, @created_at, @status, @pid, @exit_code, @oom_killed, @started_at, @finished_at, @restart_count,
+        @network)`),
       get: db.prepare("SELECT * FROM containers WHERE id = ?"),
       byName: db.prepare("SELECT * FROM containers WHERE name = ?"),
       byPrefix: db.prepare("SELECT * FROM containers WHERE id LIKE ? || '%' LIMIT 2"),
@@ -124,6 +130,7 @@ export class ContainerRepo {
       started_at: row.startedAt ?? null,
       finished_at: row.finishedAt ?? null,
       restart_count: row.restartCount,
+      network: row.network ? JSON.stringify(row.network) : null,
     });
   }
 

@@ -51,6 +51,8 @@ export const migrations: readonly string[] = [
      started_at TEXT NOT NULL,
      health TEXT NOT NULL
    );`,
+  // 4: the container's network attachment (libct NetworkAttachment as JSON), handed back to its driver's detach.
+  "ALTER TABLE containers ADD COLUMN network TEXT;",
 ];
 
 export function openDb(path: string): Db {

@@ -7,8 +7,8 @@
  */
 
 import { strict as assert } from "node:assert";
-import { spawn } from "node:child_process";
-import { existsSync, readFileSync, readlinkSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -89,6 +89,35 @@ describe("Libct on runc + conmon (integration)", { ...needsRoot, timeout: 120_00
     assert.equal(lines[0], "pid=1");
     assert.equal(lines[1]?.trim(), "/bin/sh -c echo pid=$$; tr '\\0' ' ' < /proc/1/cmdline; echo; hostname");
     assert.equal(lines[2], "berth-box");
+  });
+
+  it("joins a network namespace made outside it, by path; a path that is gone is refused first", async (t) => {
+    const env = await openTestLibct(t);
+    const ns = `berth-t-${process.pid}`;
+    const ip = (...args: string[]) => {
+      const r = spawnSync("ip", args, { encoding: "utf8" });
+      assert.equal(r.status, 0, `ip ${args.join(" ")}: ${r.stderr}`);
+    };
+    ip("netns", "add", ns);
+    t.after(() => spawnSync("ip", ["netns", "delete", ns]));
+    const r = await runToExit(
+      env,
+      env.id("netns"),
+      env.app({
+        namespaces: { network: { path: `/run/netns/${ns}` } },
+        process: { args: ["/bin/readlink", "/proc/self/ns/net"] },
+      }),
+    );
+    assert.equal(r.exitCode, 0, JSON.stringify(r.logs));
+    const inode = statSync(`/run/netns/${ns}`).ino;
+    assert.equal(stdout(r.logs).trim(), `net:[${inode}]`, "the container runs in that very namespace");
+    await assert.rejects(
+      env.lib.create({
+        id: env.id("gone"),
+        description: env.app({ namespaces: { network: { path: `/run/netns/${ns}-gone` } } }),
+      }),
+      (err) => isLibctError(err) && /does not exist/.test(err.message),
+    );
   });
 
   it("shows the memory limit inside and reports an OOM kill from the kernel", async (t) => {

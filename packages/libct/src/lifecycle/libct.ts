@@ -542,7 +542,18 @@ export class Libct {
     };
     for (const [ns, mode] of Object.entries(desc.namespaces ?? {})) {
       if (typeof mode !== "object" || mode === null) continue;
-      const other = (mode as { container: string }).container;
+      if ("path" in mode) {
+        // A namespace made outside the container (a NetworkDriver's netns): it must still be there.
+        const st = await stat(mode.path).catch(() => undefined);
+        if (!st) {
+          throw new ValidationError([
+            { field: `namespaces.${ns}.path`, message: `${mode.path} does not exist; the namespace to join is gone` },
+          ]);
+        }
+        out[ns as NamespaceName] = mode.path;
+        continue;
+      }
+      const other = mode.container;
       const st = await this.state(other).catch(() => undefined);
       if (st?.status !== "running" || !st.pid) {
         throw new ValidationError([

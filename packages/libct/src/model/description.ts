@@ -14,8 +14,12 @@ export type NamespaceName = (typeof NAMESPACE_NAMES)[number];
 export const JOINABLE_NAMESPACES = ["network", "ipc", "pid"] as const;
 export type JoinableNamespace = (typeof JOINABLE_NAMESPACES)[number];
 
-/** "private": a new namespace; "host": share the host's; `{ container }`: join that container's (network, ipc, pid). */
-export type NamespaceMode = "private" | "host" | { container: string };
+/**
+ * "private": a new namespace; "host": share the host's; `{ container }`: join that container's (network, ipc,
+ * pid); `{ path }`: join the namespace at that absolute path (network, ipc, pid), e.g. a network namespace a
+ * NetworkDriver made and bind-mounted.
+ */
+export type NamespaceMode = "private" | "host" | { container: string } | { path: string };
 
 export interface RootfsSpec {
   /** Absolute host path of the prepared root filesystem (storage drivers produce it). */

@@ -474,10 +474,26 @@ export const descriptionChecks: readonly DescriptionCheck[] = [
           }
           continue;
         }
+        if (isRec(mode) && typeof mode.path === "string") {
+          if (!(JOINABLE_NAMESPACES as readonly string[]).includes(name)) {
+            issue(
+              out,
+              f,
+              `cannot join a ${name} namespace by path (only ${JOINABLE_NAMESPACES.join(", ")} can be joined); use "private" or "host"`,
+            );
+          } else if (!mode.path.startsWith("/") || mode.path.split("/").includes("..")) {
+            issue(
+              out,
+              `${f}.path`,
+              `must be an absolute path without '..' (got ${show(mode.path)}), e.g. /run/netns/web`,
+            );
+          }
+          continue;
+        }
         issue(
           out,
           f,
-          `must be "private", "host" or { "container": "<name or id>" } (got ${show(mode)}); use "private" for a new namespace`,
+          `must be "private", "host", { "container": "<name or id>" } or { "path": "/run/netns/NAME" } (got ${show(mode)}); use "private" for a new namespace`,
         );
       }
     },

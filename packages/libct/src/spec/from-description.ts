@@ -105,13 +105,15 @@ function planNamespaces(host: HostFacts, desc: ContainerDescription): NsPlan {
 
 const NS_ORDER: readonly NamespaceName[] = ["pid", "network", "ipc", "uts", "mount", "cgroup", "user"];
 
-function namespaceEntries(plan: NsPlan, resolved: ResolvedInputs): OciNamespace[] {
+function namespaceEntries(desc: ContainerDescription, plan: NsPlan, resolved: ResolvedInputs): OciNamespace[] {
   const out: OciNamespace[] = [];
   for (const name of NS_ORDER) {
     const type: OciNamespaceType = name;
     if (plan[name] === "private") out.push({ type });
     else if (plan[name] === "join") {
-      const path = resolved.namespacePaths?.[name];
+      const mode = desc.namespaces?.[name];
+      const path =
+        (typeof mode === "object" && "path" in mode ? mode.path : undefined) ?? resolved.namespacePaths?.[name];
       if (!path) {
         throw new LibctError(
           "invalid",
@@ -259,7 +261,7 @@ export function specFromDescription(host: HostFacts, desc: ContainerDescription,
   // Root, hostname, namespaces, ids.
   options.push(withRootfs(desc.rootfs.path, desc.rootfs.readonly ?? false));
   if (desc.hostname !== undefined) options.push(withHostname(desc.hostname));
-  options.push(withNamespaces(namespaceEntries(plan, resolved)));
+  options.push(withNamespaces(namespaceEntries(desc, plan, resolved)));
   if (userns && desc.idMap) options.push(withIdMappings(desc.idMap.uidMappings, desc.idMap.gidMappings));
   options.push(withCgroupsPath(resolved.cgroupsPath));
 

@@ -138,6 +138,12 @@ describe("specFromDescription: app containers", () => {
       { type: "network", path: "/proc/7/ns/net" },
     );
     assert.ok(!spec.linux.namespaces.some((n) => n.type === "pid"));
+    // A namespace given by path (a NetworkDriver's netns) needs no resolving.
+    const byPath = build({ ...app, namespaces: { network: { path: "/run/netns/web" } } });
+    assert.deepEqual(
+      byPath.linux.namespaces.find((n) => n.type === "network"),
+      { type: "network", path: "/run/netns/web" },
+    );
     assert.throws(
       () => specFromDescription(hybridHost, joined, resolved),
       (e) => e instanceof LibctError && e.kind === "invalid",
