@@ -248,6 +248,19 @@ describe("berthd", needsRoot, () => {
       assert.equal(ns.status, 200, ns.text);
       if (network === "host") assert.equal(ns.json.stdout.trim(), hostNet);
       else assert.notEqual(ns.json.stdout.trim(), hostNet);
+      // Docker's /etc files: the host's name, hosts and DNS with the host's network; else its own.
+      const etc = await d.request("POST", `/1.0/containers/net-${network}/exec`, {
+        cmd: ["sh", "-c", "hostname; cat /etc/hostname; cat /etc/hosts"],
+      });
+      const [name, fileName, ...hosts] = etc.json.stdout.trim().split("\n");
+      assert.equal(fileName, name);
+      if (network === "host") {
+        assert.equal(name, hostname());
+        assert.equal(`${hosts.join("\n")}\n`, readFileSync("/etc/hosts", "utf8").replace(/\n*$/, "\n"));
+      } else {
+        assert.equal(name, c.id.slice(0, 12));
+        assert.equal(hosts[0], "127.0.0.1\tlocalhost");
+      }
       assert.deepEqual((await d.request("GET", `/1.0/containers/net-${network}`)).json.network, c.network);
       assert.equal((await d.request("DELETE", `/1.0/containers/net-${network}?force=true`)).status, 204);
     }

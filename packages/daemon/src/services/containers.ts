@@ -7,6 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { mkdir, open, readdir, readFile, rm, stat } from "node:fs/promises";
+import { hostname as osHostname } from "node:os";
 import { join } from "node:path";
 import type {
   BerthEvent,
@@ -51,6 +52,7 @@ import {
   resolveUser,
   toApiIssues,
 } from "./describe.js";
+import { writeEtcFiles } from "./etc-files.js";
 import { type ImageHealthcheck, mergeHealthcheck } from "./health.js";
 import type { ImageService } from "./images.js";
 import { KeyedLock } from "./keyed-lock.js";
@@ -455,6 +457,12 @@ export class ContainerService {
         ...(req.hostname ? { hostname: req.hostname } : {}),
       });
       undo.push(() => this.d.networks.detach(network));
+      // An app container's /etc/hostname, hosts and resolv.conf, as Docker makes them (etc-files.ts).
+      const app = req.kind !== "system";
+      const hostname = app
+        ? (req.hostname ?? (network.namespace === "host" || req.utsMode === "host" ? osHostname() : id.slice(0, 12)))
+        : undefined;
+      const etcMounts = hostname !== undefined ? writeEtcFiles(dir, hostname, network) : undefined;
       const described = describe({
         id,
         req,
@@ -466,6 +474,8 @@ export class ContainerService {
         ...(range ? { idMap: range.idMap } : {}),
         joins,
         network,
+        ...(hostname !== undefined ? { defaultHostname: hostname } : {}),
+        ...(etcMounts ? { etcMounts } : {}),
       });
       const description = initPath ? withInit(described, initPath) : described;
       const healthcheck = mergeHealthcheck(req.healthcheck, (imgCfg as { Healthcheck?: ImageHealthcheck }).Healthcheck);

@@ -43,6 +43,10 @@ export interface DescribeInputs {
   readonly joins?: { readonly pid?: string };
   /** What the network driver attached: the network namespace comes from it (none: the container's own). */
   readonly network?: Pick<NetworkAttachment, "namespace">;
+  /** App containers: the hostname to use when the request gives none (the host's, with the host's network). */
+  readonly defaultHostname?: string;
+  /** App containers: /etc/hostname, /etc/hosts, /etc/resolv.conf (etc-files.ts); a user's mount there wins. */
+  readonly etcMounts?: readonly MountSpec[];
 }
 
 /** Docker's merge: an entrypoint given in the request replaces the image's and drops its Cmd. */
@@ -378,6 +382,7 @@ export function describe(inp: DescribeInputs): ContainerDescription {
     // Docker's /dev/shm with the size asked for: it replaces the default one (libct: user mounts win).
     mounts.push({ type: "tmpfs", destination: "/dev/shm", sizeBytes: req.shmSizeBytes, mode: 0o1777 });
   }
+  for (const m of inp.etcMounts ?? []) if (!mounts.some((u) => u.destination === m.destination)) mounts.push(m);
   const namespaces = namespacesOf(inp);
   const limits = limitsOf(req.resources);
   const stopSignal =
@@ -410,7 +415,7 @@ export function describe(inp: DescribeInputs): ContainerDescription {
     // A host UTS namespace keeps the host's name: there is none to set.
     ...(req.utsMode === "host"
       ? {}
-      : { hostname: req.hostname ?? (system && inp.name ? inp.name : inp.id.slice(0, 12)) }),
+      : { hostname: req.hostname ?? (system && inp.name ? inp.name : (inp.defaultHostname ?? inp.id.slice(0, 12))) }),
     ...(system && inp.idMap ? { idMap: inp.idMap } : {}),
     ...(mounts.length ? { mounts } : {}),
     ...(namespaces ? { namespaces } : {}),
