@@ -213,7 +213,7 @@ export interface Endpoints {
   createContainer: { body: ContainerCreate; result: Container };
   getContainer: { params: Id; query?: { size?: Bool }; result: Container };
   updateContainer: { params: Id; body: ContainerPut; result: Container };
-  deleteContainer: { params: Id; query?: { force?: Bool }; result: undefined };
+  deleteContainer: { params: Id; query?: { force?: Bool; volumes?: Bool }; result: undefined };
   startContainer: { params: Id; result: undefined };
   stopContainer: { params: Id; query?: { t?: number }; result: undefined };
   restartContainer: { params: Id; query?: { t?: number }; result: undefined };

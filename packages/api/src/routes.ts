@@ -90,7 +90,10 @@ export const routes = {
     path: "/1.0/containers/{id}",
     summary: "Remove a container",
     status: 204,
-    query: { force: "kill it first if running" },
+    query: {
+      force: "kill it first if running",
+      volumes: "remove its anonymous volumes too (rm -v); named volumes stay",
+    },
   },
   startContainer: { method: "POST", path: "/1.0/containers/{id}/start", summary: "Start", status: 204 },
   stopContainer: {

@@ -160,6 +160,8 @@ describe("berth (in process, fake daemon)", () => {
         ["wbe", "?force=true"],
       ],
     );
+    const v = await berth(["rm", "-v", "web"], { deleteContainer: () => ({}) });
+    assert.equal(v.calls[0]!.query, "?volumes=true", "rm -v asks for the anonymous volumes too");
     const s = await berth(["stop", "-t", "3", "web"], { stopContainer: () => ({}) });
     assert.equal(s.calls[0]!.query, "?t=3");
   });

@@ -266,6 +266,36 @@ describe("berthd", needsRoot, () => {
     }
   });
 
+  it("anonymous volumes (-v /data) get a name of their own and go with rm -v or --rm; named ones stay", async () => {
+    const vols = join(d.root, "libct", "volumes");
+    const list = () => (existsSync(vols) ? readdirSync(vols).sort() : []);
+    const before = list();
+    const mounts = [
+      { type: "volume", target: "/data" },
+      { type: "volume", source: "keepme", target: "/named" },
+    ];
+    const cmd = ["sh", "-c", "echo a > /data/f && echo n > /named/f"];
+    const c = await create({ name: "anon", image: "busybox", cmd, mounts, start: true });
+    assert.equal((await d.request("POST", `/1.0/containers/${c.id}/wait`)).json.exitCode, 0);
+    const made = list().filter((v) => !before.includes(v));
+    const anon = made.filter((v) => /^[0-9a-f]{64}$/.test(v));
+    assert.equal(anon.length, 1, `one anonymous volume: ${made.join(", ")}`);
+    assert.equal(readFileSync(join(vols, anon[0]!, "_data", "f"), "utf8"), "a\n");
+    // Without volumes=true both stay (Docker's rm without -v).
+    await create({ name: "anon2", image: "busybox", cmd: ["true"], mounts });
+    assert.equal((await d.request("DELETE", "/1.0/containers/anon2")).status, 204);
+    assert.equal(list().filter((v) => !before.includes(v)).length, 3, "anon2's anonymous volume stays without -v");
+    assert.equal((await d.request("DELETE", "/1.0/containers/anon?volumes=true")).status, 204);
+    assert.ok(!list().includes(anon[0]!), "rm -v took the anonymous volume");
+    assert.ok(list().includes("keepme"), "and left the named one");
+    // --rm (autoRemove) takes its anonymous volume with it.
+    const before2 = list();
+    const r = await create({ name: "anon3", image: "busybox", cmd: ["true"], mounts, autoRemove: true, start: true });
+    await d.request("POST", `/1.0/containers/${r.id}/wait?condition=removed`);
+    for (let i = 0; i < 100 && (await d.request("GET", "/1.0/containers/anon3")).status !== 404; i++) await sleep(50);
+    assert.deepEqual(list(), before2, "nothing new is left after --rm");
+  });
+
   it("wait returns the exit code; rename and update change the row", async () => {
     const c = await create({ name: "quick", image: "busybox", cmd: ["sh", "-c", "exit 5"], start: true });
     const w = await d.request("POST", `/1.0/containers/${c.id}/wait`);

@@ -196,7 +196,8 @@ export const rm = defineCommand({
     ...formatLongFlag,
   },
   async run({ args, flags }, { api, out }) {
-    return out.report(args, (id) => api.deleteContainer({ params: { id }, query: flags.force ? { force: true } : {} }));
+    const query = { ...(flags.force ? { force: true } : {}), ...(flags.volumes ? { volumes: true } : {}) };
+    return out.report(args, (id) => api.deleteContainer({ params: { id }, query }));
   },
 });
 

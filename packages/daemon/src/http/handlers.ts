@@ -153,7 +153,7 @@ export const handlers: HandlerTable<Services> = {
   updateContainer: async ({ params, body }, s) =>
     reply.json(await s.containers.update(id(params), body as ContainerPut)),
   deleteContainer: async ({ params, query }, s) => {
-    await s.containers.remove(id(params), { force: bool(query, "force") });
+    await s.containers.remove(id(params), { force: bool(query, "force"), volumes: bool(query, "volumes") });
     return reply.noContent();
   },
   startContainer: async ({ params }, s) => {

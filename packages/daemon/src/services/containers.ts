@@ -476,6 +476,7 @@ export class ContainerService {
         network,
         ...(hostname !== undefined ? { defaultHostname: hostname } : {}),
         ...(etcMounts ? { etcMounts } : {}),
+        newVolumeName: () => randomBytes(32).toString("hex"),
       });
       const description = initPath ? withInit(described, initPath) : described;
       const healthcheck = mergeHealthcheck(req.healthcheck, (imgCfg as { Healthcheck?: ImageHealthcheck }).Healthcheck);
@@ -544,7 +545,7 @@ export class ContainerService {
         // One request, one outcome: a container that cannot start goes again, so that the error the client
         // gets leaves nothing behind that it was never told the id of.
         await this.start(id, { created: true }).catch(async (err: unknown) => {
-          await this.remove(id, { force: true }).catch((e) =>
+          await this.remove(id, { force: true, volumes: true }).catch((e) =>
             this.d.log.warn("removing a container that failed to start failed", { id, err: e }),
           );
           throw err;
@@ -709,7 +710,10 @@ export class ContainerService {
       const at = Date.now();
       for (const [k, v] of this.autoRemoved) if (at - v.at > AUTO_REMOVED_KEEP_MS) this.autoRemoved.delete(k);
       this.autoRemoved.set(id, { exitCode, oomKilled, at });
-      this.remove(id, { force: true }).catch((err) => this.d.log.warn("auto-remove failed", { id, err }));
+      // Docker's --rm takes the container's anonymous volumes with it.
+      this.remove(id, { force: true, volumes: true }).catch((err) =>
+        this.d.log.warn("auto-remove failed", { id, err }),
+      );
     }
   }
 
@@ -893,7 +897,24 @@ export class ContainerService {
     });
   }
 
-  async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+  private async removeAnonymousVolumes(gone: ContainerRow): Promise<void> {
+    const mine = (gone.description.mounts ?? []).flatMap((m) => (m.type === "volume" && m.anonymous ? [m.name] : []));
+    if (mine.length === 0) return;
+    const used = new Set(
+      this.d.repo
+        .list()
+        .flatMap((r) => (r.description.mounts ?? []).flatMap((m) => (m.type === "volume" ? [m.name] : []))),
+    );
+    for (const name of mine) {
+      if (used.has(name)) continue; // Docker keeps a volume another container mounts (--volumes-from)
+      await this.d.libct
+        .removeVolume(name)
+        .catch((err) => this.d.log.warn("removing an anonymous volume failed", { id: gone.id, volume: name, err }));
+    }
+  }
+
+  /** Removes a container; `volumes`: its anonymous volumes too, those no other container uses (rm -v). */
+  async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
     const row = this.find(ref);
     await this.locks.run(row.id, async () => {
       const { libct, storage, cmd, repo } = this.d;
@@ -927,6 +948,7 @@ export class ContainerService {
       if (cur.network) await this.d.networks.detach(cur.network);
       await this.trash.discard(this.dir(row.id));
       repo.delete(row.id);
+      if (opts.volumes) await this.removeAnonymousVolumes(cur);
       this.stateChanged(row.id);
       this.notify((h) => h.removed?.(row.id));
       this.d.log.info("container removed", { id: row.id, name: row.name });

@@ -47,6 +47,8 @@ export interface DescribeInputs {
   readonly defaultHostname?: string;
   /** App containers: /etc/hostname, /etc/hosts, /etc/resolv.conf (etc-files.ts); a user's mount there wins. */
   readonly etcMounts?: readonly MountSpec[];
+  /** A fresh name for each anonymous volume (a volume mount without source, Docker's `-v /data`). */
+  readonly newVolumeName?: () => string;
 }
 
 /** Docker's merge: an entrypoint given in the request replaces the image's and drops its Cmd. */
@@ -361,6 +363,16 @@ export function describe(inp: DescribeInputs): ContainerDescription {
       };
     }
     if (m.type === "volume") {
+      if (m.source === undefined && inp.newVolumeName) {
+        const name = inp.newVolumeName();
+        return {
+          type: "volume",
+          name,
+          destination: m.target,
+          anonymous: true,
+          ...(m.readOnly ? { readonly: true } : {}),
+        };
+      }
       if (!m.source || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(m.source)) {
         throw new ValidationError([
           {

@@ -568,6 +568,14 @@ export class Libct {
     return out;
   }
 
+  /** Removes volume `name` and its data; the caller makes sure no container mounts it. */
+  async removeVolume(name: string): Promise<void> {
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) {
+      throw new ValidationError([{ field: "name", message: `'${name}' is not a volume name` }]);
+    }
+    await rm(join(this.root, "volumes", name), { recursive: true, force: true });
+  }
+
   private async resolveVolumes(desc: ContainerDescription): Promise<{ [name: string]: string }> {
     const out: { [name: string]: string } = {};
     for (const m of desc.mounts ?? []) {

@@ -112,6 +112,8 @@ export interface VolumeMountSpec {
   destination: string;
   /** Mount read-only. */
   readonly?: boolean;
+  /** Made for this container alone (Docker's `-v /path`): removed with it on request (`rm -v`, `--rm`). */
+  anonymous?: boolean;
 }
 
 export type MountSpec = BindMountSpec | TmpfsMountSpec | VolumeMountSpec;
