@@ -296,6 +296,42 @@ describe("berthd", needsRoot, () => {
     assert.deepEqual(list(), before2, "nothing new is left after --rm");
   });
 
+  it("security options reach the process: a seccomp profile of the user's, no-new-privileges on and off", async () => {
+    const profile = {
+      defaultAction: "SCMP_ACT_ALLOW",
+      syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 1 }],
+    };
+    const run = async (name: string, securityOpt: string[]) => {
+      const cmd = [
+        "sh",
+        "-c",
+        "grep NoNewPrivs /proc/self/status; mkdir /tmp/d && echo made; touch /tmp/f && echo touched",
+      ];
+      const c = await create({ name, image: "busybox", cmd, securityOpt, start: true });
+      await d.request("POST", `/1.0/containers/${c.id}/wait`);
+      const logs = (await d.request("GET", `/1.0/containers/${c.id}/logs`)).text;
+      assert.equal((await d.request("DELETE", `/1.0/containers/${c.id}?force=true`)).status, 204);
+      return logs
+        .trim()
+        .split("\n")
+        .map((l) => (JSON.parse(l) as { text: string }).text.replace(/\s+/g, " "));
+    };
+    const custom = await run("sec-custom", [`seccomp=${JSON.stringify(profile)}`, "no-new-privileges"]);
+    assert.deepEqual(custom, [
+      "NoNewPrivs: 1",
+      "mkdir: can't create directory '/tmp/d': Operation not permitted",
+      "touched",
+    ]);
+    const plain = await run("sec-plain", ["no-new-privileges:false"]);
+    assert.deepEqual(plain, ["NoNewPrivs: 0", "made", "touched"]);
+    const bad = await d.request("POST", "/1.0/containers", {
+      image: "busybox",
+      securityOpt: ["seccomp=/etc/profile.json"],
+    });
+    assert.equal(bad.status, 400, bad.text);
+    assert.match(bad.text, /give the profile's JSON, not a path/);
+  });
+
   it("wait returns the exit code; rename and update change the row", async () => {
     const c = await create({ name: "quick", image: "busybox", cmd: ["sh", "-c", "exit 5"], start: true });
     const w = await d.request("POST", `/1.0/containers/${c.id}/wait`);

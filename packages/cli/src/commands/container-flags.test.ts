@@ -1,4 +1,7 @@
 import { strict as assert } from "node:assert";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import type { ContainerPut } from "@berth/api";
 import { CliError } from "../framework/errors.js";
@@ -15,6 +18,11 @@ import {
   toCreate,
 } from "./container-flags.js";
 
+const parse = (argv: string[]) => {
+  const { flags, args } = parseFlags(containerFlags, argv, { interspersed: false });
+  const [image, ...cmd] = args as [string, ...string[]];
+  return { image, cmd, flags };
+};
 const create = (argv: string[], env: Record<string, string> = {}) => {
   const { flags, args } = parseFlags(containerFlags, argv, { interspersed: false });
   const [image, ...cmd] = args as [string, ...string[]];
@@ -160,6 +168,29 @@ describe("run flags → ContainerCreate", () => {
       retries: 4,
     });
     assert.equal(create(["img"]).healthcheck, undefined);
+  });
+  it("--security-opt seccomp=FILE sends the profile's JSON, as Docker's CLI does; a missing or bad file is an error", () => {
+    const dir = mkdtempSync(join(tmpdir(), "berth-seccomp-"));
+    try {
+      const profile = '{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}';
+      writeFileSync(join(dir, "p.json"), profile);
+      writeFileSync(join(dir, "bad.json"), "{nope");
+      const opts = (o: string) => toCreate({ ...parse(["--security-opt", o, "img"]), env: {}, cwd: dir }).securityOpt;
+      assert.deepEqual(opts("seccomp=p.json"), [`seccomp=${profile}`], "relative to the cwd");
+      assert.deepEqual(opts(`seccomp=${join(dir, "p.json")}`), [`seccomp=${profile}`]);
+      assert.deepEqual(opts("seccomp=unconfined"), ["seccomp=unconfined"]);
+      assert.deepEqual(opts("no-new-privileges:false"), ["no-new-privileges:false"]);
+      assert.throws(
+        () => opts("seccomp=missing.json"),
+        (e) => e instanceof CliError && /cannot read.*ENOENT/.test(e.message),
+      );
+      assert.throws(
+        () => opts("seccomp=bad.json"),
+        (e) => e instanceof CliError && /not valid JSON/.test(e.message),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
   it("--entrypoint and -it", () => {
     const body = create(["--entrypoint", "/bin/sh", "-it", "img", "-c", "ls"]);

@@ -1,6 +1,6 @@
 /**
  * The flags of `run` and `create` (Docker's names) and their translation to a ContainerCreate body.
- * Pure apart from reading --env-file files and resolving relative bind sources against the cwd.
+ * Pure apart from reading --env-file files and --security-opt seccomp=FILE profiles and resolving relative bind sources against the cwd.
  */
 import { readFileSync } from "node:fs";
 import { resolve as resolvePath } from "node:path";
@@ -114,7 +114,7 @@ export const containerFlags = {
     type: "string",
     repeatable: true,
     placeholder: "list",
-    description: "Security options (no-new-privileges, seccomp=unconfined, ...)",
+    description: "Security options (no-new-privileges[:false], seccomp=unconfined, seccomp=PROFILE.json, apparmor=...)",
   },
   privileged: { type: "boolean", description: "Give extended privileges to this container" },
   interactive: { type: "boolean", short: "i", description: "Keep STDIN open even if not attached" },
@@ -374,6 +374,30 @@ function readEnvFile(path: string, what = "env file"): string[] {
   }
 }
 
+/**
+ * `seccomp=FILE` becomes `seccomp=<the file's JSON>`, as Docker's CLI sends it: the profile is read here,
+ * where the file is, and berthd need not see the client's files. Other options go as given.
+ */
+export function securityOpt(opt: string, cwd = "/"): string {
+  const m = /^seccomp[=:](.+)$/.exec(opt);
+  if (!m || m[1] === "unconfined" || m[1]!.trimStart().startsWith("{")) return opt;
+  const path = resolvePath(cwd, m[1]!);
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new CliError(`cannot read the seccomp profile ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`, {
+      hint: "give a JSON profile file (e.g. Docker's default.json), or seccomp=unconfined",
+    });
+  }
+  try {
+    JSON.parse(text);
+  } catch (err) {
+    throw new CliError(`the seccomp profile ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  return `seccomp=${text}`;
+}
+
 export function parseLabels(items: readonly string[]): Record<string, string> {
   const labels: Record<string, string> = {};
   for (const l of items) {
@@ -435,7 +459,7 @@ export function toCreate({ image, cmd, flags: f, env, cwd = "/" }: CreateInput):
   if (f.privileged) body.privileged = true;
   if (f["cap-add"].length) body.capAdd = [...f["cap-add"]];
   if (f["cap-drop"].length) body.capDrop = [...f["cap-drop"]];
-  if (f["security-opt"].length) body.securityOpt = [...f["security-opt"]];
+  if (f["security-opt"].length) body.securityOpt = f["security-opt"].map((o) => securityOpt(o, cwd));
   if (f["stop-signal"] !== undefined) body.stopSignal = f["stop-signal"];
   if (f["stop-timeout"] !== undefined) body.stopTimeoutSeconds = f["stop-timeout"];
   const labels = [...f["label-file"].flatMap((p) => readEnvFile(p, "label file")), ...f.label];

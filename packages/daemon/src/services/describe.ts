@@ -318,13 +318,31 @@ function securityOf(opts: readonly string[]): Partial<ContainerDescription> & { 
   for (const [i, o] of opts.entries()) {
     const [k, v] = o.includes("=") ? [o.slice(0, o.indexOf("=")), o.slice(o.indexOf("=") + 1)] : o.split(":", 2);
     if (k === "no-new-privileges" && (v === undefined || v === "true")) out.noNewPrivileges = true;
+    else if (k === "no-new-privileges" && v === "false") out.noNewPrivileges = false;
     else if (k === "seccomp" && v === "unconfined") out.seccomp = "unconfined";
-    else if (k === "apparmor" && v) out.apparmorProfile = v;
+    else if (k === "seccomp" && v?.trimStart().startsWith("{")) {
+      // The profile itself, as Docker's CLI sends it (it reads the file); libct validates its fields.
+      try {
+        const custom = JSON.parse(v) as unknown;
+        if (custom === null || typeof custom !== "object" || Array.isArray(custom)) throw new Error("not an object");
+        out.seccomp = { custom: custom as Record<string, unknown> };
+      } catch (err) {
+        issues.push({
+          field: `securityOpt[${i}]`,
+          message: `the seccomp profile is not a JSON object (${(err as Error).message}); give the profile's JSON, as in Docker's seccomp profiles`,
+        });
+      }
+    } else if (k === "seccomp" && v) {
+      issues.push({
+        field: `securityOpt[${i}]`,
+        message: `seccomp=${v.slice(0, 60)}: give the profile's JSON, not a path (berth run --security-opt seccomp=FILE reads the file for you)`,
+      });
+    } else if (k === "apparmor" && v) out.apparmorProfile = v;
     else if (k === "label" && v?.startsWith("type:")) out.selinuxLabel = v;
     else
       issues.push({
         field: `securityOpt[${i}]`,
-        message: `'${o}' is not supported; use no-new-privileges, seccomp=unconfined or apparmor=PROFILE`,
+        message: `'${o}' is not supported; use no-new-privileges[:true|false], seccomp=unconfined, seccomp=PROFILE-JSON or apparmor=PROFILE`,
       });
   }
   if (issues.length) throw new ValidationError(issues);

@@ -189,7 +189,10 @@ export interface DeviceSpec {
   permissions?: string;
 }
 
-/** Seccomp policy: Docker's default profile, none, or a custom OCI `linux.seccomp` object. */
+/**
+ * Seccomp policy: Docker's default profile, none, or a custom profile in Docker's format (archMap, rules with
+ * includes/excludes, resolved for the container like the default) or OCI's `linux.seccomp` (a subset of it).
+ */
 export type SeccompSpec = "default" | "unconfined" | { custom: Record<string, unknown> };
 
 export interface ContainerDescription {

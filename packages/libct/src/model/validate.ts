@@ -938,8 +938,7 @@ export const descriptionChecks: readonly DescriptionCheck[] = [
           c.syscalls.forEach((r, i) => {
             if (
               !isRec(r) ||
-              !Array.isArray(r.names) ||
-              r.names.length === 0 ||
+              !(Array.isArray(r.names) ? r.names.length > 0 : typeof r.name === "string" && r.name !== "") ||
               typeof r.action !== "string" ||
               !SECCOMP_ACTIONS.includes(r.action)
             ) {

@@ -47,7 +47,7 @@ import {
   withUser,
 } from "./build.js";
 import type { OciMount, OciNamespace, OciNamespaceType, OciResources, OciSpec, OciThrottleDevice } from "./oci.js";
-import { resolveDockerSeccomp, systemContainerSeccomp } from "./seccomp.js";
+import { resolveCustomSeccomp, resolveDockerSeccomp, systemContainerSeccomp } from "./seccomp.js";
 
 /** What the impure caller resolved on the host before building the spec. */
 export interface ResolvedInputs {
@@ -304,7 +304,7 @@ export function specFromDescription(host: HostFacts, desc: ContainerDescription,
   }
   const seccomp = desc.seccomp ?? "default";
   if (host.seccomp && !privileged && seccomp !== "unconfined") {
-    if (typeof seccomp === "object") options.push(withSeccomp(seccomp.custom as never));
+    if (typeof seccomp === "object") options.push(withSeccomp(resolveCustomSeccomp(host, grantedCaps, seccomp.custom)));
     else options.push(withSeccomp(system ? systemContainerSeccomp(host) : resolveDockerSeccomp(host, grantedCaps)));
   }
 

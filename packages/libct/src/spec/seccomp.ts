@@ -106,6 +106,33 @@ export function resolveDockerSeccomp(
   return spec;
 }
 
+/**
+ * A user's profile (`--security-opt seccomp=FILE`) resolved for one container. Docker's format is a superset
+ * of OCI's `linux.seccomp`: archMap and conditional rules (resolved as for the default profile), the old
+ * single `name` of a rule, or an OCI list of `architectures`, which is kept as given.
+ */
+export function resolveCustomSeccomp(
+  host: Pick<HostFacts, "arch" | "kernel" | "x32Syscalls">,
+  capabilities: readonly string[],
+  custom: Readonly<Record<string, unknown>>,
+): OciSeccomp {
+  const rules = (Array.isArray(custom.syscalls) ? custom.syscalls : []) as (DockerSeccompRule & { name?: string })[];
+  const profile: DockerSeccompProfile = {
+    defaultAction: String(custom.defaultAction),
+    ...(typeof custom.defaultErrnoRet === "number" ? { defaultErrnoRet: custom.defaultErrnoRet } : {}),
+    archMap: Array.isArray(custom.archMap) ? (custom.archMap as DockerSeccompProfile["archMap"]) : [],
+    syscalls: rules.map(({ name, ...r }) => (r.names?.length ? r : { ...r, names: name ? [name] : [] })),
+  };
+  const out = resolveDockerSeccomp(host, capabilities, profile);
+  if (!Array.isArray(custom.archMap)) {
+    // OCI's form: the architectures as listed, or none (the runtime's native one).
+    if (Array.isArray(custom.architectures)) out.architectures = (custom.architectures as string[]).map(String);
+    else delete out.architectures;
+  }
+  if (Array.isArray(custom.flags)) out.flags = (custom.flags as string[]).map(String);
+  return out;
+}
+
 const ENOSYS = 38;
 const EACCES = 13;
 const MNT_FORCE = 1;

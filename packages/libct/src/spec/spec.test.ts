@@ -276,6 +276,29 @@ describe("seccomp", () => {
     assert.equal(build({ ...app, seccomp: "unconfined" }).linux.seccomp, undefined);
     const custom = { defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["ptrace"], action: "SCMP_ACT_ERRNO" }] };
     assert.deepEqual(build({ ...app, seccomp: { custom } }).linux.seccomp, custom);
+    // Docker's format: archMap, conditions on capabilities, the old single `name`.
+    const docker = {
+      defaultAction: "SCMP_ACT_ERRNO",
+      defaultErrnoRet: 1,
+      archMap: [{ architecture: "SCMP_ARCH_X86_64", subArchitectures: ["SCMP_ARCH_X86"] }],
+      syscalls: [
+        { names: ["read", "write"], action: "SCMP_ACT_ALLOW" },
+        { name: "mount", action: "SCMP_ACT_ALLOW", includes: { caps: ["CAP_SYS_ADMIN"] } },
+        { names: ["ptrace"], action: "SCMP_ACT_ALLOW", excludes: { caps: ["CAP_SYS_ADMIN"] } },
+      ],
+    };
+    const plain = build({ ...app, seccomp: { custom: docker } }).linux.seccomp!;
+    assert.deepEqual(plain.architectures, ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]);
+    assert.deepEqual(plain.defaultErrnoRet, 1);
+    assert.deepEqual(
+      plain.syscalls!.map((r) => r.names),
+      [["read", "write"], ["ptrace"]],
+    );
+    const admin = build({ ...app, capabilities: { add: ["SYS_ADMIN"] }, seccomp: { custom: docker } }).linux.seccomp!;
+    assert.deepEqual(
+      admin.syscalls!.map((r) => r.names),
+      [["read", "write"], ["mount"]],
+    );
     assert.equal(build(app, resolved, { ...hybridHost, seccomp: false }).linux.seccomp, undefined);
     assert.ok(systemContainerSeccomp(hybridHost).syscalls!.length > 0);
   });
