@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { routes } from "@berth/api";
 import { Libct, mountAll, ProcessRunner, storageDrivers } from "@berth/libct";
+import { Validator } from "@seriousme/openapi-schema-validator";
 import { Ajv } from "ajv";
 import { startTestDaemon, type TestDaemon } from "./testing/daemon.js";
 
@@ -931,6 +932,25 @@ describe("berthd", needsRoot, () => {
       assert.doesNotThrow(() => ajv.compile(schema as object), name);
       assert.equal(JSON.stringify(schema).includes('"const"'), false, `${name}: const is not OpenAPI 3.0`);
     }
+  });
+
+  it("the OpenAPI document validates against the official OpenAPI 3.0 JSON schema", async () => {
+    // @seriousme/openapi-schema-validator: it carries the OpenAPI Initiative's own JSON schemas (3.0: the
+    // 2021-09-28 schema.json of OAI/OpenAPI-Specification) and checks with ajv-draft-04, as that schema needs,
+    // plus that every $ref resolves. Kept up to date (several releases a year, MIT), and it saves vendoring the
+    // schema here and tracking its fixes by hand.
+    const doc = (await d.request("GET", "/1.0/openapi.json")).json;
+    const validator = new Validator();
+    const res = await validator.validate(structuredClone(doc));
+    assert.equal(validator.version, "3.0");
+    assert.ok(res.valid, `invalid OpenAPI document: ${JSON.stringify(res.errors, null, 1)?.slice(0, 3000)}`);
+    // It does check: a response without its required description is refused.
+    const broken = structuredClone(doc);
+    const someResponse = Object.values(Object.values(broken.paths as Record<string, Record<string, unknown>>)[0]!)
+      .map((op) => (op as { responses: Record<string, { description?: string }> }).responses)
+      .find(Boolean)!;
+    delete Object.values(someResponse)[0]!.description;
+    assert.equal((await new Validator().validate(broken)).valid, false);
   });
 
   it("SIGTERM closes the server and exits 0 without stopping containers", async () => {

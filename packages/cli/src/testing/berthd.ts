@@ -31,12 +31,18 @@ export function cliSkipReason(): string | false {
   return false;
 }
 
+/** Slow scenario tests: `it("...", slow, async () => ...)`; `--quick` (BERTH_QUICK=1) skips them. As libct's
+ * testing/slow.ts, which the CLI cannot import. */
+export const slow: { skip: string | false } = { skip: process.env.BERTH_QUICK ? "slow test (BERTH_QUICK set)" : false };
+
 export class TestBerthd {
+  private daemon!: ChildProcess;
+
   private constructor(
     readonly base: string,
     readonly socket: string,
     private readonly logFile: string,
-    private readonly daemon: ChildProcess,
+    private readonly extraArgs: readonly string[],
     private readonly timeoutMs: number,
   ) {}
 
@@ -44,23 +50,50 @@ export class TestBerthd {
   static async start(prefix: string, timeoutMs = 120_000, extraArgs: readonly string[] = []): Promise<TestBerthd> {
     const base = await mkdtemp(join(tmpdir(), prefix));
     await chmod(base, 0o711); // containers' unprivileged users reach their rootfs under it
-    const socket = join(base, "x", "berth.sock");
-    const logFile = join(base, "berthd.log");
-    const log = await open(logFile, "a");
+    const d = new TestBerthd(base, join(base, "x", "berth.sock"), join(base, "berthd.log"), extraArgs, timeoutMs);
+    await d.launch();
+    return d;
+  }
+
+  private async launch(): Promise<void> {
+    const log = await open(this.logFile, "a");
     const daemon = spawn(
       process.execPath,
-      [DAEMON, "--root", join(base, "r"), "--run-root", join(base, "x"), "--socket", socket, ...extraArgs],
+      [
+        DAEMON,
+        "--root",
+        join(this.base, "r"),
+        "--run-root",
+        join(this.base, "x"),
+        "--socket",
+        this.socket,
+        ...this.extraArgs,
+      ],
       { stdio: ["ignore", "ignore", log.fd] },
     );
     await log.close();
-    const d = new TestBerthd(base, socket, logFile, daemon, timeoutMs);
+    this.daemon = daemon;
     const deadline = Date.now() + 20_000;
     for (;;) {
-      if (daemon.exitCode !== null) throw new Error(`berthd exited:\n${d.log()}`);
-      if ((await d.berth("version", "--format", "{{.Server.Version}}")).out.trim() !== "<no value>") return d;
-      if (Date.now() > deadline) throw new Error(`berthd did not answer:\n${d.log()}`);
+      if (daemon.exitCode !== null) throw new Error(`berthd exited:\n${this.log()}`);
+      if ((await this.berth("version", "--format", "{{.Server.Version}}")).out.trim() !== "<no value>") return;
+      if (Date.now() > deadline) throw new Error(`berthd did not answer:\n${this.log()}`);
       await new Promise((ok) => setTimeout(ok, 100));
     }
+  }
+
+  /** SIGKILL to berthd, resolved once it is gone: its containers (conmon's) go on without it. */
+  async kill9(): Promise<void> {
+    const daemon = this.daemon;
+    if (daemon.exitCode !== null || daemon.signalCode !== null) return;
+    const gone = new Promise((ok) => daemon.once("exit", ok));
+    daemon.kill("SIGKILL");
+    await gone;
+  }
+
+  /** A new berthd on the same roots and socket (after `kill9`); resolves when it answers. */
+  restart(): Promise<void> {
+    return this.launch();
   }
 
   log(): string {
@@ -96,8 +129,11 @@ export class TestBerthd {
   async stop(): Promise<void> {
     const left = (await this.berth("ps", "-aq", "--no-trunc")).out.split("\n").filter(Boolean);
     if (left.length) await this.berth("rm", "-f", ...left);
-    this.daemon.kill("SIGTERM");
-    await new Promise((ok) => (this.daemon.exitCode !== null ? ok(undefined) : this.daemon.once("exit", ok)));
+    const daemon = this.daemon;
+    if (daemon.exitCode === null && daemon.signalCode === null) {
+      daemon.kill("SIGTERM");
+      await new Promise((ok) => daemon.once("exit", ok));
+    }
     const mounts = readFileSync("/proc/self/mounts", "utf8")
       .split("\n")
       .map((l) => l.split(" ")[1] ?? "")
