@@ -29,6 +29,7 @@ import {
   LibctError,
   type ContainerState as LibctState,
   mountAll,
+  parseDetachKeys,
   parseK8sLog,
   type StorageDriver,
   Trash,
@@ -387,9 +388,7 @@ export class ContainerService {
         { field: "restartPolicy.maximumRetryCount", message: "only the on-failure policy takes a maximum retry count" },
       ]);
     }
-    if (req.tty || req.openStdin) {
-      // TTY containers work in libct; attach is not served yet, so stdin would be useless.
-    }
+    if (req.detachKeys !== undefined) parseDetachKeys(req.detachKeys); // refuses a bad sequence, saying why
     if (req.healthcheck && !["CMD", "CMD-SHELL", "NONE"].includes(req.healthcheck.test[0] ?? "")) {
       throw new ValidationError([
         { field: "healthcheck.test", message: 'the test starts with "CMD", "CMD-SHELL" or "NONE"' },
@@ -1035,8 +1034,15 @@ export class ContainerService {
       });
       return { session: s.sessionId };
     }
+    // At most EXEC_OUTPUT_CAP (16 MiB) of each stream is kept: the rest is dropped and the reply says so.
     const res = await this.d.libct.exec(row.id, proc);
-    return { exitCode: res.exitCode, stdout: res.stdout, stderr: res.stderr };
+    return {
+      exitCode: res.exitCode,
+      stdout: res.stdout,
+      stderr: res.stderr,
+      ...(res.stdoutTruncated ? { stdoutTruncated: true } : {}),
+      ...(res.stderrTruncated ? { stderrTruncated: true } : {}),
+    };
   }
 
   /**
