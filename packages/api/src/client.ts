@@ -133,9 +133,34 @@ export interface TransportResponse {
   cancel(): void;
 }
 
+/**
+ * A connection berthd switched to a byte stream with a 101 (attach, exec): what it sends comes as "data", the
+ * bytes that came with the 101 first, and "end" once it closes its side (or "error"); what is written goes to
+ * the process's stdin. It starts paused, so nothing is missed: add the listeners, then `resume()`.
+ */
+export interface UpgradeStream {
+  /** The 101's headers: content-type says whether the output is framed (see stdcopy.ts). */
+  readonly headers: Readonly<Record<string, string | undefined>>;
+  on(event: "data", fn: (chunk: Uint8Array) => void): unknown;
+  on(event: "end", fn: () => void): unknown;
+  on(event: "error", fn: (err: Error) => void): unknown;
+  write(data: Uint8Array): void;
+  /** Half-closes: berthd sees the end of the input, and goes on sending. */
+  end(): void;
+  pause(): void;
+  resume(): void;
+  /** Closes the connection (berthd detaches). */
+  destroy(): void;
+}
+
 /** Carries one HTTP exchange. Connection failures reject with an error whose `code` names them. */
 export interface Transport {
   request(req: TransportRequest): Promise<TransportResponse>;
+  /**
+   * Sends `req` as an upgrade ('Connection: Upgrade', 'Upgrade: tcp'): the stream when berthd answers 101,
+   * its answer otherwise. A transport without it cannot attach.
+   */
+  upgrade?(req: TransportRequest): Promise<UpgradeStream | TransportResponse>;
   close?(): void;
 }
 
@@ -284,8 +309,20 @@ type Returns<E> = E extends { stream: infer T }
       ? R
       : never;
 
+/** The routes served as an HTTP upgrade: their answer is a stream both ways. */
+export type UpgradeRoute = "attachContainer" | "execContainer";
+
 export type Client = {
   [K in keyof Endpoints]: (...args: OptionalIfAllOptional<CallArgs<Endpoints[K]>>) => Promise<Returns<Endpoints[K]>>;
+} & {
+  /**
+   * Opens an upgrade route's stream (attach, exec: see their summaries in routes.ts); rejects with ApiError
+   * when berthd answers anything but 101.
+   */
+  upgrade<K extends UpgradeRoute>(
+    id: K,
+    ...args: OptionalIfAllOptional<CallArgs<Endpoints[K]>>
+  ): Promise<UpgradeStream>;
 };
 
 // ---- implementation -----------------------------------------------------------------------------------
@@ -351,7 +388,7 @@ export interface ClientOptions {
 }
 
 export function createClient(transport: Transport, options: ClientOptions = {}): Client {
-  const call = async (id: OperationId, args: Record<string, unknown> = {}): Promise<unknown> => {
+  const prepare = (id: OperationId, args: Record<string, unknown>): TransportRequest => {
     const route = routes[id];
     const params = (args.params ?? {}) as Record<string, string>;
     const path = fillPath(route.path, params) + encodeQuery(args.query as Record<string, QueryValue> | undefined);
@@ -366,13 +403,17 @@ export function createClient(transport: Transport, options: ClientOptions = {}):
         headers["content-type"] = "application/json";
       }
     }
-    const res = await transport.request({
+    return {
       method: route.method,
       path,
       headers,
       ...(body !== undefined ? { body } : {}),
       ...(args.signal ? { signal: args.signal as AbortSignal } : {}),
-    });
+    };
+  };
+  const call = async (id: OperationId, args: Record<string, unknown> = {}): Promise<unknown> => {
+    const route = routes[id];
+    const res = await transport.request(prepare(id, args));
     if (res.status < 200 || res.status >= 300) {
       const text = await readText(res.body);
       throw new ApiError(toProblem(res.status, text));
@@ -393,7 +434,23 @@ export function createClient(transport: Transport, options: ClientOptions = {}):
     if (res.status === 204 || text.trim() === "") return undefined;
     return JSON.parse(text);
   };
-  const client: Record<string, (args?: Record<string, unknown>) => Promise<unknown>> = {};
-  for (const id of Object.keys(routes) as OperationId[]) client[id] = (args) => call(id, args);
+  const client: Record<string, (...args: never[]) => Promise<unknown>> = {};
+  for (const id of Object.keys(routes) as OperationId[])
+    client[id] = (args?: Record<string, unknown>) => call(id, args);
+  client.upgrade = async (id: UpgradeRoute, args: Record<string, unknown> = {}): Promise<UpgradeStream> => {
+    if (!transport.upgrade) throw new Error(`this transport cannot open streams (${id})`);
+    const req = prepare(id, args);
+    const res = await transport.upgrade({
+      ...req,
+      headers: { ...req.headers, connection: "Upgrade", upgrade: "tcp" },
+    });
+    if (!("status" in res)) return res;
+    const text = await readText(res.body);
+    throw new ApiError(
+      res.status >= 200 && res.status < 300
+        ? toProblem(502, `berthd answered ${id} with HTTP ${res.status} instead of switching to a stream`)
+        : toProblem(res.status, text),
+    );
+  };
   return client as unknown as Client;
 }

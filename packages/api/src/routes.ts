@@ -168,9 +168,14 @@ export const routes = {
     method: "POST",
     path: "/1.0/containers/{id}/exec",
     summary:
-      "Run a command; without tty/stdin the reply carries output and exit code. With 'Connection: Upgrade, Upgrade: tcp' " +
-      "(exec -it) it answers 101 with X-Berth-Exec-Session and the stream is the session's stdio; " +
-      "GET /exec/{session} then gives the exit code. detach=true answers 202 with the session at once",
+      "Run a command. With 'Connection: Upgrade, Upgrade: tcp' (berth exec, exec -i, exec -it) it answers 101 with " +
+      "X-Berth-Exec-Session and the stream is the session's stdio, attached before the command runs: with tty, raw " +
+      "bytes (Content-Type application/vnd.docker.raw-stream); without, output in Docker's stdcopy frames " +
+      "(application/vnd.docker.multiplexed-stream: an 8-byte header [1 stdout | 2 stderr, 0, 0, 0, size uint32 " +
+      "big-endian] then the payload); what the client sends is the command's stdin, raw. GET /exec/{session} then " +
+      "gives the exit code. Without the upgrade (no tty, no stdin) the command runs to completion and the reply " +
+      "carries its exit code and output, at most 16 MiB of each stream (cut there, flagged stdoutTruncated/" +
+      "stderrTruncated). detach=true answers 202 with the session at once",
     body: "ExecCreate",
     status: 200,
     response: "ExecResult",
@@ -180,8 +185,12 @@ export const routes = {
     method: "POST",
     path: "/1.0/containers/{id}/attach",
     summary:
-      "Attach stdio (HTTP upgrade to a raw stream). start=true starts the container once attached (start -a), " +
-      "with the terminal size h, w set first; closeStdin=true closes its stdin when the client half-closes",
+      "Attach stdio (HTTP upgrade, 'Connection: Upgrade, Upgrade: tcp'). For a container with a tty the stream is " +
+      "raw both ways (Content-Type application/vnd.docker.raw-stream); without one its output comes in Docker's " +
+      "stdcopy frames (application/vnd.docker.multiplexed-stream: an 8-byte header [1 stdout | 2 stderr, 0, 0, 0, " +
+      "size uint32 big-endian] then the payload) and what the client sends is its stdin, raw. start=true starts " +
+      "the container once attached (start -a), with the terminal size h, w set first; closeStdin=true closes its " +
+      "stdin when the client half-closes",
     status: 200,
     response: "upgrade",
     query: {

@@ -138,6 +138,10 @@ export const ContainerCreate = object(
     readOnly: bool("read-only root filesystem"),
     tty: bool("allocate a pseudo-terminal"),
     openStdin: bool("keep stdin open for attach"),
+    detachKeys: str(
+      'the key sequence that detaches a client from it (attach, start -a), Docker\'s format: e.g. "ctrl-p,ctrl-q" or "ctrl-x,x"',
+      { minLength: 1, maxLength: 100 },
+    ),
     init: bool("run an init as PID 1 that reaps zombies"),
     capAdd: strings("capabilities to add"),
     capDrop: strings("capabilities to drop"),
@@ -372,7 +376,13 @@ export const ContainerStats = open(
 );
 
 export const ExecResult = open(
-  { exitCode: { type: "integer" }, stdout: { type: "string" }, stderr: { type: "string" } },
+  {
+    exitCode: { type: "integer" },
+    stdout: { type: "string" },
+    stderr: { type: "string" },
+    stdoutTruncated: bool("stdout was longer than 16 MiB: this is its beginning (the command ran to its end)"),
+    stderrTruncated: bool("stderr was longer than 16 MiB: this is its beginning (the command ran to its end)"),
+  },
   ["exitCode", "stdout", "stderr"],
 );
 

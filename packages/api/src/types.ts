@@ -87,6 +87,8 @@ export interface ContainerCreate extends ContainerPut {
   readOnly?: boolean;
   tty?: boolean;
   openStdin?: boolean;
+  /** Docker's --detach-keys ("ctrl-x,x"): what detaches `attach` and `start -a` from it unless they say otherwise. */
+  detachKeys?: string;
   init?: boolean;
   capAdd?: string[];
   capDrop?: string[];
@@ -190,10 +192,16 @@ export interface ExecStarted {
   session: string;
 }
 
+/**
+ * A command run to completion by a plain POST /exec. berthd keeps at most 16 MiB of each stream; past that the
+ * output is cut there, the command still runs to its end, and `stdoutTruncated`/`stderrTruncated` is true.
+ */
 export interface ExecResult {
   exitCode: number;
   stdout: string;
   stderr: string;
+  stdoutTruncated?: boolean;
+  stderrTruncated?: boolean;
 }
 
 export interface LogLine {

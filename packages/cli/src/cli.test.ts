@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
 import type { Container } from "@berth/api";
+import { encodeFrames, MULTIPLEXED_STREAM, type StdStream } from "@berth/api/stdcopy";
 import { main } from "./cli.js";
 import { entries } from "./registry.js";
 import { type FakeHandler, fakeDaemon, problem, recordingIo } from "./testing.js";
@@ -30,6 +31,9 @@ const container = (name: string, over: Partial<Container> = {}): Container => ({
   autostart: false,
   ...over,
 });
+
+const frames = (stream: StdStream, text: string) => encodeFrames(stream, new TextEncoder().encode(text));
+const concat = (parts: Uint8Array[]) => Buffer.concat(parts);
 
 const notFound: FakeHandler = ({ params }) => problem(404, "not-found", `no such container '${params.id}'`);
 
@@ -192,57 +196,84 @@ describe("berth (in process, fake daemon)", () => {
       autoRemove: true,
     });
   });
-  it("foreground run --rm: create with autoRemove, follow the log, wait until removed (sent with the start), start", async () => {
-    const r = await berth(["run", "--rm", "busybox", "sh", "-c", "echo hi; exit 3"], {
+  it("foreground run --rm: create with autoRemove, wait until removed (sent with the start), attach and start; stdout and stderr apart, byte for byte", async () => {
+    const r = await berth(["run", "--rm", "busybox", "sh", "-c", "printf hi; echo oops >&2; exit 3"], {
       createContainer: () => ({ status: 201, body: container("x") }),
-      containerLogs: () => ({
-        lines: [
-          { time: "t", stream: "stdout", text: "hi" },
-          { time: "t", stream: "stderr", text: "oops" },
-        ],
-        contentType: "application/x-ndjson",
-      }),
-      startContainer: () => ({}),
       waitContainer: () => ({ body: { exitCode: 3 } }),
+      attachContainer: () => ({
+        upgrade: {
+          headers: { "content-type": MULTIPLEXED_STREAM },
+          // A frame split across pieces, and two in one piece.
+          output: [
+            ...frames("stdout", "h"),
+            concat([...frames("stdout", "i"), ...frames("stderr", "oops\n")]).subarray(0, 12),
+            concat([...frames("stdout", "i"), ...frames("stderr", "oops\n")]).subarray(12),
+          ],
+        },
+      }),
     });
     assert.equal(r.code, 3);
-    assert.equal(r.out, "hi\n");
+    assert.equal(r.out, "hi", "no newline added");
     assert.equal(r.err, "oops\n");
     assert.deepEqual(
       r.calls.map((c) => c.id),
-      ["createContainer", "containerLogs", "waitContainer", "startContainer"],
+      ["createContainer", "waitContainer", "attachContainer"],
     );
     assert.equal((r.calls[0]!.body as { autoRemove?: boolean; start?: boolean }).autoRemove, true);
     assert.equal((r.calls[0]!.body as { start?: boolean }).start, false);
-    assert.equal(r.calls[1]!.query, "?follow=true");
-    assert.equal(r.calls[2]!.query, "?condition=removed");
+    assert.equal(r.calls[1]!.query, "?condition=removed");
+    assert.equal(r.calls[2]!.query, "?start=true");
+    assert.deepEqual(r.calls[2]!.input, { text: "", ended: false }, "no stdin without -i");
   });
   it("foreground run without --rm waits for the exit only and keeps the container", async () => {
     const r = await berth(["run", "busybox", "true"], {
       createContainer: () => ({ status: 201, body: container("x") }),
-      containerLogs: () => ({ lines: [], contentType: "application/x-ndjson" }),
-      startContainer: () => ({}),
       waitContainer: () => ({ body: { exitCode: 0 } }),
+      attachContainer: () => ({ upgrade: { headers: { "content-type": MULTIPLEXED_STREAM }, output: [] } }),
     });
     assert.equal(r.code, 0);
     assert.equal((r.calls[0]!.body as { autoRemove?: boolean }).autoRemove, undefined);
-    assert.equal(r.calls[2]!.id, "waitContainer");
-    assert.equal(r.calls[2]!.query, "");
+    assert.equal(r.calls[1]!.id, "waitContainer");
+    assert.equal(r.calls[1]!.query, "");
+  });
+  it("foreground run: a malformed stream is an error (125), not garbage on stdout", async () => {
+    const r = await berth(["run", "busybox", "true"], {
+      createContainer: () => ({ status: 201, body: container("x") }),
+      waitContainer: () => ({ body: { exitCode: 0 } }),
+      attachContainer: () => ({
+        upgrade: {
+          headers: { "content-type": MULTIPLEXED_STREAM },
+          output: [...frames("stdout", "fine\n"), "plain text, no frames\n"],
+        },
+      }),
+    });
+    assert.equal(r.code, 125);
+    assert.equal(r.out, "fine\n");
+    assert.match(
+      r.err,
+      /^Error: cannot read the output stream: malformed multiplexed stream: bad frame header at byte 13/,
+    );
   });
   it("foreground run --rm: a start that fails removes the container it made", async () => {
     const r = await berth(["run", "--rm", "busybox", "/nope"], {
       createContainer: () => ({ status: 201, body: container("x") }),
-      containerLogs: () => ({ lines: [], contentType: "application/x-ndjson" }),
-      startContainer: () => problem(400, "invalid", "the container's command cannot be run: exec: /nope"),
+      attachContainer: () => problem(400, "invalid", "the container's command cannot be run: exec: /nope"),
       waitContainer: () => ({ body: { exitCode: 0 } }),
       deleteContainer: () => ({}),
     });
-    assert.notEqual(r.code, 0);
+    assert.equal(r.code, 127);
     assert.match(r.err, /cannot be run/);
     assert.deepEqual(
       r.calls.map((c) => c.id),
-      ["createContainer", "containerLogs", "waitContainer", "startContainer", "deleteContainer"],
+      ["createContainer", "waitContainer", "attachContainer", "deleteContainer"],
     );
+  });
+  it("create --detach-keys is kept with the container (for attach and start -a)", async () => {
+    const r = await berth(["create", "--detach-keys", "ctrl-x,x", "busybox"], {
+      createContainer: () => ({ status: 201, body: container("x") }),
+    });
+    assert.equal(r.code, 0, r.err);
+    assert.equal((r.calls[0]!.body as { detachKeys?: string }).detachKeys, "ctrl-x,x");
   });
   it("run: a missing image is exit 125 with the daemon's message", async () => {
     const r = await berth(["run", "busybx"], {
@@ -252,18 +283,43 @@ describe("berth (in process, fake daemon)", () => {
     assert.equal(r.code, 125);
     assert.equal(r.err, "Error: no such image 'busybx'; did you mean 'busybox'?\n");
   });
-  it("exec returns the command's exit code and prints its output", async () => {
+  it("exec streams the command's output (stdout and stderr apart) and returns its exit code", async () => {
     const r = await berth(["exec", "-e", "A=1", "-u", "1000", "-w", "/tmp", "web", "sh", "-c", "exit 4"], {
-      execContainer: () => ({ body: { exitCode: 4, stdout: "out\n", stderr: "err\n" } }),
+      execContainer: () => ({
+        upgrade: {
+          headers: { "content-type": MULTIPLEXED_STREAM, "x-berth-exec-session": "web-exec-1" },
+          output: [...frames("stdout", "out\n"), ...frames("stderr", "err\n")],
+        },
+      }),
+      execSession: ({ params }) => ({ body: { exitCode: params.session === "web-exec-1" ? 4 : 99 } }),
     });
     assert.equal(r.code, 4);
     assert.equal(r.out, "out\n");
     assert.equal(r.err, "err\n");
     assert.deepEqual(r.calls[0]!.body, { cmd: ["sh", "-c", "exit 4"], env: ["A=1"], user: "1000", workingDir: "/tmp" });
+    assert.deepEqual(
+      r.calls.map((c) => c.id),
+      ["execContainer", "execSession"],
+    );
     const incus = await berth(["exec", "c1", "--", "ls", "-l"], {
-      execContainer: () => ({ body: { exitCode: 0, stdout: "", stderr: "" } }),
+      execContainer: () => ({ upgrade: { headers: { "x-berth-exec-session": "c1-exec-1" }, output: [] } }),
+      execSession: () => ({ body: { exitCode: 0 } }),
     });
     assert.deepEqual(incus.calls[0]!.body, { cmd: ["ls", "-l"] });
+    // A command the container lacks: runc's reason on stderr, 127 (126: cannot execute), as before.
+    const missing = await berth(["exec", "web", "nope"], {
+      execContainer: () =>
+        problem(400, "invalid", 'the command cannot be run: exec: "nope": executable file not found in $PATH'),
+    });
+    assert.deepEqual([missing.code, missing.err], [127, 'exec: "nope": executable file not found in $PATH\n']);
+  });
+  it("exec --format json collects the result with a plain POST (16 MiB per stream at most, flagged past that)", async () => {
+    const r = await berth(["exec", "--format", "json", "web", "yes"], {
+      execContainer: () => ({ body: { exitCode: 0, stdout: "y\ny\n", stderr: "", stdoutTruncated: true } }),
+    });
+    assert.equal(r.code, 0);
+    assert.deepEqual(JSON.parse(r.out), { exitCode: 0, stdout: "y\ny\n", stderr: "", stdoutTruncated: true });
+    assert.equal(r.calls.length, 1);
   });
   it("a command group's --help lists its sub-commands with their summaries", async () => {
     for (const group of ["token", "image", "system"]) {

@@ -17,6 +17,11 @@ import { DEFAULT_HOST } from "./transport.js";
 export interface Io {
   stdout(text: string): void;
   stderr(text: string): void;
+  /**
+   * Writes bytes as they are (a container's output); a promise when the caller should wait before writing
+   * more. Without it, bytes are decoded as UTF-8 and go to stdout/stderr (tests).
+   */
+  write?(stream: "stdout" | "stderr", data: Uint8Array): Promise<void> | undefined;
   readonly isTTY: boolean;
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Injected in tests; the default is createTransport (transport.ts) on BERTH_HOST. */
@@ -27,17 +32,16 @@ export interface Io {
  * Writes with writeSync while the fd takes it, which spares building process.stdout (~2 ms at start-up);
  * a full pipe (EAGAIN) hands the rest, and everything after, to the stream so order is kept.
  */
-function fdWriter(fd: 1 | 2): (text: string) => void {
+function fdWriter(fd: 1 | 2): (data: string | Uint8Array) => Promise<void> | undefined {
   let stream: NodeJS.WriteStream | undefined;
-  return (text) => {
-    if (stream) {
-      stream.write(text);
-      return;
-    }
-    const buf = Buffer.from(text);
+  const wait = (ok: boolean) => (ok ? undefined : new Promise<void>((drained) => stream!.once("drain", drained)));
+  return (data) => {
+    if (stream) return wait(stream.write(data));
+    const buf = typeof data === "string" ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.length);
     let off = 0;
     try {
       while (off < buf.length) off += writeSync(fd, buf, off);
+      return undefined;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "EPIPE") process.exit(0);
@@ -46,17 +50,22 @@ function fdWriter(fd: 1 | 2): (text: string) => void {
       stream.on("error", (e: NodeJS.ErrnoException) => {
         if (e.code === "EPIPE") process.exit(0);
       });
-      stream.write(buf.subarray(off));
+      return wait(stream.write(buf.subarray(off)));
     }
   };
 }
 
-const processIo = (): Io => ({
-  stdout: fdWriter(1),
-  stderr: fdWriter(2),
-  isTTY: isatty(1),
-  env: process.env,
-});
+const processIo = (): Io => {
+  const out = fdWriter(1);
+  const err = fdWriter(2);
+  return {
+    stdout: out,
+    stderr: err,
+    write: (stream, data) => (stream === "stdout" ? out : err)(data),
+    isTTY: isatty(1),
+    env: process.env,
+  };
+};
 
 const globalUsage = `Usage:  berth [OPTIONS] COMMAND
 
@@ -151,7 +160,14 @@ export async function runCommand(cmd: AnyCommand, argv: readonly string[], host:
       : import("./transport.js").then((m) => m.createTransport(host, io.env.BERTH_TOKEN, io.env));
     return transport;
   };
-  const api = createClient({ request: async (req) => (await openTransport()).request(req) });
+  const api = createClient({
+    request: async (req) => (await openTransport()).request(req),
+    upgrade: async (req) => {
+      const t = await openTransport();
+      if (!t.upgrade) throw new CliError(`cannot open a stream to berthd at ${host}: this transport has no upgrades`);
+      return t.upgrade(req);
+    },
+  });
   const ctx = makeContext(api, io, host);
   try {
     const parsed = parseFlags(cmd.flags, argv, {
@@ -257,9 +273,16 @@ function makeContext(
     if (err instanceof Error) return { message: err.message };
     return { message: String(err) };
   };
+  const decoders = { stdout: new TextDecoder(), stderr: new TextDecoder() };
   const out: Output = {
     stdout: io.stdout,
     stderr: io.stderr,
+    write:
+      io.write ??
+      ((stream, data) => {
+        (stream === "stdout" ? io.stdout : io.stderr)(decoders[stream].decode(data, { stream: true }));
+        return undefined;
+      }),
     isTTY: io.isTTY,
     async report(items, each, show, record) {
       let failed = 0;

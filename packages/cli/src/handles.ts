@@ -25,6 +25,8 @@ export interface UnixConn {
   readonly destroyed: boolean;
   /** Queues bytes; false when the caller should wait for "drain" before writing more. */
   write(data: Buffer): boolean;
+  /** Half-closes once the queued bytes are out: the other side reads the end, and may go on writing. */
+  end(): void;
   pause(): void;
   resume(): void;
   isPaused(): boolean;
@@ -32,7 +34,9 @@ export interface UnixConn {
   on(event: "data", fn: (chunk: Buffer) => void): this;
   on(event: "end" | "close" | "drain", fn: () => void): this;
   on(event: "error", fn: (err: NodeJS.ErrnoException) => void): this;
-  off(event: "drain" | "close", fn: () => void): this;
+  off(event: "data", fn: (chunk: Buffer) => void): this;
+  off(event: "end" | "close" | "drain", fn: () => void): this;
+  off(event: "error", fn: (err: NodeJS.ErrnoException) => void): this;
 }
 
 // The internal handles' shapes (Node 12 to 24).
@@ -41,6 +45,7 @@ interface StreamHandle {
   readStart(): number;
   readStop(): number;
   writeBuffer(req: WriteReq, data: Buffer): number;
+  shutdown(req: ShutdownReq): number;
   close(cb: () => void): void;
   connect(req: ConnectReq, path: string): number;
 }
@@ -52,11 +57,16 @@ interface WriteReq {
 interface ConnectReq {
   oncomplete: (status: number) => void;
 }
+interface ShutdownReq {
+  handle: StreamHandle;
+  oncomplete: (status: number) => void;
+}
 interface Bindings {
   Pipe: new (type: number) => StreamHandle;
   PipeConnectWrap: new () => ConnectReq;
   SOCKET: number;
   WriteWrap: new () => WriteReq;
+  ShutdownWrap: new () => ShutdownReq;
   state: Int32Array;
   kReadBytesOrError: number;
   kArrayBufferOffset: number;
@@ -88,6 +98,7 @@ function bindings(): Bindings | null {
       PipeConnectWrap: pipe.PipeConnectWrap,
       SOCKET: consts?.SOCKET,
       WriteWrap: stream.WriteWrap,
+      ShutdownWrap: stream.ShutdownWrap,
       state: stream.streamBaseState,
       kReadBytesOrError: stream.kReadBytesOrError,
       kArrayBufferOffset: stream.kArrayBufferOffset,
@@ -95,7 +106,7 @@ function bindings(): Bindings | null {
       UV_EOF: uv.UV_EOF,
       isTTY: tty.isTTY,
     };
-    const fns = [b.Pipe, b.PipeConnectWrap, b.WriteWrap, b.isTTY];
+    const fns = [b.Pipe, b.PipeConnectWrap, b.WriteWrap, b.ShutdownWrap, b.isTTY];
     const nums = [b.SOCKET, b.kReadBytesOrError, b.kArrayBufferOffset, b.kLastWriteWasAsync, b.UV_EOF];
     if (
       fns.every((f) => typeof f === "function") &&
@@ -135,6 +146,8 @@ class PipeConn extends EventEmitter implements UnixConn {
   private connected = false;
   private paused = false;
   private waiting: Buffer[] = [];
+  /** end() was called before the connection was up: shut down once the waiting writes are sent. */
+  private ending = false;
   private inFlight = 0;
   private needDrain = false;
   private readonly handle: StreamHandle;
@@ -161,6 +174,7 @@ class PipeConn extends EventEmitter implements UnixConn {
       const waiting = this.waiting;
       this.waiting = [];
       for (const data of waiting) if (!this.destroyed) this.send(data);
+      if (this.ending && !this.destroyed) this.shutdown();
       if (!this.paused && !this.destroyed) this.handle.readStart();
       this.maybeDrain();
     };
@@ -179,6 +193,12 @@ class PipeConn extends EventEmitter implements UnixConn {
     if (this.inFlight === 0) return true;
     this.needDrain = true;
     return false;
+  }
+
+  end(): void {
+    if (this.destroyed || this.ending) return;
+    this.ending = true;
+    if (this.connected) this.shutdown();
   }
 
   pause(): void {
@@ -220,6 +240,17 @@ class PipeConn extends EventEmitter implements UnixConn {
       req.buffer = data; // kept alive until the write completes
       this.inFlight++;
     }
+  }
+
+  /** uv_shutdown: libuv sends the writes still queued first. */
+  private shutdown(): void {
+    const req = new this.b.ShutdownWrap();
+    req.handle = this.handle;
+    req.oncomplete = (status) => {
+      if (status < 0) this.fail(status, "shutdown");
+    };
+    const err = this.handle.shutdown(req);
+    if (err < 0) process.nextTick(() => this.fail(err, "shutdown"));
   }
 
   private maybeDrain(): void {

@@ -3,11 +3,12 @@
  * Skips, saying why, when berthd is not built yet, when not root, or when runc/conmon are missing.
  */
 import { strict as assert } from "node:assert";
+import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, hostname, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { cliSkipReason, TestBerthd } from "./testing/berthd.js";
+import { BUNDLE, cliSkipReason, TestBerthd } from "./testing/berthd.js";
 
 describe("berth against a real berthd", { skip: cliSkipReason(), timeout: 180_000 }, () => {
   let d: TestBerthd;
@@ -351,7 +352,69 @@ describe("berth against a real berthd", { skip: cliSkipReason(), timeout: 180_00
     assert.doesNotMatch((await berth("ps", "-a")).out, /web/);
   });
 
-  it("run -d, ps and an error load no node:net, node:stream or node:tty, with stdout and stderr pipes", async () => {
+  it("run, exec, exec -i and attach without a TTY: stdout and stderr on their own fds, as they come, exit codes", async () => {
+    // run in the foreground: each stream in order on its own fd, byte for byte (no newline added to "tail").
+    const run = await berth(
+      "run", "--rm", "busybox", "sh", "-c",
+      "for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done; printf tail; exit 3",
+    ); // biome-ignore format: one command line
+    assert.equal(run.code, 3, run.err);
+    assert.equal(run.out, "out1\nout2\nout3\nout4\nout5\ntail");
+    assert.equal(run.err, "err1\nerr2\nerr3\nerr4\nerr5\n");
+
+    assert.equal((await berth("run", "-d", "--name", "streams", "busybox", "sleep", "120")).code, 0);
+    // exec without -i/-t streams: the first line is here while the command still sleeps, not when it ends.
+    const t0 = Date.now();
+    const lines: { text: string; at: number }[] = [];
+    let err = "";
+    const code = await new Promise<number | null>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        [BUNDLE, "exec", "streams", "sh", "-c", "echo first; sleep 2; echo second >&2; echo third; exit 6"],
+        { env: { ...process.env, BERTH_HOST: `unix://${d.socket}` }, stdio: ["ignore", "pipe", "pipe"] },
+      );
+      let buf = "";
+      child.stdout.on("data", (c: Buffer) => {
+        buf += c.toString();
+        for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+          lines.push({ text: buf.slice(0, nl), at: Date.now() - t0 });
+          buf = buf.slice(nl + 1);
+        }
+      });
+      child.stderr.on("data", (c: Buffer) => {
+        err += c.toString();
+      });
+      child.on("close", resolve);
+    });
+    const ended = Date.now() - t0;
+    assert.equal(code, 6, err);
+    assert.deepEqual(
+      lines.map((l) => l.text),
+      ["first", "third"],
+    );
+    assert.equal(err, "second\n");
+    assert.ok(lines[0]!.at < ended - 1500, `the first line came at ${lines[0]!.at} ms, the CLI ended at ${ended} ms`);
+
+    // exec -i with piped stdin: stdout and stderr apart, EOF reaches the command, its exit code comes back.
+    const piped = await d.berthIn(
+      {},
+      "one\ntwo\n",
+      "exec", "-i", "streams", "sh", "-c", "while read l; do echo got-$l; echo err-$l >&2; done; exit 4",
+    ); // biome-ignore format: one command line
+    assert.deepEqual([piped.code, piped.out, piped.err], [4, "got-one\ngot-two\n", "err-one\nerr-two\n"]);
+
+    // attach to a running container without a TTY: its output framed by berthd, apart here; its exit code.
+    const job = await berth(
+      "run", "-d", "--name", "attached", "busybox", "sh", "-c",
+      "sleep 2; for i in 1 2 3; do echo out$i; echo err$i >&2; sleep 0.2; done; exit 7",
+    ); // biome-ignore format: one command line
+    assert.equal(job.code, 0, job.err);
+    const at = await berth("attach", "attached");
+    assert.deepEqual([at.code, at.out, at.err], [7, "out1\nout2\nout3\n", "err1\nerr2\nerr3\n"]);
+    assert.equal((await berth("rm", "-f", "streams", "attached")).code, 0);
+  });
+
+  it("run -d, ps, an error, a foreground run and exec load no node:net, node:stream or node:tty, with stdout and stderr pipes", async () => {
     // Every CLI process compiles the built-in modules it loads afresh; these three and their 25 dependencies
     // cost about 3 ms a run (handles.ts). A preload notes what the run loaded.
     const dir = mkdtempSync(join(tmpdir(), "berth-modules-"));
@@ -370,8 +433,23 @@ process.on("exit", () => fs.writeFileSync(${JSON.stringify(dir)} + "/" + process
       const bad = await d.berthWith(env, "stop", "no-such-one");
       assert.equal(bad.code, 1);
       assert.match(bad.err, /no such container/);
+      // The streams of a foreground run and of exec go over the same bare handle.
+      const fg = await d.berthWith(
+        env,
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "echo o; echo e >&2",
+      );
+      assert.deepEqual([fg.code, fg.out, fg.err], [0, "o\n", "e\n"]);
+      const ex = await d.berthWith(env, "exec", "mods", "echo", "hi");
+      assert.deepEqual([ex.code, ex.out], [0, "hi\n"], ex.err);
       const lists = readdirSync(dir).filter((f) => f.endsWith(".list"));
-      assert.equal(lists.length, 3);
+      assert.equal(lists.length, 5);
       for (const f of lists) {
         const loaded = readFileSync(join(dir, f), "utf8").split("\n");
         for (const m of ["NativeModule net", "NativeModule stream", "NativeModule tty", "NativeModule http"])

@@ -67,10 +67,11 @@ describe("berth over TCP with TLS and a bearer token", { skip, timeout: 300_000 
       "busybox",
       "sh",
       "-c",
-      "echo over-tls; exit 7",
+      "echo over-tls; echo err-over-tls >&2; exit 7",
     );
     assert.equal(run.code, 7, run.err);
     assert.equal(run.out, "over-tls\n");
+    assert.equal(run.err, "err-over-tls\n", "stdout and stderr apart over TLS too");
     // stdin over TLS: the client's end of input reaches the container and its output still comes back.
     const cat = await d.berthIn(env, "piped\n", "run", "-i", "--rm", "--network", "none", "busybox", "cat");
     assert.equal(cat.code, 0, cat.err);

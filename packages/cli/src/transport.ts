@@ -9,10 +9,10 @@
 import { readFileSync } from "node:fs";
 import type { Agent, ClientRequest, IncomingMessage, RequestOptions } from "node:http";
 import type { RequestOptions as TlsRequestOptions } from "node:https";
-import type { Transport, TransportRequest, TransportResponse } from "@berth/api/client";
+import type { Transport, TransportRequest, TransportResponse, UpgradeStream } from "@berth/api/client";
 import { CliError, DaemonUnreachableError } from "./framework/errors.js";
 import type { UnixConn } from "./handles.js";
-import { unixRequest } from "./unix-http.js";
+import { ConnUpgrade, unixRequest, unixUpgrade } from "./unix-http.js";
 
 export const DEFAULT_HOST = "unix:///run/berth/berth.sock";
 
@@ -124,6 +124,14 @@ export class UnixTransport implements Transport {
     }
   }
 
+  async upgrade(req: TransportRequest): Promise<UpgradeStream | TransportResponse> {
+    try {
+      return await unixUpgrade(this.target.socketPath, req);
+    } catch (err) {
+      throw unreachable(err, this.target.display);
+    }
+  }
+
   close(): void {
     for (const s of this.open) s.destroy();
     this.open.clear();
@@ -164,8 +172,8 @@ export class HttpTransport implements Transport {
     return new HttpTransport(target, http, token, tls ? tlsClientOptions(env, roots) : undefined);
   }
 
-  request(req: TransportRequest): Promise<TransportResponse> {
-    this.agent ??= new this.http.Agent({ keepAlive: true, ...this.tls });
+  /** Request options and headers for `req` on this target (no agent). */
+  private options(req: TransportRequest): RequestOptions & Pick<TlsRequestOptions, "servername"> {
     const t = this.target;
     const headers: Record<string, string> = {
       host: t.kind === "unix" ? "berthd" : `${t.hostname}:${t.port}`,
@@ -178,24 +186,28 @@ export class HttpTransport implements Transport {
     base.setHost = false;
     // (SNI carries host names only: an IP literal gets the empty name, which node:tls leaves out)
     base.servername = t.kind === "unix" ? "berthd" : /^[\d.]+$|:/.test(t.hostname) ? "" : t.hostname;
+    return { ...base, method: req.method, path: req.path, headers };
+  }
+
+  request(req: TransportRequest): Promise<TransportResponse> {
+    this.agent ??= new this.http.Agent({ keepAlive: true, ...this.tls });
+    const t = this.target;
+    const opts = this.options(req);
     return new Promise((resolve, reject) => {
-      const r = this.http.request(
-        { ...base, method: req.method, path: req.path, headers, agent: this.agent },
-        (res: IncomingMessage) => {
-          const flat: Record<string, string | undefined> = {};
-          for (const [k, v] of Object.entries(res.headers)) flat[k] = Array.isArray(v) ? v.join(", ") : v;
-          res.on("close", () => this.open.delete(r));
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: flat,
-            body: res,
-            cancel: () => {
-              res.destroy();
-              r.destroy();
-            },
-          });
-        },
-      );
+      const r = this.http.request({ ...opts, agent: this.agent }, (res: IncomingMessage) => {
+        const flat: Record<string, string | undefined> = {};
+        for (const [k, v] of Object.entries(res.headers)) flat[k] = Array.isArray(v) ? v.join(", ") : v;
+        res.on("close", () => this.open.delete(r));
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: flat,
+          body: res,
+          cancel: () => {
+            res.destroy();
+            r.destroy();
+          },
+        });
+      });
       this.open.add(r);
       r.on("error", (err: NodeJS.ErrnoException) => {
         this.open.delete(r);
@@ -215,6 +227,36 @@ export class HttpTransport implements Transport {
           r.end();
         })().catch((err: Error) => r.destroy(err));
       }
+    });
+  }
+
+  /** An upgrade on a connection of its own (no agent: it never goes back to a pool). */
+  upgrade(req: TransportRequest): Promise<UpgradeStream | TransportResponse> {
+    const t = this.target;
+    return new Promise((resolve, reject) => {
+      const r = this.http.request({ ...this.options(req), agent: false, ...this.tls });
+      r.on("upgrade", (res: IncomingMessage, socket, head: Buffer) => {
+        const flat: Record<string, string | undefined> = {};
+        for (const [k, v] of Object.entries(res.headers)) flat[k] = Array.isArray(v) ? v.join(", ") : v;
+        resolve(new ConnUpgrade(socket as unknown as UnixConn, flat, head));
+      });
+      r.on("response", (res: IncomingMessage) => {
+        const flat: Record<string, string | undefined> = {};
+        for (const [k, v] of Object.entries(res.headers)) flat[k] = Array.isArray(v) ? v.join(", ") : v;
+        resolve({ status: res.statusCode ?? 0, headers: flat, body: res, cancel: () => res.destroy() });
+      });
+      r.on("error", (err: NodeJS.ErrnoException) => {
+        const e = unreachable(err, t.display);
+        reject(e === err ? explainTlsError(err, t.display) : e);
+      });
+      const body = req.body;
+      if (body !== undefined && typeof body !== "string" && !(body instanceof Uint8Array)) {
+        r.destroy();
+        reject(new TypeError("an upgrade request's body is a string or bytes"));
+        return;
+      }
+      if (body !== undefined) r.setHeader("content-length", Buffer.byteLength(body));
+      r.end(body);
     });
   }
 

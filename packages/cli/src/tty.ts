@@ -1,14 +1,15 @@
 /**
- * The client side of berthd's upgrade streams (attach, console, exec -it), shared by console, attach, run -it
- * and exec -it: open the HTTP upgrade, put the local TTY in raw mode, forward window sizes (SIGWINCH, i.e.
- * stdout's "resize" event) to a resize route, and pump bytes both ways until the stream ends or the detach
- * keys are typed.
+ * The client side of berthd's upgrade streams (attach, console, exec), shared by console, attach, run, start -a
+ * and exec: the stream itself comes from `ctx.api.upgrade` (the transport opens it); this puts the local TTY in
+ * raw mode, forwards window sizes (SIGWINCH, i.e. stdout's "resize" event) to a resize route, and pumps bytes
+ * both ways until the stream ends or the detach keys are typed. Without a TTY berthd frames the output
+ * (Docker's stdcopy, announced by the 101's Content-Type): stdout frames go to our stdout, stderr frames to our
+ * stderr, byte for byte.
  */
-import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
-import type { Duplex } from "node:stream";
+import type { UpgradeStream } from "@berth/api/client";
+import { FrameDecoder, MULTIPLEXED_STREAM } from "@berth/api/stdcopy";
 import type { Context } from "./framework/command.js";
-import { CliError, cannotRunExitCode } from "./framework/errors.js";
-import { parseHost, tlsClientOptions } from "./transport.js";
+import { CliError } from "./framework/errors.js";
 
 export const DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q";
 
@@ -55,94 +56,9 @@ export class DetachMatcher {
   }
 }
 
-type HttpModule = typeof import("node:http");
-
-export interface Endpoint {
-  readonly http: HttpModule;
-  readonly base: {
-    socketPath?: string;
-    host?: string;
-    port?: number;
-    headers: Record<string, string>;
-    ca?: Buffer | string[];
-    rejectUnauthorized?: boolean;
-  };
-  readonly display: string;
-}
-
-export async function endpoint(ctx: Pick<Context, "host" | "env">): Promise<Endpoint> {
-  const target = parseHost(ctx.host);
-  const http = (
-    target.kind === "tcp" && target.tls ? await import("node:https") : await import("node:http")
-  ) as HttpModule;
-  const token = ctx.env.BERTH_TOKEN;
-  const roots = target.kind === "tcp" && target.tls ? (await import("node:tls")).rootCertificates : [];
-  const base =
-    target.kind === "unix"
-      ? { socketPath: target.socketPath, headers: { host: "berthd" } as Record<string, string> }
-      : {
-          host: target.hostname,
-          port: target.port,
-          headers: token ? { authorization: `Bearer ${token}` } : ({} as Record<string, string>),
-          ...(target.tls ? tlsClientOptions(ctx.env, roots) : {}),
-        };
-  return { http, base, display: target.display };
-}
-
-/** POST `path` with `Connection: Upgrade`; resolves with the raw stream once berthd answers 101. */
-export function openUpgrade(
-  ep: Endpoint,
-  path: string,
-  body?: unknown,
-): Promise<{ socket: Duplex; headers: IncomingHttpHeaders; head: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = ep.http.request({
-      ...ep.base,
-      method: "POST",
-      path,
-      headers: {
-        ...ep.base.headers,
-        connection: "Upgrade",
-        upgrade: "tcp",
-        ...(payload ? { "content-type": "application/json", "content-length": String(payload.length) } : {}),
-      },
-    });
-    req.on("upgrade", (res: IncomingMessage, socket: Duplex, head: Buffer) =>
-      resolve({ socket, headers: res.headers, head }),
-    );
-    req.on("response", (res: IncomingMessage) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        let detail = Buffer.concat(chunks).toString("utf8");
-        try {
-          detail = (JSON.parse(detail) as { detail?: string }).detail ?? detail;
-        } catch {}
-        // A command the image lacks (or cannot execute) exits 127 (126), as with Docker.
-        const exitCode = cannotRunExitCode(detail);
-        reject(new CliError(detail || `${path} failed with HTTP ${res.statusCode}`, exitCode ? { exitCode } : {}));
-      });
-    });
-    req.on("error", (err) => reject(new CliError(`cannot reach berthd at ${ep.display}: ${err.message}`)));
-    req.end(payload);
-  });
-}
-
-/** POST `path?h=ROWS&w=COLS` with the local terminal's size (errors ignored: a resize is best effort). */
-export function sendSize(ep: Endpoint, path: string): Promise<void> {
-  const { rows, columns } = process.stdout;
-  if (!rows || !columns) return Promise.resolve();
-  return new Promise((resolve) => {
-    const r = ep.http.request({ ...ep.base, method: "POST", path: `${path}?h=${rows}&w=${columns}` });
-    r.on("response", (res: IncomingMessage) => {
-      res.resume();
-      res.on("end", () => resolve());
-    });
-    r.on("error", () => resolve());
-    r.end();
-  });
-}
+/** Whether the stream's output is in stdcopy frames (no TTY), from the 101's Content-Type. */
+export const isMultiplexed = (up: UpgradeStream): boolean =>
+  (up.headers["content-type"] ?? "").split(";")[0]!.trim() === MULTIPLEXED_STREAM;
 
 export interface PumpOptions {
   /** Detach sequence (parsed); undefined: none. */
@@ -151,66 +67,99 @@ export interface PumpOptions {
   readonly stdin: boolean;
   /** On local stdin EOF, half-close the stream so the container's stdin sees EOF (run -i, exec -i). */
   readonly closeOnEof: boolean;
-  /** Where to POST window sizes; undefined: no resize forwarding. */
-  readonly resizePath?: string;
+  /** Sends the local terminal's size to a resize route (best effort); undefined: no resize forwarding. */
+  readonly resize?: (rows: number, cols: number) => Promise<unknown>;
   /** On local stdin EOF, keep showing output this long, then detach (console with piped input). */
   readonly detachOnEofMs?: number;
 }
 
 /**
  * Pumps the stream and the local stdio; resolves "detached" (keys typed, or stdin ended with
- * `detachOnEofMs`), "ended" (the stream closed) or "failed" (the stream broke).
+ * `detachOnEofMs`), "ended" (the stream closed) or "failed" (the stream broke). Rejects with a CliError when
+ * a multiplexed stream is malformed: what follows a bad frame header is not printed.
  */
-export async function pump(
-  ep: Endpoint,
-  socket: Duplex,
-  head: Buffer,
-  o: PumpOptions,
-): Promise<"detached" | "ended" | "failed"> {
-  const stdin = process.stdin;
-  const raw = o.stdin && stdin.isTTY === true;
-  if (raw) stdin.setRawMode(true);
-  const resize = () => void sendSize(ep, o.resizePath!);
-  if (o.resizePath && process.stdout.isTTY) {
-    await sendSize(ep, o.resizePath);
+export async function pump(ctx: Context, up: UpgradeStream, o: PumpOptions): Promise<"detached" | "ended" | "failed"> {
+  // process.stdin is created on first use (a tty, net or fs stream: a few ms of start-up): only when forwarded.
+  const stdin = o.stdin ? process.stdin : undefined;
+  const raw = stdin?.isTTY === true;
+  if (raw) stdin!.setRawMode(true);
+  const sendSize = () => {
+    const { rows, columns } = process.stdout;
+    if (rows && columns) void o.resize!(rows, columns).catch(() => undefined);
+  };
+  const resize = o.resize && process.stdout.isTTY ? sendSize : undefined;
+  if (resize) {
+    const { rows, columns } = process.stdout;
+    if (rows && columns) await o.resize!(rows, columns).catch(() => undefined);
     process.stdout.on("resize", resize);
   }
-  if (head.length) process.stdout.write(head);
   const matcher = o.detachKeys?.length ? new DetachMatcher(o.detachKeys) : undefined;
-  return new Promise<"detached" | "ended" | "failed">((resolve) => {
+  const decoder = isMultiplexed(up) ? new FrameDecoder() : undefined;
+  return new Promise<"detached" | "ended" | "failed">((resolve, reject) => {
     let done = false;
-    const finish = (how: "detached" | "ended" | "failed") => {
+    const finish = (how: "detached" | "ended" | "failed", err?: Error) => {
       if (done) return;
       done = true;
-      stdin.off("data", onData);
-      stdin.off("end", onEnd);
-      stdin.pause();
-      if (raw) stdin.setRawMode(false);
-      process.stdout.off("resize", resize);
-      socket.destroy();
-      resolve(how);
+      stdin?.off("data", onData);
+      stdin?.off("end", onEnd);
+      stdin?.pause();
+      if (raw) stdin!.setRawMode(false);
+      if (resize) process.stdout.off("resize", resize);
+      up.destroy();
+      if (err) reject(new CliError(`cannot read the output stream: ${err.message}`));
+      else resolve(how);
+    };
+    // A local stdout slower than the container (a pipe to a pager) holds the stream back instead of filling memory.
+    let blocked = 0;
+    const write = (to: "stdout" | "stderr", data: Uint8Array) => {
+      const wait = ctx.out.write(to, data);
+      if (!wait) return;
+      if (blocked++ === 0) up.pause();
+      void wait.then(() => {
+        if (--blocked === 0 && !done) up.resume();
+      });
+    };
+    const onOutput = (b: Uint8Array) => {
+      if (done) return;
+      if (!decoder) {
+        write("stdout", b);
+        return;
+      }
+      try {
+        decoder.push(b, write);
+      } catch (err) {
+        finish("failed", err as Error);
+      }
+    };
+    const onStreamEnd = () => {
+      try {
+        decoder?.end();
+      } catch (err) {
+        finish("failed", err as Error);
+      }
+      finish("ended");
     };
     const onData = (chunk: Buffer) => {
       if (!matcher) {
-        socket.write(chunk);
+        up.write(chunk);
         return;
       }
       const { forward, matched } = matcher.push(chunk);
-      if (forward.length) socket.write(forward);
+      if (forward.length) up.write(forward);
       if (matched) {
         if (raw) process.stdout.write("\r\n");
         finish("detached");
       }
     };
     const onEnd = () => {
-      if (o.closeOnEof) socket.end();
+      if (o.closeOnEof) up.end();
       else if (o.detachOnEofMs !== undefined) setTimeout(() => finish("detached"), o.detachOnEofMs).unref();
     };
-    socket.on("data", (b: Buffer) => process.stdout.write(b));
-    socket.on("end", () => finish("ended"));
-    socket.on("close", () => finish("ended"));
-    socket.on("error", () => finish("failed"));
-    if (o.stdin) {
+    up.on("data", onOutput);
+    up.on("end", onStreamEnd);
+    up.on("error", () => finish("failed"));
+    up.resume();
+    if (stdin) {
       stdin.on("data", onData);
       stdin.on("end", onEnd);
       stdin.resume();

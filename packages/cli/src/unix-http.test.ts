@@ -9,7 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { DaemonUnreachableError } from "./framework/errors.js";
 import { connectWithHandle, connectWithNet, type UnixConnector } from "./handles.js";
 import { UnixTransport } from "./transport.js";
-import { HttpParseError, type ResponseHead, ResponseParser, unixRequest } from "./unix-http.js";
+import { HttpParseError, type ResponseHead, ResponseParser, unixRequest, unixUpgrade } from "./unix-http.js";
 
 /** Both ways to the socket: Node's bare pipe handle (what the CLI uses) and node:net (its fallback). */
 const connectors: [string, UnixConnector][] = [
@@ -171,6 +171,20 @@ for (const [kind, connect] of connectors)
         // answers without reading the upload, as berthd does for a missing container
         res.writeHead(404, { "content-type": "application/problem+json" }).end('{"detail":"no such container"}');
       });
+      // An upgrade: 101 with a first piece of output in the same write, then the input echoed upper-case until
+      // the client half-closes, then a last piece and the end. /refuse answers 404 instead.
+      server.on("upgrade", (req: IncomingMessage, socket, head: Buffer) => {
+        if (req.url !== "/up") {
+          socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 16\r\n\r\n{"detail":"no"}\n');
+          return;
+        }
+        socket.write(
+          "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nX-Session: s1\r\n\r\n" +
+            `body=${head.toString()};`,
+        );
+        socket.on("data", (b: Buffer) => socket.write(b.toString().toUpperCase()));
+        socket.on("end", () => socket.end(";bye"));
+      });
       handlers.set("/empty", (req, res) => {
         res
           .writeHead(req.method === "DELETE" ? 204 : 200, { "content-length": "5" })
@@ -268,6 +282,35 @@ for (const [kind, connect] of connectors)
       assert.match(await text(res.body), /no such container/);
       await sleep(30);
       assert.ok(sent < 20, `the upload stopped once the answer was in (sent ${sent} of 20)`);
+    });
+    it("unixUpgrade: a 101 gives a paused stream, the bytes that came with it first; input and a half-close reach the server", async () => {
+      const up = await unixUpgrade(
+        sock,
+        { method: "POST", path: "/up", headers: { connection: "Upgrade", upgrade: "tcp" }, body: "{}" },
+        connect,
+      );
+      assert.ok(!("status" in up), "an upgraded stream");
+      assert.equal(up.headers["x-session"], "s1");
+      await sleep(20); // paused: nothing is lost while no one listens
+      let got = "";
+      const ended = new Promise<void>((ok) => up.on("end", ok));
+      up.on("data", (c) => {
+        got += Buffer.from(c).toString();
+      });
+      up.resume();
+      up.write(Buffer.from("abc"));
+      await sleep(20);
+      up.end();
+      await ended;
+      assert.equal(got, "body={};ABC;bye");
+      const refused = await unixUpgrade(
+        sock,
+        { method: "POST", path: "/nope", headers: { connection: "Upgrade", upgrade: "tcp" } },
+        connect,
+      );
+      assert.ok("status" in refused);
+      assert.equal(refused.status, 404);
+      assert.equal(await text(refused.body), '{"detail":"no"}\n');
     });
     it("HEAD and 204 answers end without a body", async () => {
       const head = await request({ method: "HEAD", path: "/empty", headers: {} });

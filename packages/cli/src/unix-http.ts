@@ -7,11 +7,12 @@
  *
  * It covers what the CLI sends: one request per connection (closed once the answer is in), request bodies as a
  * string, bytes (Content-Length) or a stream (chunked), responses framed by Content-Length, chunked or the
- * end of the connection. TCP and TLS hosts, and the upgrades of attach and exec -it (tty.ts), keep node:http.
+ * end of the connection, and the upgrades of attach and exec (`unixUpgrade`: `berth run` and `berth exec`
+ * stream through one). TCP and TLS hosts keep node:http.
  *
  * Tested against node:http's server (unix-http.test.ts) and, through every CLI test, against berthd.
  */
-import type { TransportRequest, TransportResponse } from "@berth/api/client";
+import type { TransportRequest, TransportResponse, UpgradeStream } from "@berth/api/client";
 import { connectUnix, type UnixConn, type UnixConnector } from "./handles.js";
 
 /** The head of a response: status and headers (lower-case names; repeated headers joined with ", "). */
@@ -48,6 +49,8 @@ export class ResponseParser {
       head(head: ResponseHead): void;
       data(chunk: Buffer): void;
       end(): void;
+      /** A 101 to a request that asked for it: the head, and the bytes after it (the stream's first). */
+      switched?(head: ResponseHead, rest: Buffer): void;
     },
   ) {}
 
@@ -173,6 +176,13 @@ export class ResponseParser {
       const name = l.slice(0, colon).trim().toLowerCase();
       const value = l.slice(colon + 1).trim();
       headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+    }
+    if (status === 101 && this.on.switched) {
+      const rest = this.buf;
+      this.state = "done";
+      this.buf = Buffer.alloc(0);
+      this.on.switched({ status, headers }, rest);
+      return false;
     }
     if (status >= 100 && status < 200) {
       if (status === 101) throw new HttpParseError("unexpected protocol switch (101) on a plain request");
@@ -410,4 +420,148 @@ export function unixRequest(
       if (!socket.destroyed) socket.write(Buffer.from("0\r\n\r\n"));
     })().catch((err: Error) => fail(err));
   });
+}
+
+/**
+ * Sends an upgrade request (its headers ask for it) on a new connection: resolves with the stream when berthd
+ * answers 101, else with its answer, read to the end (an error's problem+json). `req.body` is a string or
+ * bytes (the ExecCreate of an exec).
+ */
+export function unixUpgrade(
+  socketPath: string,
+  req: TransportRequest,
+  connect: UnixConnector = connectUnix,
+): Promise<UpgradeStream | TransportResponse> {
+  const body = req.body;
+  if (body !== undefined && typeof body !== "string" && !(body instanceof Uint8Array))
+    return Promise.reject(new TypeError("an upgrade request's body is a string or bytes"));
+  let head: string;
+  try {
+    head = requestHead(
+      req,
+      body === undefined ? { "content-length": "0" } : { "content-length": String(Buffer.byteLength(body)) },
+    );
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return new Promise((resolve, reject) => {
+    const socket = connect(socketPath);
+    let settled = false;
+    const chunks: Buffer[] = [];
+    let answer: ResponseHead | undefined;
+    const fail = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      socket.destroy();
+      reject(err);
+    };
+    const parser = new ResponseParser(req.method, {
+      head: (h) => {
+        answer = h;
+      },
+      data: (chunk) => chunks.push(chunk),
+      end: () => {
+        settled = true;
+        socket.destroy();
+        const all = Buffer.concat(chunks);
+        resolve({
+          status: answer!.status,
+          headers: answer!.headers,
+          body: (async function* () {
+            yield all;
+          })(),
+          cancel() {},
+        });
+      },
+      switched: (h, rest) => {
+        settled = true;
+        socket.off("data", onData);
+        socket.off("end", onEnd);
+        socket.off("error", onError);
+        socket.off("close", onClose);
+        resolve(new ConnUpgrade(socket, h.headers, rest));
+      },
+    });
+    const onData = (data: Buffer) => {
+      try {
+        parser.push(data);
+      } catch (err) {
+        fail(err as Error);
+      }
+    };
+    const onEnd = () => {
+      try {
+        parser.end();
+      } catch (err) {
+        fail(err as Error);
+      }
+    };
+    const onError = (err: Error) => fail(err);
+    const onClose = () => fail(new HttpParseError("berthd closed the connection before the response was complete"));
+    socket.on("data", onData);
+    socket.on("end", onEnd);
+    socket.on("error", onError);
+    socket.on("close", onClose);
+    const bytes = Buffer.from(head, "latin1");
+    socket.write(body === undefined ? bytes : Buffer.concat([bytes, Buffer.from(body)]));
+  });
+}
+
+/** A connection after its 101, as an UpgradeStream: paused until resume(), which hands on `head` first. */
+export class ConnUpgrade implements UpgradeStream {
+  private head: Buffer | undefined;
+  private dataFns: ((chunk: Uint8Array) => void)[] = [];
+
+  constructor(
+    private readonly conn: UnixConn,
+    readonly headers: Readonly<Record<string, string | undefined>>,
+    head: Buffer,
+  ) {
+    conn.pause();
+    this.head = head.length ? head : undefined;
+    conn.on("data", (chunk: Buffer) => {
+      for (const fn of this.dataFns) fn(chunk);
+    });
+  }
+
+  on(event: "data", fn: (chunk: Uint8Array) => void): this;
+  on(event: "end", fn: () => void): this;
+  on(event: "error", fn: (err: Error) => void): this;
+  on(event: "data" | "end" | "error", fn: (arg: never) => void): this {
+    if (event === "data") this.dataFns.push(fn as (chunk: Uint8Array) => void);
+    else if (event === "end") {
+      // The stream is over when the connection is: its end, or a close without one.
+      let ended = false;
+      const once = () => {
+        if (!ended) (fn as () => void)();
+        ended = true;
+      };
+      this.conn.on("end", once);
+      this.conn.on("close", once);
+    } else this.conn.on("error", fn as (err: NodeJS.ErrnoException) => void);
+    return this;
+  }
+
+  write(data: Uint8Array): void {
+    this.conn.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  }
+
+  end(): void {
+    this.conn.end();
+  }
+
+  pause(): void {
+    this.conn.pause();
+  }
+
+  resume(): void {
+    const head = this.head;
+    this.head = undefined;
+    if (head) for (const fn of this.dataFns) fn(head);
+    this.conn.resume();
+  }
+
+  destroy(): void {
+    this.conn.destroy();
+  }
 }

@@ -5,10 +5,11 @@
 import { strict as assert } from "node:assert";
 import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
+import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { availableParallelism, hostname, machine, release, totalmem } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { routes } from "@berth/api";
+import { FrameDecoder, MULTIPLEXED_STREAM, RAW_STREAM, routes } from "@berth/api";
 import { Libct, mountAll, ProcessRunner, storageDrivers } from "@berth/libct";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { Ajv } from "ajv";
@@ -41,6 +42,47 @@ describe("berthd", needsRoot, () => {
     const r = await d.request("POST", "/1.0/containers", body);
     assert.equal(r.status, 201, r.text);
     return r.json as { id: string; name: string; state: { status: string; pid?: number }; network?: unknown };
+  };
+
+  /** POSTs `path` as an upgrade and reads the stream to its end: the answer's status and headers, every byte. */
+  const upgrade = (path: string, body?: unknown) =>
+    new Promise<{ status: number; headers: IncomingHttpHeaders; data: Buffer }>((resolve, reject) => {
+      const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+      const req = httpRequest({
+        socketPath: d.socket,
+        method: "POST",
+        path,
+        headers: {
+          connection: "Upgrade",
+          upgrade: "tcp",
+          ...(payload ? { "content-type": "application/json", "content-length": String(payload.length) } : {}),
+        },
+      });
+      req.on("upgrade", (res, socket, head) => {
+        const chunks: Buffer[] = [head];
+        socket.on("data", (c: Buffer) => chunks.push(c));
+        socket.on("end", () => resolve({ status: 101, headers: res.headers, data: Buffer.concat(chunks) }));
+        socket.on("error", reject);
+      });
+      req.on("response", (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, data: Buffer.concat(chunks) }),
+        );
+      });
+      req.on("error", reject);
+      req.end(payload);
+    });
+  /** Splits a multiplexed stream into its two streams (FrameDecoder throws on a malformed one). */
+  const demux = (data: Buffer) => {
+    const out = { stdout: "", stderr: "" };
+    const dec = new FrameDecoder();
+    dec.push(data, (stream, bytes) => {
+      out[stream] += Buffer.from(bytes).toString("utf8");
+    });
+    dec.end();
+    return out;
   };
 
   it("bootstraps busybox:latest into the image store", async () => {
@@ -346,6 +388,69 @@ describe("berthd", needsRoot, () => {
     assert.deepEqual(up.json.labels, { a: "b" });
     assert.equal(up.json.resources.memory, 64 << 20);
     assert.equal((await d.request("DELETE", "/1.0/containers/quick2")).status, 204);
+  });
+
+  it("upgrades without a TTY frame stdout and stderr (stdcopy), with one stay raw; exec attaches before the command runs", async () => {
+    const c = await create({ name: "frames", image: "busybox", cmd: ["sleep", "300"], start: true });
+    try {
+      const ex = await upgrade(`/1.0/containers/${c.id}/exec`, {
+        cmd: ["sh", "-c", "echo out1; echo err1 >&2; printf out2; echo err2 >&2; exit 3"],
+      });
+      assert.equal(ex.status, 101, ex.data.toString());
+      assert.equal(ex.headers["content-type"], MULTIPLEXED_STREAM);
+      assert.deepEqual(demux(ex.data), { stdout: "out1\nout2", stderr: "err1\nerr2\n" });
+      const session = String(ex.headers["x-berth-exec-session"]);
+      assert.deepEqual((await d.request("GET", `/1.0/containers/${c.id}/exec/${session}`)).json, { exitCode: 3 });
+      // The session is attached before the command runs (conmon's --exec-attach): a command that writes and
+      // exits at once loses nothing, every time.
+      for (let i = 0; i < 5; i++) {
+        const quick = await upgrade(`/1.0/containers/${c.id}/exec`, { cmd: ["echo", `quick${i}`] });
+        assert.deepEqual(demux(quick.data), { stdout: `quick${i}\n`, stderr: "" });
+      }
+      // A TTY: one raw stream, as the pty gives it.
+      const tty = await upgrade(`/1.0/containers/${c.id}/exec`, { cmd: ["sh", "-c", "echo on-a-tty >&2"], tty: true });
+      assert.equal(tty.headers["content-type"], RAW_STREAM);
+      assert.equal(tty.data.toString(), "on-a-tty\r\n");
+      // A command that cannot run: an error before any 101, and nothing left running.
+      const missing = await upgrade(`/1.0/containers/${c.id}/exec`, { cmd: ["no-such-command"] });
+      assert.equal(missing.status, 400, missing.data.toString());
+      assert.match(missing.data.toString(), /the command cannot be run: exec: .*no-such-command.*not found/);
+
+      // attach?start=true to a container without a TTY: its output framed from the first byte, the exit its own.
+      const job = await create({
+        name: "framed-job",
+        image: "busybox",
+        cmd: ["sh", "-c", "echo o1; echo e1 >&2; echo o2; exit 2"],
+      });
+      const at = await upgrade(`/1.0/containers/${job.id}/attach?start=true`);
+      assert.equal(at.headers["content-type"], MULTIPLEXED_STREAM);
+      assert.deepEqual(demux(at.data), { stdout: "o1\no2\n", stderr: "e1\n" });
+      assert.equal((await d.request("POST", `/1.0/containers/${job.id}/wait`)).json.exitCode, 2);
+      assert.equal((await d.request("DELETE", `/1.0/containers/${job.id}`)).status, 204);
+    } finally {
+      await d.request("DELETE", `/1.0/containers/${c.id}?force=true`);
+    }
+  });
+
+  it("a plain POST exec keeps the first 16 MiB of each stream and says it cut the rest; the command runs to its end", async () => {
+    const c = await create({ name: "chatty", image: "busybox", cmd: ["sleep", "300"], start: true });
+    try {
+      const r = await d.request("POST", `/1.0/containers/${c.id}/exec`, {
+        cmd: ["sh", "-c", "head -c 17000000 /dev/zero | tr '\\0' a; echo tail-err >&2; exit 4"],
+      });
+      assert.equal(r.status, 200, r.text.slice(0, 200));
+      assert.equal(r.json.exitCode, 4);
+      assert.equal(r.json.stdout.length, 16 * 1024 * 1024);
+      assert.ok(/^a+$/.test(r.json.stdout), "the beginning of the output, as written");
+      assert.equal(r.json.stdoutTruncated, true);
+      assert.equal(r.json.stderr, "tail-err\n");
+      assert.equal(r.json.stderrTruncated, undefined);
+      // Below the cap: nothing flagged.
+      const small = await d.request("POST", `/1.0/containers/${c.id}/exec`, { cmd: ["echo", "small"] });
+      assert.deepEqual(small.json, { exitCode: 0, stdout: "small\n", stderr: "" });
+    } finally {
+      await d.request("DELETE", `/1.0/containers/${c.id}?force=true`);
+    }
   });
 
   it("update lifts limits live: 0 (Docker's 'no limit') reaches the cgroup, not only the row", async () => {

@@ -5,7 +5,7 @@
  * the console running.
  */
 import { defineCommand } from "../framework/command.js";
-import { DetachMatcher, endpoint, openUpgrade, parseDetachKeys, pump } from "../tty.js";
+import { DetachMatcher, parseDetachKeys, pump } from "../tty.js";
 
 export { DetachMatcher, parseDetachKeys };
 
@@ -34,19 +34,17 @@ export const consoleCommand = defineCommand({
       return 0;
     }
     const keys = parseDetachKeys(flags["detach-keys"] ?? DEFAULT_CONSOLE_DETACH_KEYS);
-    const ep = await endpoint(ctx);
-    const path = `/1.0/containers/${encodeURIComponent(name)}`;
-    const { socket, head } = await openUpgrade(ep, `${path}/attach`);
+    const up = await ctx.api.upgrade("attachContainer", { params: { id: name } });
     if (!process.stdout.isTTY && process.stdin.isTTY !== true) {
       ctx.out.stderr(`To detach from the console, press: ${flags["detach-keys"] ?? "<ctrl>+a q"}\n`);
     }
     // Piped input: keep showing output a moment after the last line, then detach.
-    const how = await pump(ep, socket, head, {
+    const how = await pump(ctx, up, {
       detachKeys: keys,
       stdin: true,
       closeOnEof: false,
       detachOnEofMs: 500,
-      resizePath: `${path}/resize`,
+      resize: (h, w) => ctx.api.resizeContainer({ params: { id: name }, query: { h, w } }),
     });
     return how === "failed" ? 1 : 0;
   },

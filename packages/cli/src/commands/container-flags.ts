@@ -141,7 +141,7 @@ export const containerFlags = {
   "detach-keys": {
     type: "string",
     placeholder: "string",
-    description: "Override the key sequence for detaching a container",
+    description: "Override the key sequence for detaching a container (kept for attach and start -a)",
   },
   ulimit: {
     type: "string",
@@ -455,6 +455,8 @@ export function toCreate({ image, cmd, flags: f, env, cwd = "/" }: CreateInput):
   if (f["read-only"]) body.readOnly = true;
   if (f.tty) body.tty = true;
   if (f.interactive) body.openStdin = true;
+  // Kept with the container: run -it detaches with it, and so do a later attach and start -a.
+  if (f["detach-keys"] !== undefined) body.detachKeys = f["detach-keys"];
   if (f.init) body.init = true;
   if (f.privileged) body.privileged = true;
   if (f["cap-add"].length) body.capAdd = [...f["cap-add"]];

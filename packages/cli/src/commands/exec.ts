@@ -1,8 +1,12 @@
-/** exec: POST /1.0/containers/{id}/exec; without a tty the reply carries the output and the exit code. */
+/**
+ * exec: POST /1.0/containers/{id}/exec as an upgrade, the command's output streamed as it comes (stdout and
+ * stderr apart without -t), its exit code at the end; -d and --format make plain POSTs.
+ */
 import { readFileSync } from "node:fs";
 import type { ExecCreate } from "@berth/api";
+import { ApiError } from "@berth/api/client";
 import { type Context, defineCommand } from "../framework/command.js";
-import { CliError, EXIT_CLI } from "../framework/errors.js";
+import { CliError, cannotRunExitCode, EXIT_CLI } from "../framework/errors.js";
 import { parseEnvLines } from "./container-flags.js";
 
 export const exec = defineCommand({
@@ -67,7 +71,8 @@ export const exec = defineCommand({
       type: "string",
       placeholder: "string",
       description:
-        "Print the result instead of the output: 'json' (exitCode, stdout, stderr; session with -d) or a template",
+        "Print the result once the command ends instead of its output as it comes: 'json' (exitCode, stdout, stderr, " +
+        "at most 16 MiB each, stdoutTruncated/stderrTruncated past that; session with -d) or a template",
     },
   },
   async run({ args, flags }, ctx) {
@@ -103,65 +108,61 @@ export const exec = defineCommand({
       if (flags.format !== undefined) await out.records([started as unknown as Record<string, unknown>]);
       return 0;
     }
-    if (flags.interactive || flags.tty) return execInteractive(ctx, id, body, flags.interactive === true, flags);
-    const r = await api.execContainer({ params: { id }, body });
-    if (!("exitCode" in r)) throw new CliError("berthd started the command detached without being asked to");
     if (flags.format !== undefined) {
+      // The result as a record needs the whole output: berthd collects it (a plain POST, 16 MiB per stream at most).
+      const r = await api.execContainer({ params: { id }, body });
+      if (!("exitCode" in r)) throw new CliError("berthd started the command detached without being asked to");
       await out.records([r as unknown as Record<string, unknown>]);
       return r.exitCode;
     }
-    if (r.stdout) out.stdout(r.stdout);
-    if (r.stderr) out.stderr(r.stderr);
-    return r.exitCode;
+    try {
+      return await execAttached(ctx, id, body, flags.interactive === true, flags);
+    } catch (err) {
+      // A command the container lacks (127) or cannot execute (126): runc's reason, as a command's own stderr.
+      const cannotRun = err instanceof ApiError ? cannotRunExitCode(err.problem.detail ?? "") : undefined;
+      if (cannotRun === undefined) throw err;
+      out.stderr(`${(err as ApiError).message.replace(/^.*?cannot be run: /, "")}\n`);
+      return cannotRun;
+    }
   },
 });
 
 /**
- * exec -i/-t: POST /exec as an upgrade starts a session (its id in X-Berth-Exec-Session); the stream is its
- * stdio, resizes go to .../exec/SESSION/resize, and GET .../exec/SESSION gives the exit code at the end.
+ * exec, exec -i, exec -t: POST /exec as an upgrade starts a session (its id in X-Berth-Exec-Session), attached
+ * before the command runs; the stream is its stdio (stdin only with -i: otherwise the command reads
+ * /dev/null), resizes go to .../exec/SESSION/resize, and GET .../exec/SESSION gives the exit code at the end.
  */
-async function execInteractive(
+async function execAttached(
   ctx: Context,
   id: string,
   body: ExecCreate,
   stdin: boolean,
   flags: { tty: boolean; "detach-keys"?: string | undefined },
 ): Promise<number> {
-  const { endpoint, openUpgrade, pump, parseDetachKeys, DEFAULT_DETACH_KEYS } = await import("../tty.js");
+  const { pump, parseDetachKeys, DEFAULT_DETACH_KEYS } = await import("../tty.js");
   if (flags.tty && stdin && !process.stdin.isTTY)
     throw new CliError("the input device is not a TTY", {
       hint: "leave out -t when stdin is piped (berth exec -i ...)",
     });
-  const ep = await endpoint(ctx);
-  const path = `/1.0/containers/${encodeURIComponent(id)}/exec`;
-  const { socket, headers, head } = await openUpgrade(ep, path, {
-    ...body,
-    ...(flags.tty ? { tty: true } : {}),
-    ...(stdin ? { attachStdin: true } : {}),
+  const up = await ctx.api.upgrade("execContainer", {
+    params: { id },
+    body: { ...body, ...(flags.tty ? { tty: true } : {}), ...(stdin ? { attachStdin: true } : {}) },
   });
-  const session = String(headers["x-berth-exec-session"] ?? "");
-  if (!session) throw new CliError("berthd did not name the exec session (X-Berth-Exec-Session)");
-  const how = await pump(ep, socket, head, {
+  const session = String(up.headers["x-berth-exec-session"] ?? "");
+  if (!session) {
+    up.destroy();
+    throw new CliError("berthd did not name the exec session (X-Berth-Exec-Session)");
+  }
+  const how = await pump(ctx, up, {
     stdin,
     closeOnEof: true,
     ...(flags.tty
       ? {
           detachKeys: parseDetachKeys(flags["detach-keys"] ?? DEFAULT_DETACH_KEYS),
-          resizePath: `${path}/${encodeURIComponent(session)}/resize`,
+          resize: (h, w) => ctx.api.resizeExec({ params: { id, session }, query: { h, w } }),
         }
       : {}),
   });
   if (how === "detached") return 0;
-  const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const r = ep.http.request({ ...ep.base, method: "GET", path: `${path}/${encodeURIComponent(session)}` });
-    r.on("response", (m) => {
-      const chunks: Buffer[] = [];
-      m.on("data", (c: Buffer) => chunks.push(c));
-      m.on("end", () => resolve({ status: m.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
-    });
-    r.on("error", (err) => reject(new CliError(`cannot reach berthd at ${ep.display}: ${err.message}`)));
-    r.end();
-  });
-  if (res.status !== 200) throw new CliError(`cannot read the exec session's exit code: ${res.text}`);
-  return (JSON.parse(res.text) as { exitCode: number }).exitCode;
+  return (await ctx.api.execSession({ params: { id, session } })).exitCode;
 }

@@ -48,34 +48,35 @@ async function startAttached(ctx: Context, ref: string, interactive: boolean, de
   const c = await ctx.api.getContainer({ params: { id: ref } });
   const tty = c.config.tty === true;
   const stdin = interactive && c.config.openStdin === true;
-  return attachAndStart(ctx, { id: c.id, tty, stdin }, { ...(detachKeys ? { detachKeys } : {}) });
+  const keys = detachKeys ?? c.config.detachKeys; // the flag, else the container's own (create --detach-keys)
+  return attachAndStart(ctx, { id: c.id, tty, stdin }, { ...(keys ? { detachKeys: keys } : {}) });
 }
 
 /**
  * Attaches to a container and has berthd start it (`attach?start=true`), pumps the local stdio (raw TTY and
- * resizes with a tty, signals forwarded without one) and returns the container's exit code, or 0 when the
- * detach keys leave it running. `removed`: the container is berthd's autoRemove (run --rm), so the exit
- * code is read with wait?condition=removed, which also returns once it is gone.
+ * resizes with a tty, signals forwarded without one; without a tty its stdout and stderr come back apart, to
+ * ours) and returns the container's exit code, or 0 when the detach keys (with stdin) leave it running.
+ * `removed`: the container is berthd's autoRemove (run --rm), so the exit code is read with
+ * wait?condition=removed, which also returns once it is gone. `created`: the caller has just created it.
  */
 export async function attachAndStart(
   ctx: Context,
   c: { id: string; tty: boolean; stdin: boolean },
-  opts: { detachKeys?: string; removed?: boolean; onStarted?: () => void } = {},
+  opts: { detachKeys?: string; removed?: boolean; created?: boolean; onStarted?: () => void } = {},
 ): Promise<number> {
-  const { endpoint, openUpgrade, pump, parseDetachKeys, DEFAULT_DETACH_KEYS } = await import("../tty.js");
+  const { pump, parseDetachKeys, DEFAULT_DETACH_KEYS } = await import("../tty.js");
   const { id, tty, stdin } = c;
   const keys = parseDetachKeys(opts.detachKeys ?? DEFAULT_DETACH_KEYS);
   if (tty && stdin && !process.stdin.isTTY)
     throw new CliError("the input device is not a TTY", {
       hint: "leave out -i when stdin is piped, or create the container without -t",
     });
-  const path = `/1.0/containers/${encodeURIComponent(id)}`;
-  const query = new URLSearchParams({ start: "true" });
-  if (stdin) query.set("closeStdin", "true");
+  const query: { start: true; closeStdin?: true; h?: number; w?: number } = { start: true };
+  if (stdin) query.closeStdin = true;
   if (tty && process.stdout.isTTY && process.stdout.rows > 0) {
     // The terminal's size before the process starts, so its first screen fits.
-    query.set("h", String(process.stdout.rows));
-    query.set("w", String(process.stdout.columns));
+    query.h = process.stdout.rows;
+    query.w = process.stdout.columns;
   }
   const forward = (signal: NodeJS.Signals) => () => {
     void ctx.api.killContainer({ params: { id }, query: { signal } }).catch(() => undefined);
@@ -86,19 +87,22 @@ export async function attachAndStart(
     process.on("SIGINT", onInt);
     process.on("SIGTERM", onTerm);
   }
+  const waitFor = () => ctx.api.waitContainer({ params: { id }, query: opts.removed ? { condition: "removed" } : {} });
+  // A container run has just created: the wait goes out with the start (as Docker's CLI waits before it starts),
+  // so the exit is not a round trip later. (A stopped one would answer at once with its last exit: not then.)
+  const early = opts.created ? waitFor() : undefined;
+  early?.catch(() => undefined); // awaited below, after the output
   try {
-    const ep = await endpoint(ctx);
-    const { socket, head } = await openUpgrade(ep, `${path}/attach?${query}`);
+    const up = await ctx.api.upgrade("attachContainer", { params: { id }, query });
     opts.onStarted?.(); // the 101 comes once berthd has started it
-    const how = await pump(ep, socket, head, {
+    const how = await pump(ctx, up, {
       stdin,
       closeOnEof: stdin,
       ...(stdin ? { detachKeys: keys } : {}),
-      ...(tty ? { resizePath: `${path}/resize` } : {}),
+      ...(tty ? { resize: (h, w) => ctx.api.resizeContainer({ params: { id }, query: { h, w } }) } : {}),
     });
     if (how === "detached") return 0;
-    const done = await ctx.api.waitContainer({ params: { id }, query: opts.removed ? { condition: "removed" } : {} });
-    return done.exitCode;
+    return (await (early ?? waitFor())).exitCode;
   } finally {
     process.off("SIGINT", onInt);
     process.off("SIGTERM", onTerm);

@@ -1,7 +1,7 @@
 /** run, create (Docker) and launch (Incus): the same POST /1.0/containers with different defaults. */
 import { existsSync, writeFileSync } from "node:fs";
 import { dirname, resolve as resolvePath } from "node:path";
-import type { ContainerCreate, LogLine } from "@berth/api";
+import type { ContainerCreate } from "@berth/api";
 import { namesRegistry } from "@berth/api/refs";
 import { type Context, defineCommand, formatLongFlag } from "../framework/command.js";
 import { CliError, EXIT_CLI } from "../framework/errors.js";
@@ -13,7 +13,7 @@ export const run = defineCommand({
   summary: "Create and run a new container from an image",
   usage: "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
   description:
-    "Create and start a container. In the foreground, berth prints its output as it comes and exits with the\ncontainer's exit code; with -d it prints the container's id.",
+    "Create and start a container. In the foreground, berth prints its output as it comes (its stdout to stdout,\nits stderr to stderr) and exits with the container's exit code; with -d it prints the container's id.",
   examples: [
     "berth run --rm busybox echo hello",
     "berth run -d --name web --memory 256m --restart on-failure:3 busybox httpd -f",
@@ -50,8 +50,7 @@ export const run = defineCommand({
       else ctx.out.stdout(`${c.id}\n`);
       return 0;
     }
-    if (flags.interactive || flags.tty) return runInteractive(ctx, body, flags.rm, flags.interactive === true, created);
-    return runForeground(ctx, body, flags.rm, created);
+    return runAttached(ctx, body, flags.rm, flags.interactive === true, created);
   },
 });
 
@@ -72,12 +71,13 @@ export function cidFile(path: string | undefined): (id: string) => void {
 }
 
 /**
- * run -i / -it: create (tty, openStdin), then attach and have berthd start it (so the first output is seen)
- * and pump stdio until the container's stream ends; the exit code is the container's. --rm is berthd's
- * autoRemove, as with Docker: the container goes when it exits, even after ctrl-p ctrl-q detached from it
- * or this CLI was killed.
+ * run in the foreground, as Docker's: create (tty, openStdin with -i), then attach and have berthd start it (so
+ * the first output is seen), and pump stdio until the container's stream ends: its stdout and stderr come back
+ * apart (byte for byte, to ours), or as one terminal with -t. The exit code is the container's. --rm is
+ * berthd's autoRemove, as with Docker: the container goes when it exits, even after the detach keys (-i: its
+ * own --detach-keys, or ctrl-p ctrl-q) left it running or this CLI was killed.
  */
-async function runInteractive(
+async function runAttached(
   ctx: Context,
   body: ContainerCreate,
   remove: boolean,
@@ -100,6 +100,8 @@ async function runInteractive(
       { id: c.id, tty: body.tty === true, stdin },
       {
         removed: remove,
+        created: true,
+        ...(body.detachKeys ? { detachKeys: body.detachKeys } : {}),
         onStarted: () => {
           started = true;
         },
@@ -112,63 +114,12 @@ async function runInteractive(
   }
 }
 
-/**
- * Starts the container, streams its logs until it exits, returns its exit code. --rm is berthd's autoRemove, as
- * Docker's: the daemon removes the container as soon as it exits (even when this CLI is killed), and the CLI
- * waits for `removed`, so the name is free again when it returns.
- */
-async function runForeground(
-  ctx: Context,
-  body: ContainerCreate,
-  remove: boolean,
-  created: (id: string) => void = () => {},
-): Promise<number> {
-  const { api, out } = ctx;
-  const c = await api.createContainer({ body: { ...body, start: false, ...(remove ? { autoRemove: true } : {}) } });
-  const id = c.id;
-  created(id);
-  const forward = (signal: NodeJS.Signals) => () => {
-    void api.killContainer({ params: { id }, query: { signal } }).catch(() => undefined);
-  };
-  const onInt = forward("SIGINT");
-  const onTerm = forward("SIGTERM");
-  process.on("SIGINT", onInt);
-  process.on("SIGTERM", onTerm);
-  try {
-    // Follow before start: berthd opens the log for this stream before it answers, and keeps it open, so every
-    // line arrives even when the container is gone (removed) a moment after it starts.
-    const logs = await api.containerLogs({ params: { id }, query: { follow: true } });
-    // The wait goes out with the start, as Docker's CLI waits before it starts: berthd answers a wait on a
-    // created container with its coming exit (or removal), and the exit is not a round trip later.
-    const result = api.waitContainer({ params: { id }, query: remove ? { condition: "removed" } : {} });
-    result.catch(() => undefined); // awaited below, after the output
-    try {
-      await api.startContainer({ params: { id } });
-    } catch (err) {
-      logs.cancel();
-      if (remove) await api.deleteContainer({ params: { id }, query: { force: true } }).catch(() => undefined);
-      throw err;
-    }
-    for await (const line of logs) printLine(line, out);
-    return (await result).exitCode;
-  } finally {
-    process.off("SIGINT", onInt);
-    process.off("SIGTERM", onTerm);
-  }
-}
-
 /** The create body with the user's credentials for the image's registry, for berthd to pull it if missing. */
 async function withPullAuth(body: ContainerCreate, ctx: Context): Promise<ContainerCreate> {
   if (!namesRegistry(body.image)) return body; // nothing to pull from, nothing to read
   const { pullAuthFor } = await import("./image-progress.js");
   const auth = await pullAuthFor(body.image, ctx.env);
   return auth ? { ...body, pullAuth: auth } : body;
-}
-
-function printLine(line: LogLine, out: Context["out"]): void {
-  const text = line.text.endsWith("\n") ? line.text : `${line.text}\n`;
-  if (line.stream === "stderr") out.stderr(text);
-  else out.stdout(text);
 }
 
 export const create = defineCommand({

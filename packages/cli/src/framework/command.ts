@@ -20,6 +20,8 @@ export interface Output {
   /** Writes text as is (add "\n" yourself). */
   stdout(text: string): void;
   stderr(text: string): void;
+  /** Writes bytes as they are (a container's output); a promise when the caller should wait to write more. */
+  write(stream: "stdout" | "stderr", data: Uint8Array): Promise<void> | undefined;
   readonly isTTY: boolean;
   /**
    * Runs `each` for every item, printing the item (or what `each` returns) on success and

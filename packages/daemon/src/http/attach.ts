@@ -1,8 +1,14 @@
 /**
  * Attach as an HTTP upgrade: `POST /1.0/containers/{id}/attach` with `Connection: Upgrade, Upgrade: tcp`
- * answers 101 and then the connection is a raw bidirectional stream bridged to conmon's attach socket
+ * answers 101 and then the connection is a bidirectional stream bridged to conmon's attach socket
  * (libct `attach()`): bytes from the client go to the container's stdin (its console for a system
- * container), the container's output comes back. With a terminal there is no stdout/stderr framing.
+ * container), raw; the container's output comes back.
+ *
+ * The output, as Docker frames it (its stdcopy; the 101 says which in its Content-Type):
+ * - with a terminal, `application/vnd.docker.raw-stream`: the pty's bytes as they are, no framing;
+ * - without, `application/vnd.docker.multiplexed-stream`: each chunk conmon hands over (8 KiB at most) is one
+ *   frame, an 8-byte header `[stream, 0, 0, 0, size uint32 big-endian]` (stream 1 = stdout, 2 = stderr) then
+ *   the payload, so the client can put stdout and stderr back on separate fds (@berth/api `FrameDecoder`).
  * Detach keys are the client's business: it closes the connection, and berthd detaches without closing
  * the container's stdin.
  *
@@ -11,14 +17,18 @@
  * `?closeStdin=true` on attach (run -i): when the client half-closes its side, the container's stdin is
  * closed (EOF) and output keeps flowing until the container ends it; without it, a client going away only
  * detaches. A container that is created but not started can be attached (run -it attaches before start).
- * `?start=true` (start -a): berthd starts the container itself once attached, so a stopped container (whose
- * monitor is gone until it is created again) loses none of its first output; a running one is just attached.
+ * `?start=true` (start -a, run): berthd starts the container itself once attached, so a stopped container
+ * (whose monitor is gone until it is created again) loses none of its first output; a running one is just
+ * attached.
  *
- * Interactive exec (`berth exec -it`): `POST /1.0/containers/{id}/exec` with the upgrade headers and an
- * ExecCreate body starts a session under its own conmon (services/exec-session.ts) and answers 101 with
- * `X-Berth-Exec-Session: SESSION`; the stream is the session's stdio. `POST .../exec/{session}/resize?h=&w=`
- * sizes its pty, and `GET .../exec/{session}` waits for it and answers `{"exitCode": N}` (the client calls it
- * when the stream ends: no in-band trailer, so a TTY stream stays byte-transparent).
+ * Exec (`berth exec`, `exec -i`, `exec -it`): `POST /1.0/containers/{id}/exec` with the upgrade headers and an
+ * ExecCreate body starts a session under its own conmon (services/exec-session.ts), attached before the
+ * command runs so none of its output is lost, and answers 101 with `X-Berth-Exec-Session: SESSION`; the
+ * stream is the session's stdio, framed as above by its `tty`, and the command's stdin only with `attachStdin`
+ * (otherwise it reads /dev/null). `POST .../exec/{session}/resize?h=&w=` sizes its pty, and
+ * `GET .../exec/{session}` waits for it and answers `{"exitCode": N}` (the client calls it when the stream
+ * ends: no in-band trailer, so a TTY stream stays byte-transparent). A command that cannot be run fails
+ * before the 101, with the problem saying "cannot be run".
  *
  * All are served ahead of the router: `installAttach(server, ...)` wraps the server's request listeners.
  */
@@ -27,8 +37,9 @@ import { open } from "node:fs/promises";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
-import { PassThrough } from "node:stream";
-import { attach, type Libct, LibctError } from "@berth/libct";
+import { PassThrough, Writable } from "node:stream";
+import { type ExecCreate, encodeFrames, MULTIPLEXED_STREAM, RAW_STREAM, type StdStream } from "@berth/api";
+import { type AttachSession, type AttachStreams, attach, type Libct, LibctError } from "@berth/libct";
 import type { Logger } from "../log.js";
 import type { ContainerService } from "../services/containers.js";
 import { ExecSessions } from "../services/exec-session.js";
@@ -174,13 +185,18 @@ export function installAttach(server: Server, deps: AttachDeps): void {
     }
     socket.on("error", () => {});
     void (async () => {
-      let bundle: string;
-      let id: string;
-      let extraHeaders = "";
+      /** What the request asks for, known before anything is attached. */
+      let target: {
+        id: string;
+        tty: boolean;
+        /** Whether the client's bytes go anywhere: an exec without attachStdin or tty reads /dev/null. */
+        stdin: boolean;
+        /** A half-close from the client closes the process's stdin (otherwise it only detaches). */
+        closeStdin: boolean;
+        /** Attaches `streams` (and starts what the request asks to start); headers for the 101. */
+        connect(streams: AttachStreams): Promise<{ session: AttachSession; headers?: string }>;
+      };
       let rest = head;
-      let closeStdin = false;
-      let startIt = false;
-      let size: { h: number; w: number } | undefined;
       try {
         if (x) {
           // The ExecCreate body follows the headers: content-length bytes, part of them maybe already in head.
@@ -195,23 +211,54 @@ export function installAttach(server: Server, deps: AttachDeps): void {
           } catch {
             throw new LibctError("invalid", "the exec request body is not valid JSON");
           }
-          const s = await sessions.start(decodeURIComponent(x[1] ?? ""), validateBody("ExecCreate", parsed));
-          bundle = s.bundle;
-          id = s.sessionId;
-          closeStdin = true;
-          extraHeaders = `X-Berth-Exec-Session: ${s.sessionId}\r\n`;
+          const exec = validateBody("ExecCreate", parsed) as ExecCreate;
+          const ref = decodeURIComponent(x[1] ?? "");
+          target = {
+            id: ref,
+            tty: exec.tty === true,
+            stdin: exec.attachStdin === true || exec.tty === true,
+            closeStdin: true,
+            connect: async (streams) => {
+              const s = await sessions.start(ref, exec, streams);
+              return { session: s.attached, headers: `X-Berth-Exec-Session: ${s.sessionId}\r\n` };
+            },
+          };
         } else {
           const q = new URLSearchParams(m![3] ?? "");
-          startIt = q.get("start") === "true";
+          const startIt = q.get("start") === "true";
           const row = startIt ? containers.find(decodeURIComponent(m![1] ?? "")) : await attachable(m![1] ?? "", true);
-          bundle = libct.bundlePath(row.id);
-          id = row.id;
-          closeStdin = q.get("closeStdin") === "true";
+          const bundle = libct.bundlePath(row.id);
+          let size: { h: number; w: number } | undefined;
           if (q.has("h") || q.has("w")) {
             size = { h: Number(q.get("h")), w: Number(q.get("w")) };
             if (![size.h, size.w].every((v) => Number.isInteger(v) && v >= 1 && v <= 1000))
               throw new LibctError("invalid", "h and w are the terminal's rows and columns: integers from 1 to 1000");
           }
+          target = {
+            id: row.id,
+            tty: row.description.process.terminal === true,
+            stdin: true,
+            closeStdin: q.get("closeStdin") === "true",
+            connect: async (streams) => {
+              let session: AttachSession | undefined;
+              const connect = async () => {
+                session = await attach(bundle, streams);
+                // start=true with the client's terminal size (h, w): set before the process starts.
+                if (startIt && size) await resizeTerminal(bundle, size.h, size.w).catch(() => {});
+              };
+              try {
+                if (startIt) await containers.start(row.id, { beforeStart: connect });
+                if (!session) {
+                  if (startIt) await attachable(row.id, true); // it was running already: attach as a plain attach does
+                  await connect();
+                }
+              } catch (err) {
+                session?.detach();
+                throw err;
+              }
+              return { session: session! };
+            },
+          };
         }
       } catch (err) {
         fail(err);
@@ -223,37 +270,46 @@ export function installAttach(server: Server, deps: AttachDeps): void {
       if (rest.length) stdin.write(rest);
       socket.on("data", (b: Buffer) => stdin.write(b));
       socket.resume();
-      // The container's output waits here until the 101 is on the wire (with start=true it may come first).
+      // The output waits here until the 101 is on the wire (with start=true or an exec it may come first).
       const output = new PassThrough();
-      let session: Awaited<ReturnType<typeof attach>> | undefined;
-      const connect = async () => {
-        session = await attach(bundle, { stdin, stdout: output, stderr: output });
-        // start=true with the client's terminal size (h, w): set before the process starts.
-        if (startIt && size) await resizeTerminal(bundle, size.h, size.w).catch(() => {});
+      const streams: AttachStreams = {
+        ...(target.stdin ? { stdin } : {}),
+        ...(target.tty
+          ? { stdout: output, stderr: output }
+          : { stdout: framing(output, "stdout"), stderr: framing(output, "stderr") }),
       };
+      let attached: { session: AttachSession; headers?: string };
       try {
-        if (startIt) await containers.start(id, { beforeStart: connect });
-        if (!session) {
-          if (startIt) await attachable(id, true); // it was running already: attach as a plain attach does
-          await connect();
-        }
+        attached = await target.connect(streams);
       } catch (err) {
-        session?.detach();
         fail(err);
         return;
       }
-      const attached = session as NonNullable<typeof session>;
-      socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n${extraHeaders}\r\n`);
+      const { session } = attached;
+      socket.write(
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n" +
+          `Content-Type: ${target.tty ? RAW_STREAM : MULTIPLEXED_STREAM}\r\n${attached.headers ?? ""}\r\n`,
+      );
       output.pipe(socket);
-      log.debug("attached", { id });
-      const detach = () => attached.detach();
+      log.debug("attached", { id: target.id, tty: target.tty });
+      const detach = () => session.detach();
       socket.once("close", detach);
-      socket.once("end", closeStdin ? () => stdin.end() : detach);
-      attached.done.then(
+      socket.once("end", target.closeStdin ? () => stdin.end() : detach);
+      session.done.then(
         () => output.end(),
         () => socket.destroy(),
       );
     })();
+  });
+}
+
+/** A writable that puts what is written to it into `output` as stdcopy frames of `stream`. */
+function framing(output: PassThrough, stream: StdStream): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const frame of encodeFrames(stream, chunk)) output.write(frame);
+      done();
+    },
   });
 }
 

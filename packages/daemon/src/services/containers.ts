@@ -31,6 +31,7 @@ import {
   type ContainerState as LibctState,
   mountAll,
   type Networks,
+  parseDetachKeys,
   parseK8sLog,
   type StorageDriver,
   Trash,
@@ -386,9 +387,7 @@ export class ContainerService {
         { field: "restartPolicy.maximumRetryCount", message: "only the on-failure policy takes a maximum retry count" },
       ]);
     }
-    if (req.tty || req.openStdin) {
-      // TTY containers work in libct; attach is not served yet, so stdin would be useless.
-    }
+    if (req.detachKeys !== undefined) parseDetachKeys(req.detachKeys); // refuses a bad sequence, saying why
     const healthTest = req.healthcheck?.test ?? [];
     if (healthTest.length > 0 && !["CMD", "CMD-SHELL", "NONE"].includes(healthTest[0]!)) {
       throw new ValidationError([
@@ -1104,8 +1103,15 @@ export class ContainerService {
       });
       return { session: s.sessionId };
     }
+    // At most EXEC_OUTPUT_CAP (16 MiB) of each stream is kept: the rest is dropped and the reply says so.
     const res = await this.d.libct.exec(row.id, proc);
-    return { exitCode: res.exitCode, stdout: res.stdout, stderr: res.stderr };
+    return {
+      exitCode: res.exitCode,
+      stdout: res.stdout,
+      stderr: res.stderr,
+      ...(res.stdoutTruncated ? { stdoutTruncated: true } : {}),
+      ...(res.stderrTruncated ? { stderrTruncated: true } : {}),
+    };
   }
 
   /**

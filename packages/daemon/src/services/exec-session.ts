@@ -1,11 +1,12 @@
 /**
- * Interactive exec sessions (`berth exec -it`): each runs under its own conmon (libct `execDetached`), its
- * stdio bridged to the client's upgrade stream by http/attach.ts, its pty resized through its ctl fifo,
- * and its exit code read with libct `waitExec` (GET /1.0/containers/{id}/exec/{session}).
+ * Attached exec sessions (`berth exec`, `exec -i`, `exec -it`): each runs under its own conmon (libct
+ * `execAttached`: the streams are attached before the process runs), its stdio bridged to the client's upgrade
+ * stream by http/attach.ts, its pty resized through its ctl fifo, and its exit code read with libct `waitExec`
+ * (GET /1.0/containers/{id}/exec/{session}).
  */
 import { rm } from "node:fs/promises";
 import type { ExecCreate } from "@berth/api";
-import { type Libct, LibctError } from "@berth/libct";
+import { type AttachSession, type AttachStreams, type Libct, LibctError } from "@berth/libct";
 import { type ContainerService, readImageEtc } from "./containers.js";
 import { resolveUser } from "./describe.js";
 
@@ -13,6 +14,8 @@ export interface ExecSession {
   readonly containerId: string;
   readonly sessionId: string;
   readonly bundle: string;
+  /** The streams given to start, attached since before the process ran. */
+  readonly attached: AttachSession;
 }
 
 const SESSION = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -23,7 +26,8 @@ export class ExecSessions {
     private readonly libct: Libct,
   ) {}
 
-  async start(ref: string, req: ExecCreate): Promise<ExecSession> {
+  /** Starts `req` with `streams` attached (stdin only with `attachStdin` or `tty`). */
+  async start(ref: string, req: ExecCreate, streams: AttachStreams): Promise<ExecSession> {
     if (req.detach)
       throw new LibctError("invalid", "a detached exec (detach: true) is a plain POST, not an upgrade; leave out one");
     const { row, rootfs } = await this.containers.mountedRootfs(ref);
@@ -37,16 +41,20 @@ export class ExecSessions {
         "precondition",
         `container '${row.name}' is not running; start it with berth start ${row.name}`,
       );
-    const s = await this.libct.execDetached(row.id, {
-      args: req.cmd,
-      ...(req.env ? { env: req.env } : {}),
-      ...(req.workingDir ? { cwd: req.workingDir } : {}),
-      ...(user ? { user } : {}),
-      ...(req.privileged ? { privileged: true } : {}),
-      terminal: req.tty === true,
-      ...(req.attachStdin ? { stdin: true } : {}),
-    });
-    return { containerId: row.id, sessionId: s.sessionId, bundle: s.bundle };
+    const s = await this.libct.execAttached(
+      row.id,
+      {
+        args: req.cmd,
+        ...(req.env ? { env: req.env } : {}),
+        ...(req.workingDir ? { cwd: req.workingDir } : {}),
+        ...(user ? { user } : {}),
+        ...(req.privileged ? { privileged: true } : {}),
+        terminal: req.tty === true,
+        ...(req.attachStdin ? { stdin: true } : {}),
+      },
+      streams,
+    );
+    return { containerId: row.id, sessionId: s.sessionId, bundle: s.bundle, attached: s.session };
   }
 
   /** The session's bundle (attach socket and ctl fifo). */

@@ -34,6 +34,7 @@ import type { HostFacts } from "../model/host.js";
 import { defaultSystemIdMap, mappedRoot } from "../model/idmap.js";
 import { signalNumber } from "../model/signals.js";
 import { parseDescription } from "../model/validate.js";
+import { type AttachOptions, type AttachSession, type AttachStreams, attach } from "../monitor/attach.js";
 import { ConmonMonitor, type HeldConmon, type LogEntry, parseK8sLog } from "../monitor/conmon.js";
 import { RuncRuntime } from "../runtime/runc.js";
 import type { OciRuntime, RuntimeState } from "../runtime/runtime.js";
@@ -112,12 +113,48 @@ export interface ExecRequest {
   readonly timeoutMs?: number;
   /** Every capability the host allows, whatever the container has (Docker's `exec --privileged`). */
   readonly privileged?: boolean;
+  /**
+   * `exec` keeps at most this many bytes of each of stdout and stderr (default EXEC_OUTPUT_CAP); what comes
+   * after is read and dropped, so the process runs to its end, and the result says the output was truncated.
+   */
+  readonly maxOutputBytes?: number;
 }
+
+/** What `exec` collects of each stream by default: 16 MiB. */
+export const EXEC_OUTPUT_CAP = 16 * 1024 * 1024;
+
+/** An exec session under its own conmon (`execDetached`, `execAttached`): a pty, an open stdin, or neither. */
+export type ExecSessionRequest = Omit<ExecRequest, "stdin" | "timeoutMs" | "maxOutputBytes"> & {
+  terminal?: boolean;
+  stdin?: boolean;
+};
 
 export interface ExecResult {
   readonly exitCode: number;
   readonly stdout: string;
   readonly stderr: string;
+  /** Set when the stream was longer than `maxOutputBytes`: `stdout`/`stderr` hold its beginning only. */
+  readonly stdoutTruncated?: true;
+  readonly stderrTruncated?: true;
+}
+
+/** Keeps the first `cap` bytes pushed into it and drops the rest, noting that there was more. */
+class CappedBuffer {
+  private readonly parts: Buffer[] = [];
+  private kept = 0;
+  truncated = false;
+  constructor(private readonly cap: number) {}
+  push(b: Buffer): void {
+    const room = this.cap - this.kept;
+    if (b.length > room) this.truncated = true;
+    if (room <= 0) return;
+    const part = b.length > room ? b.subarray(0, room) : b;
+    this.parts.push(part);
+    this.kept += part.length;
+  }
+  text(): string {
+    return Buffer.concat(this.parts).toString("utf8");
+  }
 }
 
 interface StoredRecord {
@@ -883,16 +920,20 @@ export class Libct {
     }
   }
 
-  /** Runs a process in a running container without a TTY and collects its output. */
+  /**
+   * Runs a process in a running container without a TTY and collects its output, at most `maxOutputBytes`
+   * of each stream (16 MiB by default). To see the output as it comes, use `execAttached`.
+   */
   async exec(id: string, req: ExecRequest): Promise<ExecResult> {
     const file = await this.writeProcessFile(id, req, false);
+    const cap = req.maxOutputBytes ?? EXEC_OUTPUT_CAP;
     try {
       return await new Promise<ExecResult>((resolve, reject) => {
         const child = spawn(this.runtime.binary, this.runtime.execArgs(id, { processFile: file }), {
           stdio: ["pipe", "pipe", "pipe"],
         });
-        const out: Buffer[] = [];
-        const err: Buffer[] = [];
+        const out = new CappedBuffer(cap);
+        const err = new CappedBuffer(cap);
         child.stdout.on("data", (b: Buffer) => out.push(b));
         child.stderr.on("data", (b: Buffer) => err.push(b));
         const timer = req.timeoutMs ? setTimeout(() => child.kill("SIGKILL"), req.timeoutMs) : undefined;
@@ -901,12 +942,14 @@ export class Libct {
         );
         child.on("close", (code, signal) => {
           clearTimeout(timer);
-          const stderr = Buffer.concat(err).toString("utf8");
+          const stderr = err.text();
           const failed = code === 255 ? cannotStart(stderr) : undefined;
           resolve({
             exitCode: failed?.exitCode ?? code ?? 128 + (signalNumber(signal ?? "SIGKILL") ?? 9),
-            stdout: Buffer.concat(out).toString("utf8"),
+            stdout: out.text(),
             stderr: failed?.stderr ?? stderr,
+            ...(out.truncated ? { stdoutTruncated: true } : {}),
+            ...(err.truncated && !failed ? { stderrTruncated: true } : {}),
           });
         });
         child.stdin.on("error", () => {});
@@ -921,9 +964,43 @@ export class Libct {
    * Starts an exec session under its own conmon (TTY or not) and returns its bundle directory, where
    * `attach()` connects; `waitExec(id, sessionId)` returns the session's exit code.
    */
-  async execDetached(
+  async execDetached(id: string, req: ExecSessionRequest): Promise<{ sessionId: string; bundle: string; pid: number }> {
+    return this.startExecSession(id, req);
+  }
+
+  /**
+   * As `execDetached`, with `streams` attached to the session before its process runs (conmon's
+   * `--exec-attach`), so they get all of its output, the first byte included. Rejects, with nothing left
+   * running, when the command cannot be run (a "invalid" error saying so, as `execDetached`).
+   *
+   * @example
+   * const { sessionId, session } = await lib.execAttached(id, { args: ["sh", "-c", "echo hi"] },
+   *   { stdout: process.stdout, stderr: process.stderr });
+   * await session.done;
+   * const code = await lib.waitExec(id, sessionId);
+   */
+  async execAttached(
     id: string,
-    req: Omit<ExecRequest, "stdin" | "timeoutMs"> & { terminal?: boolean; stdin?: boolean },
+    req: ExecSessionRequest,
+    streams: AttachStreams,
+    opts: AttachOptions = {},
+  ): Promise<{ sessionId: string; bundle: string; pid: number; session: AttachSession }> {
+    let session: AttachSession | undefined;
+    try {
+      const s = await this.startExecSession(id, req, async (bundle) => {
+        session = await attach(bundle, streams, opts);
+      });
+      return { ...s, session: session! };
+    } catch (err) {
+      session?.detach();
+      throw err;
+    }
+  }
+
+  private async startExecSession(
+    id: string,
+    req: ExecSessionRequest,
+    beforeExec?: (bundle: string) => Promise<void>,
   ): Promise<{ sessionId: string; bundle: string; pid: number }> {
     const st = await this.state(id);
     if (st.status !== "running")
@@ -932,24 +1009,31 @@ export class Libct {
     const bundle = this.execSessionPath(id, sessionId);
     await this.pruneExecSessions(id);
     await mkdir(bundle, { recursive: true });
-    const file = await this.writeProcessFile(id, req, req.terminal === true, join(bundle, "process.json"));
-    const { pid } = await this.monitor.start({
-      id,
-      runtime: this.runtime,
-      paths: {
-        bundle,
-        logFile: join(bundle, "exec.log"),
-        pidFile: join(bundle, "pidfile"),
-        conmonPidFile: join(bundle, "conmon.pid"),
-        exitDir: bundle,
-        socketDir: join(this.runRoot, "s"),
-      },
-      terminal: req.terminal === true,
-      stdin: req.stdin === true || req.terminal === true,
-      execProcessFile: file,
-      sessionId,
-    });
-    return { sessionId, bundle, pid };
+    try {
+      const file = await this.writeProcessFile(id, req, req.terminal === true, join(bundle, "process.json"));
+      const { pid } = await this.monitor.start({
+        id,
+        runtime: this.runtime,
+        paths: {
+          bundle,
+          logFile: join(bundle, "exec.log"),
+          pidFile: join(bundle, "pidfile"),
+          conmonPidFile: join(bundle, "conmon.pid"),
+          exitDir: bundle,
+          socketDir: join(this.runRoot, "s"),
+        },
+        terminal: req.terminal === true,
+        stdin: req.stdin === true || req.terminal === true,
+        execProcessFile: file,
+        sessionId,
+        ...(beforeExec ? { beforeExec: () => beforeExec(bundle) } : {}),
+      });
+      return { sessionId, bundle, pid };
+    } catch (err) {
+      // Nothing runs and nobody will ask for an exit code: without an exit file, pruning would never take it.
+      await rm(bundle, { recursive: true, force: true }).catch(() => {});
+      throw err;
+    }
   }
 
   /**

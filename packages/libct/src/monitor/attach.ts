@@ -78,6 +78,8 @@ export async function attach(
   const done = new Promise<void>((resolve, reject) => {
     settle = { resolve, reject };
   });
+  // A session given up on (detached after a failed exec start) may still see its socket fail: not a crash.
+  done.catch(() => {});
 
   const { stdin, stdout, stderr } = streams;
   const matcher = opts.detachKeys && opts.detachKeys.length > 0 ? new SequenceMatcher(opts.detachKeys) : undefined;

@@ -4,9 +4,9 @@
  * socket. The container outlives whoever started it, berthd included.
  */
 import { spawn } from "node:child_process";
-import { closeSync, writeSync } from "node:fs";
+import { closeSync, readFileSync, writeSync } from "node:fs";
 import type { Socket } from "node:net";
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import { LibctError } from "../errors.js";
 import type { OciRuntime } from "../runtime/runtime.js";
 import { type DetachedChild, spawnDetached } from "../system/spawn.js";
@@ -38,6 +38,12 @@ export interface ConmonStartOptions {
   readonly sessionId?: string;
   /** For exec sessions: the process spec file; conmon runs `runtime exec` instead of `create`. */
   readonly execProcessFile?: string;
+  /**
+   * For exec sessions (conmon's `--exec-attach`): called once conmon serves its attach socket, and the runtime
+   * runs the process only after it resolves, so a client attached here misses none of its output. If it
+   * rejects, conmon is killed (nothing runs) and `start` rejects with its error.
+   */
+  readonly beforeExec?: () => Promise<void>;
   /** Restore from a checkpoint directory instead of creating (CRIU). */
   readonly restoreFrom?: string;
   readonly runtimeOpts?: readonly string[];
@@ -129,6 +135,10 @@ export interface HeldConmon {
 interface Launched {
   readonly fast: DetachedChild | null;
   readonly sync: Readable;
+  /** conmon's start pipe (`_OCI_STARTPIPE`): each write lets it go one step on; see hold and beforeExec. */
+  readonly startPipe?: { write(): void; close(): void };
+  /** conmon's attach pipe (`_OCI_ATTACHPIPE`): a sync line once its attach socket is up (exec sessions). */
+  readonly attachPipe?: Readable;
   readonly spawnError: Promise<never>;
   readonly stderr: () => string;
 }
@@ -138,7 +148,25 @@ export class ConmonMonitor {
 
   /** Starts a detached conmon that runs `runtime create` (or exec/restore) and returns the container pid. */
   async start(opts: ConmonStartOptions): Promise<ConmonResult> {
-    return this.report(opts, this.launch(opts, false));
+    if (!opts.beforeExec) return this.report(opts, this.launch(opts, {}));
+    // --exec-attach: conmon reads the start pipe once before it forks, sets up its attach socket, says so on
+    // the attach pipe, and its runtime child waits for a second message on the start pipe before it execs.
+    const l = this.launch(opts, { start: true, attach: true });
+    const start = l.startPipe!;
+    try {
+      start.write();
+      const ready = await Promise.race([readSyncLine(l.attachPipe!, opts.timeoutMs ?? 30_000), l.spawnError]);
+      if (ready.data < 0) throw new LibctError("internal", `conmon could not set up attach: ${ready.message ?? ""}`);
+      await opts.beforeExec();
+    } catch (err) {
+      await killConmon(opts.paths.conmonPidFile, l);
+      start.close();
+      if (l.stderr()) throw new LibctError("internal", `conmon failed: ${l.stderr().trim()}`, { cause: err });
+      throw err;
+    }
+    start.write();
+    start.close();
+    return this.report(opts, l);
   }
 
   /**
@@ -146,22 +174,19 @@ export class ConmonMonitor {
    * unavailable (the caller then uses `start`).
    */
   hold(opts: ConmonStartOptions): HeldConmon | undefined {
-    const l = this.launch(opts, true);
+    const l = this.launch(opts, { held: true });
     if (!l) return undefined;
     let state: "held" | "gone" | "cancelled" = "held";
-    const startFd = l.fast?.startFd;
     return {
       terminal: opts.terminal === true,
       stdin: opts.stdin === true,
       go: () => {
         if (state !== "held") return Promise.reject(new LibctError("internal", "a held conmon was already used"));
         state = "gone";
-        if (startFd !== undefined) {
-          try {
-            writeSync(startFd, "1");
-          } finally {
-            closeSync(startFd);
-          }
+        try {
+          l.startPipe?.write();
+        } finally {
+          l.startPipe?.close();
         }
         return this.report(opts, l);
       },
@@ -174,7 +199,7 @@ export class ConmonMonitor {
             process.kill(l.fast.pid, "SIGKILL");
           } catch {}
         }
-        if (startFd !== undefined) closeSync(startFd);
+        l.startPipe?.close();
         l.sync.destroy();
       },
     };
@@ -205,6 +230,7 @@ export class ConmonMonitor {
     if (opts.terminal && !opts.execProcessFile) args.push("--leave-stdin-open");
     if (opts.logSizeMax) args.push("--log-size-max", String(opts.logSizeMax));
     if (opts.execProcessFile) args.push("-e", "--exec-process-spec", opts.execProcessFile);
+    if (opts.execProcessFile && opts.beforeExec) args.push("--exec-attach");
     if (opts.restoreFrom) args.push("--restore", opts.restoreFrom);
     for (const o of opts.runtimeOpts ?? []) args.push("--runtime-opt", o);
     if (opts.exitCommand) {
@@ -214,33 +240,56 @@ export class ConmonMonitor {
     return args;
   }
 
-  /** Spawns conmon; `held`: with a start pipe, and only through posix_spawn (null otherwise). */
-  private launch(opts: ConmonStartOptions, held: true): Launched | undefined;
-  private launch(opts: ConmonStartOptions, held: false): Launched;
-  private launch(opts: ConmonStartOptions, held: boolean): Launched | undefined {
+  /**
+   * Spawns conmon; `start`: with a start pipe (fd 4), `attach`: with an attach pipe (fd 5). `held` asks for a
+   * start pipe through posix_spawn only (undefined where it is unavailable).
+   */
+  private launch(opts: ConmonStartOptions, pipes: { held: true }): Launched | undefined;
+  private launch(opts: ConmonStartOptions, pipes: { start?: boolean; attach?: boolean }): Launched;
+  private launch(
+    opts: ConmonStartOptions,
+    pipes: { held?: boolean; start?: boolean; attach?: boolean },
+  ): Launched | undefined {
     const args = this.args(opts);
     const env = conmonEnv(process.env);
-    if (held) env._OCI_STARTPIPE = "4";
+    const startPipe = pipes.held === true || pipes.start === true;
+    const attachPipe = pipes.attach === true;
+    if (startPipe) env._OCI_STARTPIPE = "4";
+    if (attachPipe) env._OCI_ATTACHPIPE = "5";
     const cannotStart = (err: Error) =>
       new LibctError("unavailable", `cannot start conmon (${this.binary}): ${err.message}; run scripts/setup.sh`);
     // posix_spawn where it is available (a fork of berthd costs 1.5–3.5 ms of event loop), child_process otherwise.
     let fast: DetachedChild | null;
     try {
-      fast = spawnDetached(this.binary, args, env, opts.paths.bundle, { startPipe: held });
+      fast = spawnDetached(this.binary, args, env, opts.paths.bundle, { startPipe, attachPipe });
     } catch (err) {
       throw cannotStart(err as Error);
     }
-    if (held && !fast) return undefined;
+    if (pipes.held && !fast) return undefined;
     let errStream: Readable;
     let sync: Readable;
     let spawnError: Promise<never>;
+    let start: Launched["startPipe"];
+    let attach: Readable | undefined;
     if (fast) {
       errStream = fast.stderr;
       sync = fast.fd3;
       spawnError = new Promise<never>(() => {});
+      const fd = fast.startFd;
+      if (fd !== undefined) {
+        let open = true;
+        start = {
+          write: () => void (open && writeSync(fd, "1")),
+          close: () => {
+            if (open) closeSync(fd);
+            open = false;
+          },
+        };
+      }
+      attach = fast.fd5;
     } else {
       const child = spawn(this.binary, args, {
-        stdio: ["ignore", "ignore", "pipe", "pipe"],
+        stdio: ["ignore", "ignore", "pipe", "pipe", startPipe ? "pipe" : "ignore", attachPipe ? "pipe" : "ignore"],
         env,
         detached: true,
         cwd: opts.paths.bundle,
@@ -249,6 +298,12 @@ export class ConmonMonitor {
       child.unref();
       errStream = child.stderr as Readable;
       sync = child.stdio[3] as Readable;
+      if (startPipe) {
+        const w = child.stdio[4] as Writable;
+        w.on("error", () => {}); // conmon gone: report() says why
+        start = { write: () => void w.write("1"), close: () => void w.end() };
+      }
+      if (attachPipe) attach = (child.stdio as unknown as Readable[])[5];
     }
     let stderr = "";
     errStream.on("data", (b: Buffer) => {
@@ -257,7 +312,14 @@ export class ConmonMonitor {
     // conmon keeps its stderr for its own warnings: read it to the end (a closed pipe would kill it with
     // SIGPIPE), but it must not keep berthd's event loop alive.
     if (fast) (errStream as Socket).unref();
-    return { fast, sync, spawnError, stderr: () => stderr };
+    return {
+      fast,
+      sync,
+      ...(start ? { startPipe: start } : {}),
+      ...(attach ? { attachPipe: attach } : {}),
+      spawnError,
+      stderr: () => stderr,
+    };
   }
 
   /** Waits for conmon's report on the sync pipe: the container's pid, or why the runtime failed. */
@@ -277,12 +339,15 @@ export class ConmonMonitor {
       const why = (msg.message ?? stderr).trim().replace(/\s+/g, " ");
       // The user's command is not in the image (or not executable): their input, not our failure.
       if (/executable file not found|exec: .*(no such file or directory|permission denied)/.test(why)) {
+        const reason = why
+          .replace(/^.*?(exec: )/, "$1")
+          .replace(/\\"/g, '"')
+          .replace(/"$/, "");
         throw new LibctError(
           "invalid",
-          `the container's command cannot be run: ${why
-            .replace(/^.*?(exec: )/, "$1")
-            .replace(/\\"/g, '"')
-            .replace(/"$/, "")}; check the command, --entrypoint and the image's PATH`,
+          opts.execProcessFile
+            ? `the command cannot be run: ${reason}`
+            : `the container's command cannot be run: ${reason}; check the command, --entrypoint and the image's PATH`,
         );
       }
       throw new LibctError(
@@ -291,6 +356,35 @@ export class ConmonMonitor {
       );
     }
     return { pid: msg.data };
+  }
+}
+
+/**
+ * Kills a conmon that was let past its first start-pipe read: it has forked into the background by then, so
+ * the pid is the one in its pid file (the launched one has exited). Its runtime child, still waiting on the
+ * start pipe, dies with it (PDEATHSIG).
+ */
+async function killConmon(pidFile: string, l: Launched): Promise<void> {
+  l.sync.destroy();
+  l.attachPipe?.destroy();
+  // The pid file is written by the launched process as it exits, which can come a moment after its child's news.
+  for (let i = 0; i < 50; i++) {
+    const pid = Number.parseInt(readFileOr(pidFile), 10);
+    if (pid > 0) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {}
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function readFileOr(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
   }
 }
 

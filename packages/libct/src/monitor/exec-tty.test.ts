@@ -84,6 +84,48 @@ describe("exec in a running container", { skip: needsRoot.skip, timeout: 60_000 
     assert.deepEqual(res, { exitCode: 0, stdout: "piped hi /tmp\n", stderr: "" });
   });
 
+  it("exec keeps at most maxOutputBytes of each stream, flags the rest as cut, and runs the command to its end", async () => {
+    const res = await lib.exec(id, {
+      args: ["/bin/sh", "-c", "head -c 100000 /dev/zero | tr '\\0' o; echo e >&2; exit 2"],
+      maxOutputBytes: 1000,
+    });
+    assert.deepEqual(res, { exitCode: 2, stdout: "o".repeat(1000), stderr: "e\n", stdoutTruncated: true });
+  });
+
+  it("execAttached: the streams are attached before the command runs; a missing command leaves no session", async () => {
+    for (let i = 0; i < 5; i++) {
+      const out = new PassThrough();
+      const err = new PassThrough();
+      let stdout = "";
+      let stderr = "";
+      out.on("data", (b: Buffer) => {
+        stdout += b.toString();
+      });
+      err.on("data", (b: Buffer) => {
+        stderr += b.toString();
+      });
+      const s = await lib.execAttached(
+        id,
+        { args: ["/bin/sh", "-c", `echo out${i}; echo err${i} >&2; exit ${i}`] },
+        {
+          stdout: out,
+          stderr: err,
+        },
+      );
+      await withTimeout(s.session.done, 15_000, "the attached exec");
+      assert.deepEqual([stdout, stderr], [`out${i}\n`, `err${i}\n`], "nothing lost though it exits at once");
+      assert.equal(await lib.waitExec(id, s.sessionId), i);
+    }
+    const execDir = join(lib.execSessionPath(id, "x"), "..");
+    const before = await readdir(execDir).catch(() => [] as string[]);
+    await assert.rejects(lib.execAttached(id, { args: ["/no/such/binary"] }, {}), {
+      kind: "invalid",
+      message: /the command cannot be run: exec: "\/no\/such\/binary": .*no such file or directory/,
+    });
+    const left = (await readdir(execDir).catch(() => [] as string[])).filter((n) => !before.includes(n));
+    assert.deepEqual(left, [], `session bundles left in ${execDir}`);
+  });
+
   it("exec of a missing binary fails with a non-zero exit code and runc's reason", async () => {
     const res = await lib.exec(id, { args: ["/no/such/binary"] });
     assert.notEqual(res.exitCode, 0);

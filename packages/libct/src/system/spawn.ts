@@ -91,11 +91,13 @@ export interface DetachedChild {
   readonly fd3: Socket;
   /** With `startPipe`: the write end of a pipe that is the child's fd 4 (close-on-exec here; the caller closes it). */
   readonly startFd?: number;
+  /** With `attachPipe`: the child's fd 5, a pipe read here (conmon's `_OCI_ATTACHPIPE`). */
+  readonly fd5?: Socket;
 }
 
 /**
  * Starts `file` with `args`, `env` and `cwd` as described above; `startPipe` also gives it a pipe to read on
- * fd 4 (conmon's `_OCI_STARTPIPE`). Throws an Error with `code` (ENOENT, EACCES, ...) when the program cannot
+ * fd 4 (conmon's `_OCI_STARTPIPE`), `attachPipe` one to write on fd 5 (`_OCI_ATTACHPIPE`). Throws an Error with `code` (ENOENT, EACCES, ...) when the program cannot
  * be started; returns null when posix_spawn is unavailable here.
  */
 export function spawnDetached(
@@ -103,27 +105,38 @@ export function spawnDetached(
   args: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
   cwd: string,
-  opts: { startPipe?: boolean } = {},
+  opts: { startPipe?: boolean; attachPipe?: boolean } = {},
 ): DetachedChild | null {
   const c = load();
   if (!c) return null;
   const errPipe = new Int32Array(2);
   const syncPipe = new Int32Array(2);
   const startPipe = new Int32Array([-1, -1]);
+  const attachPipe = new Int32Array([-1, -1]);
   const closeAll = (fds: Int32Array[]) => {
     for (const p of fds) for (const fd of p) if (fd >= 0) c.close(fd);
   };
-  if (c.pipe2(errPipe, O_CLOEXEC) !== 0) throw errnoError("pipe2", koffiErrno());
-  if (c.pipe2(syncPipe, O_CLOEXEC) !== 0) {
-    const e = koffiErrno();
-    closeAll([errPipe]);
-    throw errnoError("pipe2", e);
+  const opened: Int32Array[] = [];
+  for (const [pipe, wanted] of [
+    [errPipe, true],
+    [syncPipe, true],
+    [startPipe, opts.startPipe === true],
+    [attachPipe, opts.attachPipe === true],
+  ] as const) {
+    if (!wanted) continue;
+    if (c.pipe2(pipe, O_CLOEXEC) !== 0) {
+      const e = koffiErrno();
+      closeAll(opened);
+      throw errnoError("pipe2", e);
+    }
+    opened.push(pipe);
   }
-  if (opts.startPipe && c.pipe2(startPipe, O_CLOEXEC) !== 0) {
-    const e = koffiErrno();
-    closeAll([errPipe, syncPipe]);
-    throw errnoError("pipe2", e);
-  }
+  const closeOurs = () => {
+    c.close(errPipe[0]);
+    c.close(syncPipe[0]);
+    if (opts.startPipe) c.close(startPipe[1]);
+    if (opts.attachPipe) c.close(attachPipe[0]);
+  };
   const fa = Buffer.alloc(FILE_ACTIONS_SIZE);
   const attr = Buffer.alloc(ATTR_SIZE);
   const all = Buffer.alloc(SIGSET_SIZE);
@@ -135,9 +148,10 @@ export function spawnDetached(
   try {
     c.faOpen(fa, 0, "/dev/null", O_RDONLY, 0);
     c.faOpen(fa, 1, "/dev/null", O_WRONLY, 0);
-    c.faDup2(fa, errPipe[1], 2); // dup2 clears O_CLOEXEC on the copy: the child keeps fds 2 and 3 only
+    c.faDup2(fa, errPipe[1], 2); // dup2 clears O_CLOEXEC on the copy: the child keeps fds 2 to 5 only
     c.faDup2(fa, syncPipe[1], 3);
     if (opts.startPipe) c.faDup2(fa, startPipe[0], 4);
+    if (opts.attachPipe) c.faDup2(fa, attachPipe[1], 5);
     c.faChdir(fa, cwd);
     // Every signal, glibc's internal ones (32, 33) too: sigfillset leaves those out, and glibc 2.36's spawn
     // then sets them to SIG_IGN in the child, which conmon, runc and the container would inherit.
@@ -156,17 +170,12 @@ export function spawnDetached(
     c.close(errPipe[1]);
     c.close(syncPipe[1]);
     if (opts.startPipe) c.close(startPipe[0]);
-    if (rc === -1) {
-      // Thrown before or by the call itself: our ends go too.
-      c.close(errPipe[0]);
-      c.close(syncPipe[0]);
-      if (opts.startPipe) c.close(startPipe[1]);
-    }
+    if (opts.attachPipe) c.close(attachPipe[1]);
+    // Thrown before or by the call itself: our ends go too.
+    if (rc === -1) closeOurs();
   }
   if (rc !== 0) {
-    c.close(errPipe[0]);
-    c.close(syncPipe[0]);
-    if (opts.startPipe) c.close(startPipe[1]);
+    closeOurs();
     throw errnoError(`posix_spawn ${file}`, rc);
   }
   const child = {
@@ -174,6 +183,7 @@ export function spawnDetached(
     stderr: new Socket({ fd: errPipe[0] as number, readable: true, writable: false }),
     fd3: new Socket({ fd: syncPipe[0] as number, readable: true, writable: false }),
     ...(opts.startPipe ? { startFd: startPipe[1] as number } : {}),
+    ...(opts.attachPipe ? { fd5: new Socket({ fd: attachPipe[0] as number, readable: true, writable: false }) } : {}),
   };
   reap(child.pid);
   return child;
