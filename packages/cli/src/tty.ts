@@ -81,7 +81,9 @@ export interface PumpOptions {
 export async function pump(ctx: Context, up: UpgradeStream, o: PumpOptions): Promise<"detached" | "ended" | "failed"> {
   // process.stdin is created on first use (a tty, net or fs stream: a few ms of start-up): only when forwarded.
   const stdin = o.stdin ? process.stdin : undefined;
-  const raw = stdin?.isTTY === true;
+  // Raw mode only when the other end is a terminal too (-t: a raw stream), as Docker: with -i alone the local
+  // terminal keeps its echo, line editing and Ctrl-C (which run forwards as a signal).
+  const raw = stdin?.isTTY === true && !isMultiplexed(up);
   if (raw) stdin!.setRawMode(true);
   const sendSize = () => {
     const { rows, columns } = process.stdout;
@@ -106,8 +108,13 @@ export async function pump(ctx: Context, up: UpgradeStream, o: PumpOptions): Pro
       if (raw) stdin!.setRawMode(false);
       if (resize) process.stdout.off("resize", resize);
       up.destroy();
-      if (err) reject(new CliError(`cannot read the output stream: ${err.message}`));
-      else resolve(how);
+      if (err) {
+        reject(
+          new CliError(`cannot read the output stream: ${err.message}`, {
+            hint: "berth and berthd may be of different versions (berth version shows both), or a proxy between them changed the stream",
+          }),
+        );
+      } else resolve(how);
     };
     // A local stdout slower than the container (a pipe to a pager) holds the stream back instead of filling memory.
     let blocked = 0;

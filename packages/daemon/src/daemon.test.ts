@@ -407,6 +407,12 @@ describe("berthd", needsRoot, () => {
         const quick = await upgrade(`/1.0/containers/${c.id}/exec`, { cmd: ["echo", `quick${i}`] });
         assert.deepEqual(demux(quick.data), { stdout: `quick${i}\n`, stderr: "" });
       }
+      // Their output went to the client alone: an exec session keeps no log on disk (conmon's none driver).
+      const execDir = join(d.root, "libct", "containers", c.id, "exec");
+      const sessions = readdirSync(execDir);
+      assert.ok(sessions.length >= 5, `the quick sessions' bundles are there to look at: ${sessions.join(", ")}`);
+      const logs = sessions.flatMap((s) => readdirSync(join(execDir, s)).filter((f) => f.endsWith(".log")));
+      assert.deepEqual(logs, [], "no exec output written to disk");
       // A TTY: one raw stream, as the pty gives it.
       const tty = await upgrade(`/1.0/containers/${c.id}/exec`, { cmd: ["sh", "-c", "echo on-a-tty >&2"], tty: true });
       assert.equal(tty.headers["content-type"], RAW_STREAM);

@@ -278,6 +278,11 @@ export function installAttach(server: Server, deps: AttachDeps): void {
           ? { stdout: output, stderr: output }
           : { stdout: framing(output, "stdout"), stderr: framing(output, "stderr") }),
       };
+      // A client that goes away while the session is being set up (an exec starting) must not leave it attached.
+      let gone = false;
+      socket.once("close", () => {
+        gone = true;
+      });
       let attached: { session: AttachSession; headers?: string };
       try {
         attached = await target.connect(streams);
@@ -286,6 +291,10 @@ export function installAttach(server: Server, deps: AttachDeps): void {
         return;
       }
       const { session } = attached;
+      if (gone || socket.destroyed) {
+        session.detach();
+        return;
+      }
       socket.write(
         "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n" +
           `Content-Type: ${target.tty ? RAW_STREAM : MULTIPLEXED_STREAM}\r\n${attached.headers ?? ""}\r\n`,

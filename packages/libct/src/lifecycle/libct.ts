@@ -1016,7 +1016,7 @@ export class Libct {
         runtime: this.runtime,
         paths: {
           bundle,
-          logFile: join(bundle, "exec.log"),
+          // No log: an exec's output goes to its client (Docker keeps none either), not to disk.
           pidFile: join(bundle, "pidfile"),
           conmonPidFile: join(bundle, "conmon.pid"),
           exitDir: bundle,

@@ -154,7 +154,7 @@ describe("ConmonMonitor with runc", { skip: needsRoot.skip, timeout: 60_000 }, (
     assert.equal((await runtime.state(id))?.status, "stopped");
     await until("conmon to exit", async () => ((await processesMentioning(id)).length === 0 ? true : undefined));
 
-    const raw = (await readFile(paths.logFile, "utf8")).split("\n").filter(Boolean);
+    const raw = (await readFile(paths.logFile!, "utf8")).split("\n").filter(Boolean);
     assert.ok(raw.length >= 2, raw.join("\n"));
     for (const line of raw) assert.match(line.split(" ")[0] ?? "", RFC3339, line);
     const entries = parseK8sLog(raw.join("\n"));

@@ -16,7 +16,8 @@ export interface ConmonPaths {
   readonly bundle: string;
   /** Where conmon records the exit status and an OOM kill (`exit`, `oom`); the bundle when absent. */
   readonly persistDir?: string;
-  readonly logFile: string;
+  /** The container's log (k8s-file); left out: no log, output goes to attached clients only (exec sessions). */
+  readonly logFile?: string;
   readonly pidFile: string;
   readonly conmonPidFile: string;
   /** conmon writes `<exitDir>/<id>` holding the exit code when the container exits. */
@@ -164,8 +165,16 @@ export class ConmonMonitor {
       if (l.stderr()) throw new LibctError("internal", `conmon failed: ${l.stderr().trim()}`, { cause: err });
       throw err;
     }
-    start.write();
-    start.close();
+    try {
+      start.write();
+    } catch (err) {
+      // conmon died between its attach and the go: report what it said rather than a bare EPIPE.
+      throw new LibctError("internal", `conmon ended before the exec could run: ${l.stderr().trim() || err}`, {
+        cause: err,
+      });
+    } finally {
+      start.close();
+    }
     return this.report(opts, l);
   }
 
@@ -216,7 +225,7 @@ export class ConmonMonitor {
       "-b", paths.bundle,
       "-p", paths.pidFile,
       "-P", paths.conmonPidFile,
-      "-l", `k8s-file:${paths.logFile}`,
+      "-l", paths.logFile === undefined ? "none:" : `k8s-file:${paths.logFile}`,
       "--exit-dir", paths.exitDir,
       "--persist-dir", paths.persistDir ?? paths.bundle,
       "--socket-dir-path", paths.socketDir,
