@@ -4,6 +4,7 @@ export * from "./host/probe.js";
 export * from "./image/busybox.js";
 export * from "./image/layout.js";
 export * from "./image/store/index.js";
+export * from "./keyed-lock.js";
 export * from "./lifecycle/libct.js";
 export * from "./model/index.js";
 export * from "./monitor/attach.js";

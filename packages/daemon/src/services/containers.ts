@@ -26,6 +26,7 @@ import {
   type CommandRunner,
   cgroupDirs,
   isMountPoint,
+  KeyedLock,
   type Libct,
   LibctError,
   type ContainerState as LibctState,
@@ -56,7 +57,6 @@ import {
 import { writeEtcFiles } from "./etc-files.js";
 import { type ImageHealthcheck, mergeHealthcheck } from "./health.js";
 import type { ImageService } from "./images.js";
-import { KeyedLock } from "./keyed-lock.js";
 import { generateName, suggest } from "./names.js";
 import { initBinary, withInit } from "./supervisor.js";
 import {

@@ -28,6 +28,7 @@ import {
 } from "../cgroups/index.js";
 import { LibctError, ValidationError } from "../errors.js";
 import { chooseRuntime, probeHost } from "../host/probe.js";
+import { KeyedLock } from "../keyed-lock.js";
 import { KNOWN_CAPABILITIES } from "../model/capabilities.js";
 import type { ContainerDescription, NamespaceName } from "../model/description.js";
 import type { HostFacts } from "../model/host.js";
@@ -202,7 +203,8 @@ export class Libct {
   /** Monitors started by holdMonitor and not yet taken by create, by container id. */
   private readonly held = new Map<string, HeldConmon>();
   private readonly cmd: CommandRunner;
-  private readonly locks = new Map<string, Promise<unknown>>();
+  /** Serializes operations on one container; different containers proceed in parallel. */
+  private readonly locks = new KeyedLock();
   /** Id ranges chosen by creates still in flight (container id → first host id). */
   private readonly reservedRanges = new Map<string, number>();
   private readonly idRangeBase: number;
@@ -334,25 +336,12 @@ export class Libct {
     }
   }
 
-  /** Serializes operations on one container; different containers proceed in parallel. */
-  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(id) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => {});
-    this.locks.set(id, tail);
-    try {
-      return await next;
-    } finally {
-      if (this.locks.get(id) === tail) this.locks.delete(id);
-    }
-  }
-
   // ---- create ----
 
   /** Creates a container (runtime `create` under conmon); it is not running until `start`. */
   async create(req: CreateRequest): Promise<ContainerHandle> {
     assertId(req.id);
-    return this.locked(req.id, async () => {
+    return this.locks.run(req.id, async () => {
       try {
         return await this.createLocked(req);
       } finally {
@@ -656,7 +645,7 @@ export class Libct {
 
   /** Starts a created container; returns its init's host pid (from the runtime's pid file) when known. */
   async start(id: string): Promise<{ pid?: number }> {
-    return this.locked(id, async () => {
+    return this.locks.run(id, async () => {
       const [rec, exited] = await Promise.all([this.record(id), this.exitCode(id)]);
       // One runtime call on the hot path: runc itself refuses a container that is not "created".
       if (exited !== undefined) {
@@ -741,7 +730,7 @@ export class Libct {
    * SIGKILL after `timeoutMs`. Returns the exit result; a stopped container is left as it is.
    */
   async stop(id: string, opts: { timeoutMs?: number; signal?: string } = {}): Promise<ExitResult | undefined> {
-    return this.locked(id, async () => {
+    return this.locks.run(id, async () => {
       const rec = await this.record(id);
       // The spec records the kind's default (SIGRTMIN+3 for system containers) when the description has none.
       const annotated = (await this.spec(id).catch(() => undefined))?.annotations?.[STOP_SIGNAL_ANNOTATION];
@@ -772,7 +761,7 @@ export class Libct {
   }
 
   async pause(id: string): Promise<void> {
-    await this.locked(id, async () => {
+    await this.locks.run(id, async () => {
       const st = await this.state(id);
       if (st.status !== "running")
         throw new LibctError(
@@ -784,7 +773,7 @@ export class Libct {
   }
 
   async resume(id: string): Promise<void> {
-    await this.locked(id, async () => {
+    await this.locks.run(id, async () => {
       const st = await this.state(id);
       if (st.status !== "paused")
         throw new LibctError(
@@ -797,7 +786,7 @@ export class Libct {
 
   /** Removes the container: runtime state, cgroups, bundle, log, exit file. `force` kills it first. */
   async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
-    await this.locked(id, async () => {
+    await this.locks.run(id, async () => {
       const exited = this.exitCode(id); // read while the record is
       const rec = await this.record(id);
       const st = await this.stateOf(rec, exited);
@@ -890,7 +879,7 @@ export class Libct {
 
   /** Changes resource limits of a running container (memory, CPU, pids, block IO). */
   async update(id: string, resources: OciResources): Promise<void> {
-    await this.locked(id, async () => {
+    await this.locks.run(id, async () => {
       const st = await this.state(id);
       if (st.status === "stopped")
         throw new LibctError("precondition", `container '${id}' is stopped; start it before changing its limits`);

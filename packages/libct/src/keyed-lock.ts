@@ -1,7 +1,8 @@
 /**
  * Serializes work per key (a container's id): an operation runs once every earlier one on its key has
  * settled, whether it succeeded or failed; different keys run in parallel. Not re-entrant: code that
- * holds a key calls the held variants of other operations (ContainerService's `stopHeld`, `startHeld`).
+ * holds a key calls the held variants of other operations (berthd's ContainerService `stopHeld`, `startHeld`).
+ * Libct and berthd each hold one.
  */
 export class KeyedLock {
   private readonly tails = new Map<string, Promise<unknown>>();
