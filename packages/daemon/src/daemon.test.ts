@@ -3,7 +3,7 @@
  * Root only (real runc, conmon, overlay mounts).
  */
 import { strict as assert } from "node:assert";
-import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { availableParallelism, hostname, machine, release, totalmem } from "node:os";
@@ -637,6 +637,10 @@ describe("berthd", needsRoot, () => {
     });
     const conmonPid = Number(readFileSync(join(d.runRoot, "libct/containers", id, "conmon.pid"), "utf8"));
     process.kill(conmonPid, 0);
+    // and the container's /etc files in the run root
+    const etc = join(d.runRoot, "containers", id);
+    await mkdir(etc, { recursive: true });
+    writeFileSync(join(etc, "hosts"), "127.0.0.1\tlocalhost\n");
     await d.restart();
     assert.deepEqual(
       (await libct.list()).map((c) => c.id),
@@ -655,6 +659,7 @@ describe("berthd", needsRoot, () => {
     assert.ok(!d.mounts().some((m) => m.includes(id)), "the rootfs is unmounted");
     assert.ok(!snapshotKeys(d.root).includes(`container/${id}`), "the snapshot is removed");
     assert.ok(!readdirSync(join(d.root, "containers")).includes(id), "the container directory is removed");
+    assert.ok(!existsSync(etc), "its /etc files in the run root are removed");
     const listed = (await d.request("GET", "/1.0/containers?all=true")).json as { id: string }[];
     assert.ok(!listed.some((c) => c.id === id));
   });

@@ -88,7 +88,7 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
   const cmd = new ProcessRunner();
   const libctRunRoot = join(cfg.runRoot, "libct");
   await prepareRunRoot(cfg.runRoot, cmd, log, {
-    ours: ["libct", ...(dirname(cfg.socket) === cfg.runRoot ? [basename(cfg.socket)] : [])],
+    ours: ["libct", "containers", ...(dirname(cfg.socket) === cfg.runRoot ? [basename(cfg.socket)] : [])],
     inUse: () => Libct.runRootInUse(libctRunRoot),
   });
 
@@ -118,6 +118,7 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
     repo,
     cmd,
     root: cfg.root,
+    runRoot: cfg.runRoot,
     publish,
     log,
   });

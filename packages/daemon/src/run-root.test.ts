@@ -5,7 +5,7 @@
  */
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statfsSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -165,6 +165,11 @@ describe("the run root", needsRoot, () => {
         assert.ok(existsSync(join(bundle, f)), `${f} in the run root`);
       const kept = readdirSync(join(d.root, "libct", "containers", id)).sort();
       assert.deepEqual(kept, ["berth.json", "ctr.log"]);
+      // Docker's /etc files are made from the container's settings: run root too, and nothing but the rootfs
+      // mount point in the container's directory on the disk.
+      const etc = join(runRoot, "containers", id);
+      assert.deepEqual(readdirSync(etc).sort(), ["hostname", "hosts", "resolv.conf"]);
+      assert.deepEqual(readdirSync(join(d.root, "containers", id)), ["rootfs"]);
 
       await d.kill9();
       await d.restart();
@@ -178,9 +183,21 @@ describe("the run root", needsRoot, () => {
       assert.equal(await d.terminate(), 0);
       assert.deepEqual(mountsAt(runRoot), [`tmpfs ${RUN_ROOT_SOURCE}`]);
       await d.restart();
+      // What a reboot leaves of them: nothing. A start makes them again, as create made them.
+      const stop = await d.request("POST", `/1.0/containers/${id}/stop?t=0`);
+      assert.equal(stop.status, 204, stop.text);
+      rmSync(etc, { recursive: true });
+      const start = await d.request("POST", `/1.0/containers/${id}/start`);
+      assert.equal(start.status, 204, start.text);
+      const names = await d.request("POST", `/1.0/containers/${id}/exec`, {
+        cmd: ["sh", "-c", "hostname; cat /etc/hostname; head -n 1 /etc/hosts"],
+      });
+      assert.equal(names.json.stdout, `${id.slice(0, 12)}\n${id.slice(0, 12)}\n127.0.0.1\tlocalhost\n`, names.text);
+      assert.deepEqual(readdirSync(etc).sort(), ["hostname", "hosts", "resolv.conf"]);
       const del = await d.request("DELETE", `/1.0/containers/${id}?force=true`);
       assert.equal(del.status, 204, del.text);
       assert.ok(!existsSync(bundle), "the bundle went with the container");
+      assert.ok(!existsSync(etc), "its /etc files too");
       assert.equal(await d.terminate(), 0);
       assert.deepEqual(mountsAt(runRoot), [], "stopped with no container: no mount left");
     } finally {

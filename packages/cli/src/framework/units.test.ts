@@ -44,6 +44,8 @@ describe("parseDuration", () => {
     ["2h", 7_200_000],
     ["1h2m3s", 3_723_000],
     ["100us", 0.1],
+    ["100\u00b5s", 0.1], // µ, the micro sign
+    ["100\u03bcs", 0.1], // μ, the Greek letter, which Go accepts too
   ];
   for (const [text, ms] of ok) it(`${text} → ${ms} ms`, () => assert.equal(parseDuration(text), ms));
   for (const bad of ["5", "", "s", "5x", "1m 30s", "-5s", "5s garbage"]) {

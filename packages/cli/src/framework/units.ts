@@ -68,7 +68,8 @@ export function formatBinarySize(bytes: number): string {
 const durationUnits: Record<string, number> = {
   ns: 1e-6,
   us: 1e-3,
-  µs: 1e-3,
+  "\u00b5s": 1e-3, // µs (micro sign), as Go accepts
+  "\u03bcs": 1e-3, // μs (Greek mu), as Go accepts
   ms: 1,
   s: 1000,
   m: 60_000,
@@ -82,7 +83,8 @@ export function parseDuration(text: string): number {
   if (/^\d+(\.\d+)?$/.test(t)) {
     throw new UnitError(`invalid duration: '${text}': missing unit`, `add a unit: ${t}s, ${t}ms, ${t}m or ${t}h`);
   }
-  const re = /(\d+(?:\.\d+)?|\.\d+)(ns|us|µs|ms|s|m|h)/gy;
+  // \u escapes rather than µ and μ: one non-ASCII character makes V8 hold the whole CLI bundle as UTF-16.
+  const re = /(\d+(?:\.\d+)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/gy;
   let total = 0;
   let pos = 0;
   let m: RegExpExecArray | null = re.exec(t);

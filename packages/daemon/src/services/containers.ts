@@ -5,7 +5,17 @@
  * the truth about processes, and `reconcile` brings the two together when berthd starts.
  */
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+} from "node:fs";
 import { mkdir, open, readdir, readFile, rm, stat } from "node:fs/promises";
 import { hostname as osHostname } from "node:os";
 import { join } from "node:path";
@@ -30,6 +40,7 @@ import {
   type Libct,
   LibctError,
   type ContainerState as LibctState,
+  type MountSpec,
   mountAll,
   type Networks,
   parseDetachKeys,
@@ -76,6 +87,8 @@ export interface ContainerDeps {
   readonly repo: ContainerRepo;
   readonly cmd: CommandRunner;
   readonly root: string;
+  /** berthd's run root (a tmpfs): an app container's /etc/hostname, hosts and resolv.conf live there. */
+  readonly runRoot: string;
   readonly publish: (e: BerthEvent) => void;
   readonly log: Logger;
 }
@@ -195,6 +208,15 @@ export class ContainerService {
   }
   private rootfs(id: string): string {
     return join(this.dir(id), "rootfs");
+  }
+  /**
+   * The container's files in the run root: Docker's /etc/hostname, hosts and resolv.conf (etc-files.ts). They
+   * are made from the container's settings, so they live on the run root's tmpfs as Podman keeps them: on the
+   * disk, each container made three inodes and each removal freed them, and on an ext4 without a journal every
+   * new inode is found by walking past those freed in the last minutes (bench run-parallel).
+   */
+  private runDir(id: string): string {
+    return join(this.d.runRoot, "containers", id);
   }
   /** The container's root filesystem on the host, mounted (cp, exec sessions); see services/archive.ts. */
   async mountedRootfs(ref: string): Promise<{ row: ContainerRow; rootfs: string }> {
@@ -461,7 +483,13 @@ export class ContainerService {
       const hostname = app
         ? (req.hostname ?? (network.namespace === "host" || req.utsMode === "host" ? osHostname() : id.slice(0, 12)))
         : undefined;
-      const etcMounts = hostname !== undefined ? writeEtcFiles(dir, hostname, network) : undefined;
+      let etcMounts: MountSpec[] | undefined;
+      if (hostname !== undefined) {
+        const runDir = this.runDir(id);
+        mkdirSync(runDir, { recursive: true, mode: 0o711 });
+        undo.push(() => rm(runDir, { recursive: true, force: true }));
+        etcMounts = writeEtcFiles(runDir, hostname, network);
+      }
       const described = describe({
         id,
         req,
@@ -577,6 +605,24 @@ export class ContainerService {
   }
 
   /**
+   * An app container's /etc files are in the run root: after a reboot (or once berthd released an idle run
+   * root's tmpfs) they are made again, as create made them, from the container's hostname and network.
+   */
+  private ensureEtcFiles(row: ContainerRow): void {
+    const dir = this.runDir(row.id);
+    const ours = (row.description.mounts ?? []).flatMap((m) =>
+      m.type === "bind" && m.source.startsWith(`${dir}/`) ? [m.source] : [],
+    );
+    if (ours.every((source) => existsSync(source))) return;
+    mkdirSync(dir, { recursive: true, mode: 0o711 });
+    writeEtcFiles(
+      dir,
+      row.description.hostname ?? osHostname(),
+      row.network ?? { namespace: "private", interfaces: [] },
+    );
+  }
+
+  /**
    * Starts a created or stopped container (a stopped one is created again from its description first); a
    * running one is left as it is. `restart`: started by a restart policy (keeps restartCount and a user's
    * stop). `created`: the caller has just created it (create with start), so its state and rootfs mount need
@@ -604,7 +650,10 @@ export class ContainerService {
       throw new LibctError("precondition", `container '${row.name}' is paused; unpause it instead of starting it`);
     }
     // A created container's init waits in its rootfs, so that rootfs is mounted: no mount table read then.
-    if (!opts.created && st?.status !== "created") await this.ensureRootfs(row.id);
+    if (!opts.created && st?.status !== "created") {
+      await this.ensureRootfs(row.id);
+      this.ensureEtcFiles(row);
+    }
     if (st?.status !== "created") {
       // A container that ran before: libct starts only created containers, so create it again from its description.
       this.watchers.get(row.id)?.abort();
@@ -946,6 +995,7 @@ export class ContainerService {
       }
       if (cur.network) await this.d.networks.detach(cur.network);
       await this.trash.discard(this.dir(row.id));
+      rmSync(this.runDir(row.id), { recursive: true, force: true }); // a tmpfs: memory only
       repo.delete(row.id);
       if (opts.volumes) await this.removeAnonymousVolumes(cur);
       this.stateChanged(row.id);
@@ -1218,6 +1268,8 @@ export class ContainerService {
       if (orphan(id) && snap.key === this.snapshotKey(id)) await storage.remove(snap.key);
     }
     for (const id of dirs) await this.trash.discard(this.dir(id));
+    const runDirs = await readdir(join(this.d.runRoot, "containers")).catch(() => [] as string[]);
+    for (const id of runDirs.filter(orphan)) await rm(this.runDir(id), { recursive: true, force: true });
   }
 
   /** Stops following containers; the containers themselves keep running. */

@@ -1,7 +1,8 @@
 /**
  * Docker's /etc/hostname, /etc/hosts and /etc/resolv.conf for an application container: written into the
- * container's directory and bind-mounted over the image's, so that the name the container has, the
- * addresses its network driver gave it and the host's DNS are what it sees, and the image stays as it was.
+ * container's directory in berthd's run root (a tmpfs, as Podman keeps them; made again at a start that finds
+ * them gone) and bind-mounted over the image's, so that the name the container has, the addresses its network
+ * driver gave it and the host's DNS are what it sees, and the image stays as it was.
  * With the host's network the container gets the host's hosts and resolv.conf, as Docker does. System
  * containers manage their own /etc (their init and DHCP do), so they get none of these.
  */
