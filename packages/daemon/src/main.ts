@@ -21,7 +21,16 @@ import { chmod, chown, mkdir, readFile, rm } from "node:fs/promises";
 import { connect, type Server } from "node:net";
 import { arch, release } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { ContentStore, Libct, LibctError, mallocTrim, Networks, ProcessRunner, storageDrivers } from "@berth/libct";
+import {
+  ContentStore,
+  Libct,
+  LibctError,
+  mallocTrim,
+  Networks,
+  ProcessRunner,
+  spreadSubtrees,
+  storageDrivers,
+} from "@berth/libct";
 import { type DaemonConfig, parseArgs, USAGE } from "./config.js";
 import { EventBus } from "./events/bus.js";
 import { installAttach } from "./http/attach.js";
@@ -83,6 +92,7 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
   await mkdir(cfg.root, { recursive: true, mode: 0o711 });
   await mkdir(cfg.runRoot, { recursive: true, mode: 0o711 });
   await mkdir(join(cfg.root, "containers"), { recursive: true, mode: 0o711 });
+  spreadSubtrees(join(cfg.root, "containers")); // one tree per container (libct's system/syscall.ts)
   // Before anything touches the run root: a live daemon's socket there means it is not ours to prepare.
   await checkSocketFree(cfg.socket);
   const cmd = new ProcessRunner();

@@ -16,6 +16,6 @@ export * from "./spec/index.js";
 export * from "./storage/index.js";
 export * from "./system/command.js";
 export * from "./system/mount.js";
-export { mallocTrim } from "./system/syscall.js";
+export { mallocTrim, spreadSubtrees } from "./system/syscall.js";
 export { drainRemovals, Trash } from "./system/trash.js";
 export * from "./undo.js";

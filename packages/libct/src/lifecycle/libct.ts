@@ -44,6 +44,7 @@ import type { OciProcess, OciResources, OciSpec } from "../spec/oci.js";
 import { type CommandRunner, ProcessRunner } from "../system/command.js";
 import { readSmallFile } from "../system/read.js";
 import { SealedExecutable } from "../system/sealed-exe.js";
+import { spreadSubtrees } from "../system/syscall.js";
 import { Trash } from "../system/trash.js";
 import { UndoStack } from "../undo.js";
 
@@ -253,6 +254,7 @@ export class Libct {
       join(runRoot, "s"),
     ];
     for (const d of dirs) await mkdir(d, { recursive: true, mode: 0o711 });
+    spreadSubtrees(join(root, "containers")); // one tree per container (system/syscall.ts)
     // runc only: crun does not copy itself at start. The link is this process's own (bin/<pid>/runc): it
     // points into our /proc/<pid>/fd, and another process opening the same root must not repoint it.
     const sealed =

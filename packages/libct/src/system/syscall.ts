@@ -4,6 +4,7 @@
  * create and remove each need one. Everything else (loop devices, helpers such as mount.fuse) stays
  * with mount(8): `mountFlags` returns undefined for options it does not know, and callers fall back.
  */
+import { closeSync, constants, openSync } from "node:fs";
 import { createRequire } from "node:module";
 import { LibctError } from "../errors.js";
 
@@ -19,6 +20,7 @@ type Umount2Fn = ((target: string, flags: number) => number) & {
 };
 type MallocTrimFn = (pad: number) => number;
 type SyscallFn = (nr: number) => number;
+type IoctlFn = (fd: number, request: number, arg: Buffer) => number;
 interface Koffi {
   load(path: string): { func(signature: string): unknown };
   errno(): number;
@@ -39,7 +41,14 @@ export function koffiLibc(): { koffi: Koffi; lib: ReturnType<Koffi["load"]> } | 
 }
 
 let loaded:
-  | { mount: MountFn; umount2: Umount2Fn; mallocTrim: MallocTrimFn; syscall: SyscallFn; errno: () => number }
+  | {
+      mount: MountFn;
+      umount2: Umount2Fn;
+      mallocTrim: MallocTrimFn;
+      syscall: SyscallFn;
+      ioctl: IoctlFn;
+      errno: () => number;
+    }
   | null
   | undefined;
 
@@ -58,6 +67,7 @@ function libc() {
       umount2: lib.func("int umount2(const char*, int)") as Umount2Fn,
       mallocTrim: lib.func("int malloc_trim(size_t)") as MallocTrimFn,
       syscall: lib.func("long syscall(long, ...)") as SyscallFn,
+      ioctl: lib.func("int ioctl(int, unsigned long, void *)") as IoctlFn,
       errno: () => koffi.errno(),
     };
   } catch {
@@ -206,4 +216,39 @@ export function x32SyscallsWork(): boolean | undefined {
   if (!c) return undefined;
   if (c.syscall(X32_SYSCALL_BIT | X32_NR_GETPID) === process.pid) return true;
   return c.errno() === ENOSYS ? false : undefined;
+}
+
+const FS_IOC_GETFLAGS = 0x80086601;
+const FS_IOC_SETFLAGS = 0x40086602;
+/** ext2/3/4's "top of directory hierarchies" attribute (chattr +T). */
+const FS_TOPDIR_FL = 0x00020000;
+
+/**
+ * Marks `dir` as the top of independent directory hierarchies (chattr +T): ext4's Orlov allocator then spreads
+ * the directories made in it over the filesystem's block groups, as it does for those in the root, instead of
+ * keeping them near `dir`. For the directories that hold one tree per container (their directories, rootfs
+ * snapshots): each container's files are made and freed in a group of their own rather than all in one, and on
+ * an ext4 without a journal, where a new inode is found by walking past every one its group freed in the last
+ * minutes (`recently_deleted`), the walks stay short. True when the flag is set (or was); false where the
+ * filesystem has no such flag (xfs, btrfs, tmpfs) or koffi is unavailable: only placement differs.
+ */
+export function spreadSubtrees(dir: string): boolean {
+  const c = libc();
+  if (!c) return false;
+  let fd: number;
+  try {
+    fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  } catch {
+    return false;
+  }
+  try {
+    const flags = Buffer.alloc(8);
+    if (c.ioctl(fd, FS_IOC_GETFLAGS, flags) !== 0) return false;
+    const now = flags.readInt32LE(0);
+    if (now & FS_TOPDIR_FL) return true;
+    flags.writeInt32LE(now | FS_TOPDIR_FL, 0);
+    return c.ioctl(fd, FS_IOC_SETFLAGS, flags) === 0;
+  } finally {
+    closeSync(fd);
+  }
 }

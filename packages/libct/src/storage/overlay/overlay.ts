@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { LibctError } from "../../errors.js";
 import type { CommandRunner } from "../../system/command.js";
 import { bindMount, type Mount, overlayMount } from "../../system/mount.js";
+import { spreadSubtrees } from "../../system/syscall.js";
 import { Trash } from "../../system/trash.js";
 import type { SnapshotInfo, StorageDriver } from "../driver.js";
 
@@ -44,6 +45,7 @@ export class OverlayDriver implements StorageDriver {
 
   static async open(root: string, cmd: CommandRunner): Promise<OverlayDriver> {
     await mkdir(join(root, "snapshots"), { recursive: true, mode: 0o700 });
+    spreadSubtrees(join(root, "snapshots")); // one tree per snapshot (system/syscall.ts)
     // A removed snapshot's directory and work directory are kept, emptied, for the next prepare (system/trash.ts);
     // its fs directory, which the container could change (owner, mode, xattrs), is never reused.
     const trash = new Trash(join(root, "trash"), { shape: { mode: 0o755, dirs: { work: 0o700 } } });
