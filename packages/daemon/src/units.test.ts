@@ -55,6 +55,38 @@ suite("describe: request + image config, merged as Docker does", () => {
       ["/sbin/init"],
     );
   });
+  it("an image's VOLUMEs become anonymous volumes (app containers), a request's mount there wins, parents first", () => {
+    let n = 0;
+    const inputs = { id: "c".repeat(64), rootfs: "/r", newVolumeName: () => `v${++n}` };
+    const img = { Cmd: ["true"], Volumes: { "/data": {}, "/srv/cache/": {}, relative: {}, "/": {} } };
+    const mounts = describe({
+      ...inputs,
+      image: img,
+      req: { image: "x", mounts: [{ type: "bind", source: "/tmp", target: "/data/in" }] },
+    }).mounts;
+    assert.deepEqual(
+      mounts?.map((m) => [m.destination, m.type === "volume" ? `${m.name}${m.anonymous ? " anonymous" : ""}` : m.type]),
+      [
+        ["/data", "v1 anonymous"],
+        ["/data/in", "bind"],
+        ["/srv/cache", "v2 anonymous"],
+      ],
+    );
+    const own = describe({
+      ...inputs,
+      image: img,
+      req: { image: "x", mounts: [{ type: "volume", source: "mine", target: "/data" }] },
+    }).mounts;
+    assert.deepEqual(
+      own?.map((m) => [m.destination, m.type === "volume" ? m.name : m.type]),
+      [
+        ["/data", "mine"],
+        ["/srv/cache", "v3"],
+      ],
+    );
+    const sys = describe({ ...inputs, image: img, req: { image: "x", kind: "system", cmd: ["/sbin/init"] } });
+    assert.equal(sys.mounts, undefined, "a system container's root persists: no volumes of the image's");
+  });
   it("env overrides by key, in image order", () => {
     assert.deepEqual(mergeEnv(["PATH=/bin", "A=1"], ["A=2", "B=3"]), ["PATH=/bin", "A=2", "B=3"]);
   });

@@ -1,7 +1,7 @@
 /** `build` and `commit` through a real berthd (root): Containerfiles run, cache, multi-stage, ignore files. */
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -299,5 +299,50 @@ describe("build and commit through berthd", { skip, timeout: 180_000 }, () => {
     assert.equal(bad.status, 400, bad.text);
     assert.match(bad.text, /no HEALTHCHECK.*--health-cmd/);
     assert.equal((await d.request("GET", "/1.0/containers?all=true")).json.length, before, "nothing left behind");
+  });
+
+  it("an image's VOLUME gets an anonymous volume filled with the image's files (Docker's copy-up), gone with rm -v", async () => {
+    const tar = await context("vol", {
+      Containerfile: [
+        "FROM busybox",
+        "RUN mkdir -p /data/sub && echo seed > /data/f && echo deep > /data/sub/g && chown 1000:1000 /data/f",
+        "RUN ln -s /etc /data/link",
+        "VOLUME /data",
+        "",
+      ].join("\n"),
+    });
+    assert.equal((await build(tar, "vol:1")).status, 200);
+    const vols = join(d.root, "libct", "volumes");
+    const list = () => (existsSync(vols) ? readdirSync(vols).sort() : []);
+    const before = list();
+    const sh =
+      "grep ' /data ' /proc/self/mountinfo >/dev/null && echo mounted; cat /data/f /data/sub/g; stat -c %u /data/f; readlink /data/link; echo new > /data/w";
+    const c = await d.request("POST", "/1.0/containers", { image: "vol:1", network: "none", cmd: ["sh", "-c", sh] });
+    assert.equal(c.status, 201, c.text);
+    const made = list().filter((v) => !before.includes(v));
+    assert.equal(made.length, 1, `one volume for /data: ${made.join(", ")}`);
+    assert.equal((await d.request("POST", `/1.0/containers/${c.json.id}/start`)).status, 204);
+    assert.equal((await d.request("POST", `/1.0/containers/${c.json.id}/wait`)).json.exitCode, 0);
+    const logs = (await d.request("GET", `/1.0/containers/${c.json.id}/logs`)).text;
+    const out = logs
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => (JSON.parse(l) as { text: string }).text.replace(/\n$/, ""));
+    assert.deepEqual(out, ["mounted", "seed", "deep", "1000", "/etc"]);
+    const data = join(vols, made[0]!, "_data");
+    assert.equal(readFileSync(join(data, "w"), "utf8"), "new\n", "the write went to the volume");
+    assert.equal(readFileSync(join(data, "f"), "utf8"), "seed\n");
+    // A mount of the request at the same path wins: no volume of the image's there.
+    const own = await d.request("POST", "/1.0/containers", {
+      image: "vol:1",
+      network: "none",
+      cmd: ["true"],
+      mounts: [{ type: "tmpfs", target: "/data" }],
+    });
+    assert.equal(own.status, 201, own.text);
+    assert.equal(list().filter((v) => !before.includes(v)).length, 1, "a tmpfs at /data: no second volume");
+    assert.equal((await d.request("DELETE", `/1.0/containers/${own.json.id}?force=true`)).status, 204);
+    assert.equal((await d.request("DELETE", `/1.0/containers/${c.json.id}?volumes=true`)).status, 204);
+    assert.deepEqual(list(), before, "rm -v removed the image's volume");
   });
 });

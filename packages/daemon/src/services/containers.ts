@@ -506,6 +506,9 @@ export class ContainerService {
         newVolumeName: () => randomBytes(32).toString("hex"),
       });
       const description = initPath ? withInit(described, initPath) : described;
+      // Its anonymous volumes (-v /path, the image's VOLUMEs) are new: a create that fails takes them along.
+      const anonymous = (description.mounts ?? []).flatMap((m) => (m.type === "volume" && m.anonymous ? [m.name] : []));
+      if (anonymous.length > 0) undo.push(() => Promise.all(anonymous.map((n) => libct.removeVolume(n))));
       const healthcheck = mergeHealthcheck(req.healthcheck, (imgCfg as { Healthcheck?: ImageHealthcheck }).Healthcheck);
       if (req.healthcheck && !healthcheck) {
         throw new ValidationError([

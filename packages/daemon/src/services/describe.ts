@@ -2,6 +2,7 @@
  * Turns an API ContainerCreate plus the image config into a libct ContainerDescription, merging them as
  * Docker does. Pure: the caller reads /etc/passwd and /etc/group of the rootfs and passes their text.
  */
+import { posix } from "node:path";
 import type { ContainerCreate, Resources } from "@berth/api";
 import {
   type ContainerDescription,
@@ -24,6 +25,8 @@ export interface ImageRunConfig {
   User?: string;
   StopSignal?: string;
   Labels?: Record<string, string> | null;
+  /** Docker's VOLUME: paths that get an anonymous volume of their own in every container. */
+  Volumes?: Record<string, unknown> | null;
 }
 
 export interface DescribeInputs {
@@ -408,6 +411,20 @@ export function describe(inp: DescribeInputs): ContainerDescription {
       ...(m.readOnly ? { readonly: true } : {}),
     };
   });
+  // Docker's VOLUME: every path the image declares that no mount of the request covers gets an anonymous volume,
+  // which libct fills with what the image holds there when it makes it. App containers only: a system
+  // container's whole root persists.
+  if (!system && inp.newVolumeName) {
+    for (const declared of Object.keys(image.Volumes ?? {})) {
+      const destination = posix.normalize(declared).replace(/(.)\/$/, "$1");
+      if (!destination.startsWith("/") || destination === "/") continue;
+      if (mounts.some((m) => posix.normalize(m.destination).replace(/(.)\/$/, "$1") === destination)) continue;
+      mounts.push({ type: "volume", name: inp.newVolumeName(), destination, anonymous: true });
+    }
+  }
+  // Parents before children, as Docker orders them: a volume at /data must not hide a mount at /data/cache.
+  const depth = (m: MountSpec) => posix.normalize(m.destination).split("/").filter(Boolean).length;
+  mounts.sort((a, b) => depth(a) - depth(b));
   if (req.shmSizeBytes !== undefined && !mounts.some((m) => m.destination === "/dev/shm")) {
     // Docker's /dev/shm with the size asked for: it replaces the default one (libct: user mounts win).
     mounts.push({ type: "tmpfs", destination: "/dev/shm", sizeBytes: req.shmSizeBytes, mode: 0o1777 });

@@ -15,7 +15,7 @@ import {
   watch,
   writeFileSync,
 } from "node:fs";
-import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   type ContainerStats,
@@ -609,12 +609,40 @@ export class Libct {
     for (const m of desc.mounts ?? []) {
       if (m.type !== "volume") continue;
       const dir = join(this.root, "volumes", m.name, "_data");
+      const made = !existsSync(dir);
       await mkdir(dir, { recursive: true });
+      if (made) await this.copyUp(desc.rootfs.path, m.destination, dir);
       const owner = mappedRoot(desc);
       if (owner) await chmod(dir, 0o777).catch(() => {});
       out[m.name] = dir;
     }
     return out;
+  }
+
+  /**
+   * Docker's copy-up: a volume made for a container starts with what the image holds at its mount point
+   * (owners, modes, links and all: cp -a). The path is walked under the rootfs with lstat, and a component that
+   * is a symbolic link or not a directory means nothing is copied, so no link in an image leads the copy out.
+   */
+  private async copyUp(rootfs: string, destination: string, dir: string): Promise<void> {
+    let from = rootfs;
+    for (const c of destination.split("/")) {
+      if (c === "" || c === ".") continue;
+      if (c === "..") return;
+      from = join(from, c);
+      const st = await lstat(from).catch(() => undefined);
+      if (!st?.isDirectory()) return;
+    }
+    if ((await readdir(from)).length === 0) return;
+    try {
+      await this.cmd.run("cp", ["-a", "--", `${from}/.`, `${dir}/`]);
+    } catch (err) {
+      throw new LibctError(
+        "internal",
+        `cannot fill the volume at ${destination} with the image's files: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
   }
 
   private async resolveDevices(desc: ContainerDescription): Promise<NonNullable<ResolvedInputs["devices"]>> {
