@@ -44,8 +44,8 @@ if (nonAscii) {
   const line = main.slice(0, nonAscii.index).split("\n").length;
   throw new Error(`dist/berth-main.cjs line ${line} has '${nonAscii[0]}': write it as a \\u escape in the source`);
 }
-// biome-ignore lint/suspicious/noTemplateCurlyInString: env(1) -S expands ${NAME} itself
 const SHEBANG =
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: env(1) -S expands ${NAME} itself
   "#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS BERTH_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} node --preserve-symlinks-main";
 const LOADER = `${SHEBANG}
 "use strict";
