@@ -379,10 +379,14 @@ describe("berth scenarios against a real berthd", { skip: cliSkipReason(), timeo
     const table = await ok("list");
     assert.match(table, /^NAME +STATE +TYPE +IMAGE +PID\n/);
     assert.match(table, new RegExp(`^lim +RUNNING +APP +busybox +${pid}$`, "m"));
-    const listed = (await ok("list", "--format", "json"))
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l) as { id: string; name: string; kind: string; state: { status: string; pid: number } });
+    // Incus's list --format json: one array (Docker's ps --format json: an object per line).
+    const listed = JSON.parse(await ok("list", "--format", "json")) as {
+      id: string;
+      name: string;
+      kind: string;
+      state: { status: string; pid: number };
+    }[];
+    assert.ok(Array.isArray(listed));
     const mine = listed.find((c) => c.name === "lim");
     assert.deepEqual([mine?.id, mine?.kind, mine?.state.status, mine?.state.pid], [id, "app", "running", pid]);
 

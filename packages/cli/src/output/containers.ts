@@ -108,6 +108,7 @@ export const psView = (noTrunc: boolean, size = false): TableView<Container> => 
 /** Incus's list: NAME STATE TYPE IMAGE. */
 export const listView: TableView<Container> = {
   headers: ["NAME", "STATE", "TYPE", "IMAGE", "PID"],
+  jsonArray: true,
   row: (c) => [
     c.name,
     c.state.status.toUpperCase(),

@@ -1,5 +1,6 @@
 /**
- * --format for lists and single objects: the default table, `json` (one object per line for lists),
+ * --format for lists and single objects: the default table, `json` (one object per line for lists, as
+ * Docker's; one array for the views that say so, as Incus's),
  * a Go template per item, or `table {{.A}}\t{{.B}}` (a template with a header row).
  */
 import { CliError } from "../framework/errors.js";
@@ -13,6 +14,8 @@ export interface TableView<T> {
   context?(item: T): unknown;
   /** Header names for `table {{.Field}}`. */
   readonly fieldHeaders?: Readonly<Record<string, string>>;
+  /** `json` prints one array (Incus's `list --format json`) rather than an object per line (Docker's). */
+  readonly jsonArray?: boolean;
 }
 
 const headerOf = (field: string, names?: Readonly<Record<string, string>>): string =>
@@ -53,6 +56,7 @@ export function formatList<T>(items: readonly T[], format: string | undefined, v
       items.map((i) => view.row(i)),
     );
   }
+  if (format === "json" && view.jsonArray) return `${JSON.stringify(items.map(ctx), null, 2)}\n`;
   if (format === "json") return items.map((i) => `${JSON.stringify(ctx(i))}\n`).join("");
   if (format.startsWith("table ")) {
     const body = format.slice(6);

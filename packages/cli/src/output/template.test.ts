@@ -92,6 +92,14 @@ describe("--format output", () => {
     assert.equal(lines.length, 2);
     assert.equal(JSON.parse(lines[1]!).name, "db");
   });
+  it("json for a view that asks for an array (Incus's list): one array, empty when nothing is listed", () => {
+    const arrayView = { ...view, jsonArray: true };
+    assert.deepEqual(
+      (JSON.parse(formatList([web, db], "json", arrayView)) as { name: string }[]).map((x) => x.name),
+      ["web", "db"],
+    );
+    assert.deepEqual(JSON.parse(formatList([], "json", arrayView)), []);
+  });
   it("a template per item", () => assert.equal(formatList([web, db], "{{.Name}}", view), "web\ndb\n"));
   it("table template with headers", () => {
     assert.equal(
