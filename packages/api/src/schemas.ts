@@ -235,6 +235,14 @@ export const ExecCreate = object(
     workingDir: str("absolute working directory", { pattern: "^/", "x-pattern-rule": ABSOLUTE }),
     user: str('"uid[:gid]" or a user name of the image', { minLength: 1 }),
     tty: bool("allocate a pseudo-terminal"),
+    consoleSize: object(
+      {
+        height: int("rows", { minimum: 1, maximum: 65535 }),
+        width: int("columns", { minimum: 1, maximum: 65535 }),
+      },
+      ["height", "width"],
+      "with tty: the terminal's size from the start (Docker's ConsoleSize), so that the first output is laid out for it",
+    ),
     attachStdin: bool("attach stdin"),
     detach: bool(
       "start the command and answer 202 with its session at once, without its output (berth exec -d); " +

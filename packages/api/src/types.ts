@@ -183,6 +183,8 @@ export interface ExecCreate {
   workingDir?: string;
   user?: string;
   tty?: boolean;
+  /** With tty: the terminal's size from the start (Docker's ConsoleSize). */
+  consoleSize?: { height: number; width: number };
   attachStdin?: boolean;
   detach?: boolean;
   privileged?: boolean;

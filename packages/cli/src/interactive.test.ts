@@ -229,6 +229,11 @@ describe("interactive: run -it, exec -it, attach, cp", { skip, timeout: 600_000 
     ]);
     assert.ok(r.ok, `output: ${r.out}`);
     assert.equal(r.code, 7, r.out);
+    // The size is there from the start (sent with the exec, as Docker's ConsoleSize): a command that asks at
+    // once, before any resize could arrive, gets it.
+    const first = await underPty(["exec", "-t", "ex1", "stty", "size"], 19, 83, [["expect", "19 83", 10]]);
+    assert.ok(first.ok, `output: ${first.out}`);
+    assert.equal(first.code, 0, first.out);
     const missing = await berth(["exec", "-i", "ex1", "nosuchcmd"], "");
     assert.equal(missing.code, 127, missing.err);
     const piped = await berth(["exec", "-i", "ex1", "sh", "-c", "cat; exit 4"], "through exec\n");

@@ -417,6 +417,20 @@ describe("berthd", needsRoot, () => {
       const tty = await upgrade(`/1.0/containers/${c.id}/exec`, { cmd: ["sh", "-c", "echo on-a-tty >&2"], tty: true });
       assert.equal(tty.headers["content-type"], RAW_STREAM);
       assert.equal(tty.data.toString(), "on-a-tty\r\n");
+      // With the terminal's size from the start (Docker's ConsoleSize): the first thing the command sees.
+      const sized = await upgrade(`/1.0/containers/${c.id}/exec`, {
+        cmd: ["stty", "size"],
+        tty: true,
+        consoleSize: { height: 33, width: 101 },
+      });
+      assert.equal(sized.data.toString(), "33 101\r\n");
+      const bad = await d.request("POST", `/1.0/containers/${c.id}/exec`, {
+        cmd: ["true"],
+        tty: true,
+        consoleSize: { height: 0, width: 80 },
+      });
+      assert.equal(bad.status, 400, bad.text);
+      assert.match(bad.text, /consoleSize/);
       // A command that cannot run: an error before any 101, and nothing left running.
       const missing = await upgrade(`/1.0/containers/${c.id}/exec`, { cmd: ["no-such-command"] });
       assert.equal(missing.status, 400, missing.data.toString());

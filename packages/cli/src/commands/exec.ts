@@ -146,7 +146,15 @@ async function execAttached(
     });
   const up = await ctx.api.upgrade("execContainer", {
     params: { id },
-    body: { ...body, ...(flags.tty ? { tty: true } : {}), ...(stdin ? { attachStdin: true } : {}) },
+    body: {
+      ...body,
+      ...(flags.tty ? { tty: true } : {}),
+      // The terminal's size from the start, as Docker sends ConsoleSize: the first output is laid out for it.
+      ...(flags.tty && process.stdout.isTTY && process.stdout.rows > 0 && process.stdout.columns > 0
+        ? { consoleSize: { height: process.stdout.rows, width: process.stdout.columns } }
+        : {}),
+      ...(stdin ? { attachStdin: true } : {}),
+    },
   });
   const session = String(up.headers["x-berth-exec-session"] ?? "");
   if (!session) {

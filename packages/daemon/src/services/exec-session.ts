@@ -50,6 +50,7 @@ export class ExecSessions {
         ...(user ? { user } : {}),
         ...(req.privileged ? { privileged: true } : {}),
         terminal: req.tty === true,
+        ...(req.tty && req.consoleSize ? { consoleSize: req.consoleSize } : {}),
         ...(req.attachStdin ? { stdin: true } : {}),
       },
       streams,

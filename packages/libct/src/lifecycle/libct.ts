@@ -129,6 +129,8 @@ export const EXEC_OUTPUT_CAP = 16 * 1024 * 1024;
 export type ExecSessionRequest = Omit<ExecRequest, "stdin" | "timeoutMs" | "maxOutputBytes"> & {
   terminal?: boolean;
   stdin?: boolean;
+  /** With `terminal`: the pty's size before the process starts (the OCI process's consoleSize). */
+  consoleSize?: { height: number; width: number };
 };
 
 export interface ExecResult {
@@ -1096,7 +1098,7 @@ export class Libct {
 
   private async writeProcessFile(
     id: string,
-    req: Omit<ExecRequest, "stdin" | "timeoutMs">,
+    req: Omit<ExecRequest, "stdin" | "timeoutMs"> & Pick<ExecSessionRequest, "consoleSize">,
     terminal: boolean,
     path?: string,
   ): Promise<string> {
@@ -1109,6 +1111,7 @@ export class Libct {
     const proc: OciProcess = {
       ...base,
       terminal,
+      ...(terminal && req.consoleSize ? { consoleSize: { ...req.consoleSize } } : {}),
       args: [...req.args],
       env: [...(base.env ?? []), ...(req.env ?? [])],
       cwd: req.cwd ?? base.cwd ?? "/",
