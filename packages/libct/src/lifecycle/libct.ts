@@ -635,7 +635,7 @@ export class Libct {
       const st = await lstat(from).catch(() => undefined);
       if (!st?.isDirectory()) return;
     }
-    if ((await readdir(from)).length === 0) return;
+    if (from === rootfs || (await readdir(from)).length === 0) return; // never the whole root
     try {
       await this.cmd.run("cp", ["-a", "--", `${from}/.`, `${dir}/`]);
     } catch (err) {
