@@ -414,16 +414,18 @@ export function describe(inp: DescribeInputs): ContainerDescription {
   // Docker's VOLUME: every path the image declares that no mount of the request covers gets an anonymous volume,
   // which libct fills with what the image holds there when it makes it. App containers only: a system
   // container's whole root persists.
+  // "/data/" and "/data//" are "/data".
+  const clean = (path: string) => posix.normalize(path).replace(/(.)\/$/, "$1");
   if (!system && inp.newVolumeName) {
     for (const declared of Object.keys(image.Volumes ?? {})) {
-      const destination = posix.normalize(declared).replace(/(.)\/$/, "$1");
+      const destination = clean(declared);
       if (!destination.startsWith("/") || destination === "/") continue;
-      if (mounts.some((m) => posix.normalize(m.destination).replace(/(.)\/$/, "$1") === destination)) continue;
+      if (mounts.some((m) => clean(m.destination) === destination)) continue;
       mounts.push({ type: "volume", name: inp.newVolumeName(), destination, anonymous: true });
     }
   }
   // Parents before children, as Docker orders them: a volume at /data must not hide a mount at /data/cache.
-  const depth = (m: MountSpec) => posix.normalize(m.destination).split("/").filter(Boolean).length;
+  const depth = (m: MountSpec) => clean(m.destination).split("/").filter(Boolean).length;
   mounts.sort((a, b) => depth(a) - depth(b));
   if (req.shmSizeBytes !== undefined && !mounts.some((m) => m.destination === "/dev/shm")) {
     // Docker's /dev/shm with the size asked for: it replaces the default one (libct: user mounts win).
