@@ -253,4 +253,16 @@ describe("ConmonMonitor with runc", { skip: needsRoot.skip, timeout: 60_000 }, (
     assert.equal(await runtime.state(id), undefined, "no container");
     assert.ok(!existsSync(paths.conmonPidFile) && !existsSync(paths.pidFile), "no pid files");
   });
+
+  it("cancel at once, while the spawn is still on its worker thread: conmon is killed and nothing is created", async () => {
+    // The pid is not known yet when cancel runs: the kill waits for it.
+    const { id, paths } = await prepare(["true"]);
+    const held = monitor.hold({ id, runtime, paths });
+    assert.ok(held);
+    held.cancel();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(await processesMentioning(id), [], "no conmon, no runtime");
+    assert.equal(await runtime.state(id), undefined, "no container");
+    assert.ok(!existsSync(paths.conmonPidFile) && !existsSync(paths.pidFile), "no pid files");
+  });
 });

@@ -140,6 +140,9 @@ interface Launched {
   readonly startPipe?: { write(): void; close(): void };
   /** conmon's attach pipe (`_OCI_ATTACHPIPE`): a sync line once its attach socket is up (exec sessions). */
   readonly attachPipe?: Readable;
+  /** Settles once conmon runs; rejects with "cannot start conmon" when it cannot be started. */
+  readonly spawned: Promise<void>;
+  /** Rejects as `spawned` does, and never resolves: for racing against conmon's reports. */
   readonly spawnError: Promise<never>;
   readonly stderr: () => string;
 }
@@ -155,6 +158,7 @@ export class ConmonMonitor {
     const l = this.launch(opts, { start: true, attach: true });
     const start = l.startPipe!;
     try {
+      await l.spawned;
       start.write();
       const ready = await Promise.race([readSyncLine(l.attachPipe!, opts.timeoutMs ?? 30_000), l.spawnError]);
       if (ready.data < 0) throw new LibctError("internal", `conmon could not set up attach: ${ready.message ?? ""}`);
@@ -189,10 +193,11 @@ export class ConmonMonitor {
     return {
       terminal: opts.terminal === true,
       stdin: opts.stdin === true,
-      go: () => {
-        if (state !== "held") return Promise.reject(new LibctError("internal", "a held conmon was already used"));
+      go: async () => {
+        if (state !== "held") throw new LibctError("internal", "a held conmon was already used");
         state = "gone";
         try {
+          await l.spawned;
           l.startPipe?.write();
         } finally {
           l.startPipe?.close();
@@ -202,14 +207,19 @@ export class ConmonMonitor {
       cancel: () => {
         if (state !== "held") return;
         state = "cancelled";
-        // Killed before its start pipe closes: on EOF conmon would go on.
-        if (l.fast) {
-          try {
-            process.kill(l.fast.pid, "SIGKILL");
-          } catch {}
-        }
-        l.startPipe?.close();
         l.sync.destroy();
+        // Killed before its start pipe closes: on EOF conmon would go on.
+        const kill = (pid: number) => {
+          try {
+            process.kill(pid, "SIGKILL");
+          } catch {}
+        };
+        (l.fast?.pid ?? Promise.resolve(0))
+          .then(
+            (pid) => pid > 0 && kill(pid),
+            () => {},
+          )
+          .then(() => l.startPipe?.close());
       },
     };
   }
@@ -277,13 +287,16 @@ export class ConmonMonitor {
     if (pipes.held && !fast) return undefined;
     let errStream: Readable;
     let sync: Readable;
-    let spawnError: Promise<never>;
+    let spawned: Promise<void>;
     let start: Launched["startPipe"];
     let attach: Readable | undefined;
     if (fast) {
       errStream = fast.stderr;
       sync = fast.fd3;
-      spawnError = new Promise<never>(() => {});
+      spawned = fast.pid.then(
+        () => {},
+        (err: Error) => Promise.reject(cannotStart(err)),
+      );
       const fd = fast.startFd;
       if (fd !== undefined) {
         let open = true;
@@ -303,7 +316,10 @@ export class ConmonMonitor {
         detached: true,
         cwd: opts.paths.bundle,
       });
-      spawnError = new Promise<never>((_, reject) => child.on("error", (err) => reject(cannotStart(err))));
+      spawned = new Promise<void>((resolve, reject) => {
+        child.once("spawn", resolve);
+        child.once("error", (err) => reject(cannotStart(err)));
+      });
       child.unref();
       errStream = child.stderr as Readable;
       sync = child.stdio[3] as Readable;
@@ -321,12 +337,17 @@ export class ConmonMonitor {
     // conmon keeps its stderr for its own warnings: read it to the end (a closed pipe would kill it with
     // SIGPIPE), but it must not keep berthd's event loop alive.
     if (fast) (errStream as Socket).unref();
+    // Handled here too: a held conmon that is cancelled is never asked.
+    spawned.catch(() => {});
+    const spawnError = spawned.then(() => new Promise<never>(() => {}));
+    spawnError.catch(() => {});
     return {
       fast,
       sync,
+      spawned,
+      spawnError,
       ...(start ? { startPipe: start } : {}),
       ...(attach ? { attachPipe: attach } : {}),
-      spawnError,
       stderr: () => stderr,
     };
   }

@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { closeSync, writeSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -37,7 +38,7 @@ describe("spawnDetached (posix_spawn through koffi)", () => {
     ].join("; ");
     const child = spawnDetached("/bin/sh", ["-c", script], { PATH: process.env.PATH, GREETING: "hi" }, dir);
     if (!child) return assert.fail("posix_spawn is unavailable here (koffi did not load)");
-    const [out, err] = await Promise.all([read(child.fd3), read(child.stderr)]);
+    const [out, err, pid] = await Promise.all([read(child.fd3), read(child.stderr), child.pid]);
     assert.match(out, new RegExp(`^cwd=${dir}$`, "m"));
     assert.match(out, /^env=hi$/m);
     assert.match(out, /^stdin=\/dev\/null$/m);
@@ -46,22 +47,43 @@ describe("spawnDetached (posix_spawn through koffi)", () => {
     assert.match(out, /^SigBlk:\s+0+$/m, "none blocked");
     const m = /^sid=(\d+) pid=(\d+)$/m.exec(out);
     assert.ok(m && m[1] === m[2], `its own session: ${out}`);
+    assert.equal(Number(m[2]), pid, "the pid the spawn reported is the child's");
     assert.equal(err, "to-stderr\n");
     // Reaped here: no zombie is left behind. reap() polls with a back-off (up to 1 s apart), and the child may
     // still be exiting when its pipes close: wait for it to be gone (not merely not yet a zombie).
     let stat = "";
     for (const deadline = Date.now() + 3000; ; ) {
-      stat = await readFile(`/proc/${child.pid}/stat`, "utf8").catch(() => "gone");
+      stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "gone");
       if (stat === "gone" || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    assert.ok(stat === "gone" || !/^\d+ \([^)]*\) Z/.test(stat), `child ${child.pid} left a zombie: ${stat}`);
+    assert.ok(stat === "gone" || !/^\d+ \([^)]*\) Z/.test(stat), `child ${pid} left a zombie: ${stat}`);
   });
 
-  it("a program that cannot be run is an error with its code", () => {
+  it("a program that cannot be run is an error with its code, and its pipes close", async () => {
+    const child = spawnDetached(join(dir, "no-such-program"), [], {}, dir, { startPipe: true, attachPipe: true });
+    if (!child) return assert.fail("posix_spawn is unavailable here (koffi did not load)");
+    await assert.rejects(child.pid, (err: NodeJS.ErrnoException) => err.code === "ENOENT");
+    assert.ok(child.fd3.destroyed && child.stderr.destroyed && child.fd5?.destroyed, "the read ends are closed");
+    // The start pipe's write end is the caller's: still open, and its reader gone.
     assert.throws(
-      () => spawnDetached(join(dir, "no-such-program"), [], {}, dir),
-      (err: NodeJS.ErrnoException) => err.code === "ENOENT",
+      () => writeSync(child.startFd as number, "1"),
+      (err: NodeJS.ErrnoException) => err.code === "EPIPE",
     );
+    closeSync(child.startFd as number);
+  });
+
+  it("returns before the child is started; the child's output arrives once it runs", async () => {
+    // The child holds the sync pipe until it exits; the spawn is on a worker thread, so the pid comes later.
+    const child = spawnDetached("/bin/sh", ["-c", "sleep 0.2; echo done >&3"], { PATH: process.env.PATH }, dir);
+    if (!child) return assert.fail("posix_spawn is unavailable here (koffi did not load)");
+    let settled = false;
+    void child.pid.then(() => {
+      settled = true;
+    });
+    assert.equal(settled, false, "the pid is not known synchronously");
+    const out = await read(child.fd3);
+    assert.equal(out, "done\n");
+    assert.equal(settled, true);
   });
 });

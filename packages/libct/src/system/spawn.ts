@@ -1,7 +1,9 @@
 /**
  * posix_spawn(3) for the monitor processes berthd starts, through koffi. Node's child_process forks the whole
  * daemon (libuv 1.46 uses fork(2)), which copies its page tables: 1.5–3.5 ms of event-loop time per container at
- * berthd's size. glibc's posix_spawn uses clone(CLONE_VM|CLONE_VFORK) and costs a fraction of that.
+ * berthd's size. glibc's posix_spawn uses clone(CLONE_VM|CLONE_VFORK) and costs a fraction of that. The call
+ * itself runs on a worker thread (koffi's async call): the caller waits while the vforked child runs up to its
+ * exec, which on a busy host means waiting for a CPU, 3-6 ms per container under `bench run-parallel`.
  *
  * The child gets: stdin and stdout on /dev/null, stderr and fd 3 on pipes read here (net.Socket on the read
  * ends), its own session (setsid), every signal at its default disposition and none blocked (Node ignores
@@ -12,7 +14,7 @@
 import { Socket } from "node:net";
 import { koffiLibc } from "./syscall.js";
 
-type Fn = (...args: unknown[]) => number;
+type Fn = ((...args: unknown[]) => number) & { async(...args: unknown[]): void };
 
 const O_RDONLY = 0;
 const O_WRONLY = 1;
@@ -84,12 +86,20 @@ function load() {
 let koffiErrno: () => number = () => 0;
 
 export interface DetachedChild {
-  readonly pid: number;
+  /**
+   * The child's pid once posix_spawn has returned; rejects with an Error with `code` (ENOENT, EACCES, ...) when
+   * the program cannot be started. Until it settles, the child's ends of the pipes stay open here, so the
+   * streams below see no end of file early.
+   */
+  readonly pid: Promise<number>;
   /** The child's stderr. */
   readonly stderr: Socket;
   /** The child's fd 3. */
   readonly fd3: Socket;
-  /** With `startPipe`: the write end of a pipe that is the child's fd 4 (close-on-exec here; the caller closes it). */
+  /**
+   * With `startPipe`: the write end of a pipe that is the child's fd 4 (close-on-exec here). The caller owns
+   * it and closes it, whether the child started or not.
+   */
   readonly startFd?: number;
   /** With `attachPipe`: the child's fd 5, a pipe read here (conmon's `_OCI_ATTACHPIPE`). */
   readonly fd5?: Socket;
@@ -98,7 +108,8 @@ export interface DetachedChild {
 /**
  * Starts `file` with `args`, `env` and `cwd` as described above; `startPipe` also gives it a pipe to read on
  * fd 4 (conmon's `_OCI_STARTPIPE`), `attachPipe` one to write on fd 5 (`_OCI_ATTACHPIPE`). Throws an Error with `code` (ENOENT, EACCES, ...) when the program cannot
- * be started; returns null when posix_spawn is unavailable here.
+ * be started (pipe2 failing) or `pid` rejects (the spawn itself failing); returns null when posix_spawn is
+ * unavailable here.
  */
 export function spawnDetached(
   file: string,
@@ -131,20 +142,25 @@ export function spawnDetached(
     }
     opened.push(pipe);
   }
-  const closeOurs = () => {
-    c.close(errPipe[0]);
-    c.close(syncPipe[0]);
-    if (opts.startPipe) c.close(startPipe[1]);
-    if (opts.attachPipe) c.close(attachPipe[0]);
+  const closeChildEnds = () => {
+    c.close(errPipe[1]);
+    c.close(syncPipe[1]);
+    if (opts.startPipe) c.close(startPipe[0]);
+    if (opts.attachPipe) c.close(attachPipe[1]);
   };
   const fa = Buffer.alloc(FILE_ACTIONS_SIZE);
   const attr = Buffer.alloc(ATTR_SIZE);
   const all = Buffer.alloc(SIGSET_SIZE);
   const none = Buffer.alloc(SIGSET_SIZE);
   const pid = new Int32Array(1);
-  let rc = -1;
   c.faInit(fa);
   c.attrInit(attr);
+  const destroyActions = () => {
+    c.faDestroy(fa);
+    c.attrDestroy(attr);
+  };
+  let argv: (string | null)[];
+  let envp: (string | null)[];
   try {
     c.faOpen(fa, 0, "/dev/null", O_RDONLY, 0);
     c.faOpen(fa, 1, "/dev/null", O_WRONLY, 0);
@@ -160,33 +176,44 @@ export function spawnDetached(
     c.attrSigdefault(attr, all);
     c.attrSigmask(attr, none);
     c.attrFlags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSID);
-    const envp = Object.entries(env)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => `${k}=${v}`);
-    rc = c.spawn(pid, file, fa, attr, [file, ...args, null], [...envp, null]);
-  } finally {
-    c.faDestroy(fa);
-    c.attrDestroy(attr);
-    c.close(errPipe[1]);
-    c.close(syncPipe[1]);
-    if (opts.startPipe) c.close(startPipe[0]);
-    if (opts.attachPipe) c.close(attachPipe[1]);
-    // Thrown before or by the call itself: our ends go too.
-    if (rc === -1) closeOurs();
-  }
-  if (rc !== 0) {
-    closeOurs();
-    throw errnoError(`posix_spawn ${file}`, rc);
+    argv = [file, ...args, null];
+    envp = [
+      ...Object.entries(env)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => `${k}=${v}`),
+      null,
+    ];
+  } catch (err) {
+    destroyActions();
+    closeAll(opened);
+    throw err;
   }
   const child = {
-    pid: pid[0] as number,
     stderr: new Socket({ fd: errPipe[0] as number, readable: true, writable: false }),
     fd3: new Socket({ fd: syncPipe[0] as number, readable: true, writable: false }),
     ...(opts.startPipe ? { startFd: startPipe[1] as number } : {}),
     ...(opts.attachPipe ? { fd5: new Socket({ fd: attachPipe[0] as number, readable: true, writable: false }) } : {}),
   };
-  reap(child.pid);
-  return child;
+  const started = new Promise<number>((resolve, reject) => {
+    // The buffers and strings stay referenced here until the worker thread is done with them.
+    c.spawn.async(pid, file, fa, attr, argv, envp, (err: Error | null, rc: number) => {
+      destroyActions();
+      closeChildEnds();
+      if (err || rc !== 0) {
+        // Our read ends go with their streams; the start pipe's write end is the caller's.
+        child.stderr.destroy();
+        child.fd3.destroy();
+        child.fd5?.destroy();
+        reject(err ?? errnoError(`posix_spawn ${file}`, rc));
+        return;
+      }
+      const p = pid[0] as number;
+      reap(p);
+      resolve(p);
+    });
+  });
+  started.catch(() => {}); // a caller that never asks is not an unhandled rejection
+  return { ...child, pid: started };
 }
 
 /** Collects the child's exit status once it exits (it is ours to reap), without blocking the event loop. */
