@@ -358,6 +358,22 @@ export const Container = open(
       },
       ["name", "driver", "interfaces"],
     ),
+    mounts: {
+      type: "array",
+      description:
+        "what is mounted into it, as Docker's inspect Mounts: binds, volumes (generated names included), tmpfs",
+      items: open(
+        {
+          type: str("bind, volume or tmpfs", { enum: ["bind", "volume", "tmpfs"] }),
+          name: str("volumes: the volume's name"),
+          source: str("the host path (the volume's directory); empty for tmpfs"),
+          destination: str("the path inside the container"),
+          rw: { type: "boolean" },
+          propagation: str("binds: the mount propagation"),
+        },
+        ["type", "source", "destination", "rw"],
+      ),
+    },
     sizeRw: int("with size=true: bytes the container wrote (its writable layer)"),
     sizeRootFs: int("with size=true: sizeRw plus the image's bytes"),
   },

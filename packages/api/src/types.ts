@@ -150,6 +150,23 @@ export interface ContainerNetwork {
   interfaces: { name: string; mac?: string; addresses: string[]; gateway?: string }[];
 }
 
+/**
+ * What is mounted into a container, as Docker's inspect lists it (`Mounts`): the request's binds, volumes and
+ * tmpfs mounts, and the volumes berth made (the image's VOLUMEs, `-v /path`) with their generated names. Not
+ * the /etc files berthd provides (hostname, hosts, resolv.conf).
+ */
+export interface ContainerMount {
+  type: "bind" | "volume" | "tmpfs";
+  /** Volumes: the volume's name. */
+  name?: string;
+  /** The host path: the bind's source, the volume's directory; "" for tmpfs. */
+  source: string;
+  destination: string;
+  rw: boolean;
+  /** Binds: the mount propagation. */
+  propagation?: string;
+}
+
 export interface Container extends Required<Pick<ContainerPut, "labels" | "restartPolicy" | "resources">> {
   id: string;
   name: string;
@@ -162,6 +179,8 @@ export interface Container extends Required<Pick<ContainerPut, "labels" | "resta
   autostart: boolean;
   /** Its network; left out for containers made before berthd recorded one. */
   network?: ContainerNetwork;
+  /** What is mounted into it (Docker's inspect `Mounts`). */
+  mounts?: ContainerMount[];
   /** With ?size=true: bytes the container wrote (its writable layer). */
   sizeRw?: number;
   /** With ?size=true: sizeRw plus its image's bytes. */

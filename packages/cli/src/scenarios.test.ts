@@ -501,9 +501,18 @@ describe("berth scenarios against a real berthd", { skip: cliSkipReason(), timeo
     assert.equal(second.code, 0, `the second container sees the first's file: ${second.err}`);
     const other = await berth("run", "--rm", "-v", "othervol:/data", "busybox", "test", "-e", "/data/f");
     assert.equal(other.code, 1, "another volume does not have it");
-    await ok("run", "-d", "--name", "volc", "-v", "scnvol:/data", "busybox", "sleep", "300");
-    assert.match(await inspectF("{{json .Mounts}}", "volc"), /"type":"volume","name":"scnvol".*"destination":"\/data"/);
-    await ok("rm", "-f", "volc");
+    await ok("run", "-d", "--name", "volc", "-v", "scnvol:/data", "-v", "/cache", "busybox", "sleep", "300");
+    // Docker's Mounts: the named volume, and the anonymous one under its generated name, each with its directory.
+    const mounts = JSON.parse(await inspectF("{{json .Mounts}}", "volc")) as Record<string, unknown>[];
+    assert.equal(mounts.length, 2, JSON.stringify(mounts));
+    const [named, anon] = mounts as { name: string; source: string; destination: string; type: string }[];
+    assert.deepEqual([named?.type, named?.name, named?.destination], ["volume", "scnvol", "/data"]);
+    assert.match(named?.source ?? "", /\/volumes\/scnvol\/_data$/);
+    assert.equal(anon?.destination, "/cache");
+    assert.match(anon?.name ?? "", /^[0-9a-f]{64}$/);
+    assert.ok(anon?.source.endsWith(`/volumes/${anon.name}/_data`), anon?.source);
+    assert.equal((await ok("ps", "--filter", "name=volc", "--format", "{{.Mounts}}")).trim(), `scnvol,${anon?.name}`);
+    await ok("rm", "-f", "-v", "volc");
   });
 
   it("--cap-add and --cap-drop change CapEff of PID 1 (inside and as the host sees it) and what it may do", async () => {

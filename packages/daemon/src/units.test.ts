@@ -11,13 +11,13 @@ import { parseArgs } from "./config.js";
 import { toProblem } from "./http/problem.js";
 import { route } from "./http/router.js";
 import { validateBody } from "./http/validate.js";
-import { readImageEtc, timeNs } from "./services/containers.js";
+import { readImageEtc, timeNs, wireMounts } from "./services/containers.js";
 import { commandOf, describe, effectiveConfig, limitsOf, mergeEnv, resolveUser } from "./services/describe.js";
 import { prettyName } from "./services/host-info.js";
 import { chainIds, refCandidates } from "./services/images.js";
 import { damerau, generateName, suggest } from "./services/names.js";
 import { DEFAULT_ID_SPANS, parseSubids, pickRange, readIdSpans } from "./services/system.js";
-import { ContainerRepo } from "./store/containers.js";
+import { ContainerRepo, type ContainerRow } from "./store/containers.js";
 import { migrations, openDb } from "./store/db.js";
 
 suite("describe: request + image config, merged as Docker does", () => {
@@ -86,6 +86,44 @@ suite("describe: request + image config, merged as Docker does", () => {
     );
     const sys = describe({ ...inputs, image: img, req: { image: "x", kind: "system", cmd: ["/sbin/init"] } });
     assert.equal(sys.mounts, undefined, "a system container's root persists: no volumes of the image's");
+  });
+  it("lists mounts as Docker's inspect does: volumes under their names, the request's binds and tmpfs, not berthd's own", () => {
+    let n = 0;
+    const req = {
+      image: "x",
+      shmSizeBytes: 1 << 20,
+      mounts: [
+        { type: "bind" as const, source: "/srv/www", target: "/www", readOnly: true },
+        { type: "volume" as const, target: "/scratch" },
+        { type: "tmpfs" as const, target: "/tmp" },
+      ],
+    };
+    const description = describe({
+      id: "c".repeat(64),
+      rootfs: "/r",
+      newVolumeName: () => `v${++n}`,
+      image: { Cmd: ["true"], Volumes: { "/data": {} } },
+      req,
+      etcMounts: [{ type: "bind", source: "/run/berth/containers/c/hosts", destination: "/etc/hosts" }],
+    });
+    assert.ok(
+      description.mounts?.some((m) => m.destination === "/etc/hosts"),
+      "the /etc file is mounted",
+    );
+    assert.ok(
+      description.mounts?.some((m) => m.destination === "/dev/shm"),
+      "so is the --shm-size /dev/shm",
+    );
+    const row = { config: req, description } as unknown as ContainerRow;
+    assert.deepEqual(
+      wireMounts(row, (name) => `/var/lib/berth/volumes/${name}/_data`),
+      [
+        { type: "bind", source: "/srv/www", destination: "/www", rw: false, propagation: "rprivate" },
+        { type: "volume", name: "v1", source: "/var/lib/berth/volumes/v1/_data", destination: "/scratch", rw: true },
+        { type: "tmpfs", source: "", destination: "/tmp", rw: true },
+        { type: "volume", name: "v2", source: "/var/lib/berth/volumes/v2/_data", destination: "/data", rw: true },
+      ],
+    );
   });
   it("env overrides by key, in image order", () => {
     assert.deepEqual(mergeEnv(["PATH=/bin", "A=1"], ["A=2", "B=3"]), ["PATH=/bin", "A=2", "B=3"]);

@@ -1,5 +1,5 @@
 /** How containers look in `ps` and `list`: docker's columns and its template context. */
-import type { Container } from "@berth/api";
+import type { Container, ContainerMount } from "@berth/api";
 import { formatSize, humanDuration } from "../framework/units.js";
 import type { TableView } from "./format.js";
 import { ellipsis } from "./table.js";
@@ -46,11 +46,11 @@ export const goTime = (iso: string): string => {
   return Number.isNaN(d.getTime()) ? iso : `${d.toISOString().slice(0, 19).replace("T", " ")} +0000 UTC`;
 };
 
-/** Mounts as docker ps lists them: volume names and host paths, comma-separated. */
+/** Mounts as docker ps lists them: volume names and bind sources, comma-separated. */
 const mountNames = (c: Container): string =>
-  (c.config.mounts ?? [])
+  (c.mounts ?? (c.config.mounts ?? []).map((m) => ({ type: m.type, name: m.source, source: m.source ?? "" })))
     .filter((m) => m.type !== "tmpfs")
-    .map((m) => m.source ?? "")
+    .map((m) => (m.type === "volume" ? (m.name ?? "") : m.source))
     .join(",");
 
 /**
@@ -117,6 +117,16 @@ export const listView: TableView<Container> = {
     c.state.pid ? String(c.state.pid) : "",
   ],
 };
+
+/** A request's mount in the shape of berthd's `mounts` (what an older berthd does not send). */
+const requestedMount = (m: NonNullable<Container["config"]["mounts"]>[number]): ContainerMount => ({
+  type: m.type,
+  ...(m.type === "volume" ? { name: m.source ?? "" } : {}),
+  source: m.type === "tmpfs" ? "" : (m.source ?? ""),
+  destination: m.target,
+  rw: !m.readOnly,
+  ...(m.type === "bind" ? { propagation: m.bindPropagation ?? "rprivate" } : {}),
+});
 
 /** Go's zero time, which docker inspect prints for a time that has not happened. */
 const ZERO_TIME = "0001-01-01T00:00:00Z";
@@ -205,14 +215,16 @@ export function inspectContext(c: Container): Record<string, unknown> {
         },
       },
     },
-    mounts: mounts.map((m) => ({
+    // Docker's Mounts, from berthd's list (volumes under their generated names, the image's VOLUMEs included);
+    // a daemon without one: the request's mounts.
+    mounts: (c.mounts ?? mounts.map(requestedMount)).map((m) => ({
       type: m.type,
-      ...(m.type === "volume" ? { name: m.source ?? "" } : {}),
-      source: m.type === "tmpfs" ? "" : (m.source ?? ""),
-      destination: m.target,
-      mode: m.readOnly ? "ro" : "",
-      rw: !m.readOnly,
-      propagation: m.type === "bind" ? (m.bindPropagation ?? "rprivate") : "",
+      ...(m.type === "volume" ? { name: m.name ?? "", driver: "local" } : {}),
+      source: m.source,
+      destination: m.destination,
+      mode: m.rw ? "" : "ro",
+      rw: m.rw,
+      propagation: m.propagation ?? "",
     })),
   };
 }

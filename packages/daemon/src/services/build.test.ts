@@ -331,6 +331,10 @@ describe("build and commit through berthd", { skip, timeout: 180_000 }, () => {
     assert.deepEqual(out, ["mounted", "seed", "deep", "1000", "/etc"]);
     const data = join(vols, made[0]!, "_data");
     assert.equal(readFileSync(join(data, "w"), "utf8"), "new\n", "the write went to the volume");
+    // Listed as Docker's inspect lists it; the /etc files berthd binds are not.
+    assert.deepEqual((await d.request("GET", `/1.0/containers/${c.json.id}`)).json.mounts, [
+      { type: "volume", name: made[0], source: data, destination: "/data", rw: true },
+    ]);
     assert.equal(readFileSync(join(data, "f"), "utf8"), "seed\n");
     // A mount of the request at the same path wins: no volume of the image's there.
     const own = await d.request("POST", "/1.0/containers", {
@@ -341,6 +345,7 @@ describe("build and commit through berthd", { skip, timeout: 180_000 }, () => {
     });
     assert.equal(own.status, 201, own.text);
     assert.equal(list().filter((v) => !before.includes(v)).length, 1, "a tmpfs at /data: no second volume");
+    assert.deepEqual(own.json.mounts, [{ type: "tmpfs", source: "", destination: "/data", rw: true }]);
     assert.equal((await d.request("DELETE", `/1.0/containers/${own.json.id}?force=true`)).status, 204);
     assert.equal((await d.request("DELETE", `/1.0/containers/${c.json.id}?volumes=true`)).status, 204);
     assert.deepEqual(list(), before, "rm -v removed the image's volume");

@@ -23,6 +23,7 @@ import type {
   BerthEvent,
   Container,
   ContainerCreate,
+  ContainerMount,
   ContainerPut,
   ContainerState,
   ContainerStatus,
@@ -305,6 +306,7 @@ export class ContainerService {
             },
           }
         : {}),
+      mounts: wireMounts(row, (name) => this.d.libct.volumeDir(name)),
     };
   }
 
@@ -1347,3 +1349,26 @@ export async function psTop(
 
 /** Directory names under <root>/containers, for leak checks in tests. */
 export const containerDirs = (root: string) => readdir(join(root, "containers")).catch(() => [] as string[]);
+
+/**
+ * A container's mounts as Docker's inspect lists them (`Mounts`), from its description: every volume (the
+ * image's VOLUMEs and `-v /path` ones under their generated names), and the binds and tmpfs mounts the request
+ * asked for. What berthd adds itself (the /etc files, the --shm-size /dev/shm) is left out.
+ */
+export function wireMounts(row: ContainerRow, volumeDir: (name: string) => string): ContainerMount[] {
+  const asked = new Set((row.config.mounts ?? []).map((m) => m.target));
+  const out: ContainerMount[] = [];
+  for (const m of row.description.mounts ?? []) {
+    const rw = m.readonly !== true;
+    if (m.type === "volume") {
+      out.push({ type: "volume", name: m.name, source: volumeDir(m.name), destination: m.destination, rw });
+    } else if (asked.has(m.destination)) {
+      out.push(
+        m.type === "bind"
+          ? { type: "bind", source: m.source, destination: m.destination, rw, propagation: m.propagation ?? "rprivate" }
+          : { type: "tmpfs", source: "", destination: m.destination, rw },
+      );
+    }
+  }
+  return out;
+}

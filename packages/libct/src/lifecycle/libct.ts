@@ -598,6 +598,11 @@ export class Libct {
     return out;
   }
 
+  /** The host directory of volume `name`'s data (made when a container first mounts it). */
+  volumeDir(name: string): string {
+    return join(this.root, "volumes", name, "_data");
+  }
+
   /** Removes volume `name` and its data; the caller makes sure no container mounts it. */
   async removeVolume(name: string): Promise<void> {
     if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) {
@@ -610,7 +615,7 @@ export class Libct {
     const out: { [name: string]: string } = {};
     for (const m of desc.mounts ?? []) {
       if (m.type !== "volume") continue;
-      const dir = join(this.root, "volumes", m.name, "_data");
+      const dir = this.volumeDir(m.name);
       const made = !existsSync(dir);
       await mkdir(dir, { recursive: true });
       if (made) await this.copyUp(desc.rootfs.path, m.destination, dir);
