@@ -83,6 +83,16 @@ export const HealthcheckConfig = object(
   [],
 );
 
+/** A terminal's size from the start (Docker's ConsoleSize), so that the first output is laid out for it. */
+const ConsoleSize = object(
+  {
+    height: int("rows", { minimum: 1, maximum: 65535 }),
+    width: int("columns", { minimum: 1, maximum: 65535 }),
+  },
+  ["height", "width"],
+  "with tty: the terminal's size from the start (Docker's ConsoleSize), so that the first output is laid out for it",
+);
+
 export const MountRequest = object(
   {
     type: str("bind | volume | tmpfs", { enum: ["bind", "volume", "tmpfs"] }),
@@ -137,6 +147,7 @@ export const ContainerCreate = object(
     network: str("none (own namespace with loopback) or host", { enum: ["none", "host"] }),
     readOnly: bool("read-only root filesystem"),
     tty: bool("allocate a pseudo-terminal"),
+    consoleSize: ConsoleSize,
     openStdin: bool("keep stdin open for attach"),
     detachKeys: str(
       'the key sequence that detaches a client from it (attach, start -a), Docker\'s format: e.g. "ctrl-p,ctrl-q" or "ctrl-x,x"',
@@ -235,14 +246,7 @@ export const ExecCreate = object(
     workingDir: str("absolute working directory", { pattern: "^/", "x-pattern-rule": ABSOLUTE }),
     user: str('"uid[:gid]" or a user name of the image', { minLength: 1 }),
     tty: bool("allocate a pseudo-terminal"),
-    consoleSize: object(
-      {
-        height: int("rows", { minimum: 1, maximum: 65535 }),
-        width: int("columns", { minimum: 1, maximum: 65535 }),
-      },
-      ["height", "width"],
-      "with tty: the terminal's size from the start (Docker's ConsoleSize), so that the first output is laid out for it",
-    ),
+    consoleSize: ConsoleSize,
     attachStdin: bool("attach stdin"),
     detach: bool(
       "start the command and answer 202 with its session at once, without its output (berth exec -d); " +

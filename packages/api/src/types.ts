@@ -86,6 +86,8 @@ export interface ContainerCreate extends ContainerPut {
   network?: "none" | "host";
   readOnly?: boolean;
   tty?: boolean;
+  /** With tty: the terminal's size from the start (Docker's HostConfig.ConsoleSize). */
+  consoleSize?: { height: number; width: number };
   openStdin?: boolean;
   /** Docker's --detach-keys ("ctrl-x,x"): what detaches `attach` and `start -a` from it unless they say otherwise. */
   detachKeys?: string;

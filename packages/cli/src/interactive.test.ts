@@ -139,6 +139,15 @@ describe("interactive: run -it, exec -it, attach, cp", { skip, timeout: 600_000 
     assert.ok(r.ok, `output: ${r.out}`);
     assert.equal(r.code, 5, r.out);
     assert.equal((await ok("ps", "-aq", "--filter", "name=it1")).trim(), "", "--rm removed the container");
+    // The size goes with the create (Docker's ConsoleSize): a command that asks at once gets it, and the
+    // stored request says so.
+    const first = await underPty(["run", "-t", "--name", "it0", "busybox", "stty", "size"], 19, 83, [
+      ["expect", "19 83", 10],
+    ]);
+    assert.ok(first.ok, `output: ${first.out}`);
+    assert.equal(first.code, 0, first.out);
+    assert.equal((await ok("inspect", "-f", "{{json .Config.ConsoleSize}}", "it0")).trim(), '{"height":19,"width":83}');
+    await ok("rm", "it0");
   });
 
   it("run -i without a tty: stdin piped, EOF closes it, exit code returned", async () => {

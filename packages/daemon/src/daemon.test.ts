@@ -431,6 +431,34 @@ describe("berthd", needsRoot, () => {
       });
       assert.equal(bad.status, 400, bad.text);
       assert.match(bad.text, /consoleSize/);
+      // A container's own terminal, sized at create (Docker's HostConfig.ConsoleSize): before anything attaches.
+      const boxed = await create({
+        name: "sized-tty",
+        image: "busybox",
+        cmd: ["stty", "size"],
+        tty: true,
+        consoleSize: { height: 31, width: 97 },
+        start: true,
+      });
+      assert.equal((await d.request("POST", `/1.0/containers/${boxed.id}/wait`)).json.exitCode, 0);
+      const boxedLog = (await d.request("GET", `/1.0/containers/${boxed.id}/logs`)).text;
+      assert.deepEqual(
+        boxedLog
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => (JSON.parse(l) as { text: string }).text.trim()),
+        ["31 97"],
+      );
+      assert.equal((await d.request("DELETE", `/1.0/containers/${boxed.id}`)).status, 204);
+      const countBefore = (await d.request("GET", "/1.0/containers?all=true")).json.length;
+      const badBox = await d.request("POST", "/1.0/containers", {
+        image: "busybox",
+        tty: true,
+        consoleSize: { height: 24, width: 70000 },
+      });
+      assert.equal(badBox.status, 400, badBox.text);
+      assert.match(badBox.text, /consoleSize/);
+      assert.equal((await d.request("GET", "/1.0/containers?all=true")).json.length, countBefore, "nothing created");
       // A command that cannot run: an error before any 101, and nothing left running.
       const missing = await upgrade(`/1.0/containers/${c.id}/exec`, { cmd: ["no-such-command"] });
       assert.equal(missing.status, 400, missing.data.toString());

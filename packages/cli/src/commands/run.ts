@@ -88,8 +88,20 @@ async function runAttached(
     throw new CliError("the input device is not a TTY", {
       hint: "leave out -t when stdin is piped (berth run -i ...)",
     });
+  // The terminal's size goes with the create, as Docker's ConsoleSize: runc sizes the pty before the command
+  // runs, so its first output is laid out for it (the resize after attaching comes later).
+  const size =
+    body.tty && process.stdout.isTTY && process.stdout.rows > 0 && process.stdout.columns > 0
+      ? { consoleSize: { height: process.stdout.rows, width: process.stdout.columns } }
+      : {};
   const c = await ctx.api.createContainer({
-    body: { ...body, ...(stdin ? { openStdin: true } : {}), start: false, ...(remove ? { autoRemove: true } : {}) },
+    body: {
+      ...body,
+      ...size,
+      ...(stdin ? { openStdin: true } : {}),
+      start: false,
+      ...(remove ? { autoRemove: true } : {}),
+    },
   });
   created(c.id);
   const { attachAndStart } = await import("./lifecycle.js");

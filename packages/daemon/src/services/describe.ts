@@ -457,6 +457,7 @@ export function describe(inp: DescribeInputs): ContainerDescription {
           }
         : {}),
       ...(req.tty || system ? { terminal: true } : {}),
+      ...((req.tty || system) && req.consoleSize ? { consoleSize: { ...req.consoleSize } } : {}),
       ...(sec.noNewPrivileges ? { noNewPrivileges: true } : {}),
       ...(req.oomScoreAdj !== undefined ? { oomScoreAdj: req.oomScoreAdj } : {}),
       ...(req.ulimits?.length ? { rlimits: rlimitsOf(req.ulimits) } : {}),

@@ -57,6 +57,8 @@ export interface ProcessSpec {
   user?: UserSpec;
   /** Allocate a pseudo-terminal for the process. */
   terminal?: boolean;
+  /** With `terminal`: the pty's size before the process starts (rows and columns, 1-65535). */
+  consoleSize?: { height: number; width: number };
   /** Set the no_new_privs bit (`--security-opt no-new-privileges`). */
   noNewPrivileges?: boolean;
   /** Value written to /proc/PID/oom_score_adj, -1000..1000. */

@@ -57,6 +57,16 @@ const bad: Bad[] = [
   ["negative uid", { ...app, process: { args: ["x"], user: { uid: -1, gid: 0 } } }, "process.user.uid"],
   ["oomScoreAdj out of range", { ...app, process: { args: ["x"], oomScoreAdj: 2000 } }, "process.oomScoreAdj"],
   [
+    "consoleSize of zero columns",
+    { ...app, process: { args: ["x"], terminal: true, consoleSize: { height: 24, width: 0 } } },
+    "process.consoleSize",
+  ],
+  [
+    "consoleSize not an object",
+    { ...app, process: { args: ["x"], terminal: true, consoleSize: "80x24" } },
+    "process.consoleSize",
+  ],
+  [
     "unknown rlimit",
     { ...app, process: { args: ["x"], rlimits: [{ type: "RLIMIT_NOFILES", soft: 1, hard: 1 }] } },
     "process.rlimits[0].type",

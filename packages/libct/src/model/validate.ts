@@ -268,6 +268,17 @@ export const descriptionChecks: readonly DescriptionCheck[] = [
         }
       }
       checkBool(out, "process.terminal", p.terminal);
+      if (p.consoleSize !== undefined) {
+        const cs = p.consoleSize;
+        const dim = (v: unknown) => isInt(v) && (v as number) >= 1 && (v as number) <= 65535;
+        if (!isRec(cs) || !dim(cs.height) || !dim(cs.width)) {
+          issue(
+            out,
+            "process.consoleSize",
+            `must be { height, width }, each an integer from 1 to 65535 (got ${show(cs)}); use e.g. { "height": 24, "width": 80 }`,
+          );
+        }
+      }
       checkBool(out, "process.noNewPrivileges", p.noNewPrivileges);
       if (p.oomScoreAdj !== undefined && (!isInt(p.oomScoreAdj) || p.oomScoreAdj < -1000 || p.oomScoreAdj > 1000)) {
         issue(

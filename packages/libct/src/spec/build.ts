@@ -104,6 +104,13 @@ export const withTerminal =
     spec.process.terminal = terminal;
   };
 
+/** The pty's size before the process starts (with a terminal): runc sizes it in init, before the exec. */
+export const withConsoleSize =
+  (height: number, width: number): SpecOption =>
+  (spec) => {
+    spec.process.consoleSize = { height, width };
+  };
+
 export const withNoNewPrivileges =
   (on: boolean): SpecOption =>
   (spec) => {

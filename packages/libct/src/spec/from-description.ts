@@ -21,6 +21,7 @@ import {
   withArgs,
   withCapabilities,
   withCgroupsPath,
+  withConsoleSize,
   withCwd,
   withDefaultDeviceRules,
   withDefaultEnv,
@@ -247,6 +248,7 @@ export function specFromDescription(host: HostFacts, desc: ContainerDescription,
   options.push(withUser(p.user?.uid ?? 0, p.user?.gid ?? 0, p.user?.additionalGids));
   options.push(withTerminal(p.terminal ?? false));
   if (p.terminal) options.push(withDefaultEnv("TERM", "xterm"));
+  if (p.terminal && p.consoleSize) options.push(withConsoleSize(p.consoleSize.height, p.consoleSize.width));
   if (system) options.push(withDefaultEnv("container", "oci"));
   if (p.noNewPrivileges !== undefined) options.push(withNoNewPrivileges(p.noNewPrivileges));
   if (p.oomScoreAdj !== undefined) options.push(withOomScoreAdj(p.oomScoreAdj));

@@ -30,6 +30,7 @@ export interface OciCapabilities {
 
 export interface OciProcess {
   terminal?: boolean;
+  consoleSize?: { height: number; width: number };
   user: { uid: number; gid: number; umask?: number; additionalGids?: number[] };
   args: string[];
   env?: string[];

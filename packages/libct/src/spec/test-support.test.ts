@@ -147,6 +147,7 @@ export const goldenCases: Case[] = [
         env: ["PATH=/app/bin:/usr/bin:/bin", "MODE=prod"],
         cwd: "/app",
         terminal: true,
+        consoleSize: { height: 50, width: 160 },
         noNewPrivileges: true,
         oomScoreAdj: 200,
         rlimits: [{ type: "RLIMIT_NPROC", soft: 1024, hard: 2048 }],
