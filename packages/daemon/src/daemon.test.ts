@@ -3,9 +3,10 @@
  * Root only (real runc, conmon, overlay mounts).
  */
 import { strict as assert } from "node:assert";
-import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
+import { connect } from "node:net";
 import { availableParallelism, hostname, machine, release, totalmem } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -348,7 +349,8 @@ describe("berthd", needsRoot, () => {
       const cmd = [
         "sh",
         "-c",
-        "grep NoNewPrivs /proc/self/status; mkdir /tmp/d && echo made; touch /tmp/f && echo touched",
+        // One stream (mkdir's error on stdout too): conmon reads stdout and stderr apart, so their order could differ.
+        "grep NoNewPrivs /proc/self/status; mkdir /tmp/d 2>&1 && echo made; touch /tmp/f && echo touched",
       ];
       const c = await create({ name, image: "busybox", cmd, securityOpt, start: true });
       await d.request("POST", `/1.0/containers/${c.id}/wait`);
@@ -388,6 +390,55 @@ describe("berthd", needsRoot, () => {
     assert.deepEqual(up.json.labels, { a: "b" });
     assert.equal(up.json.resources.memory, 64 << 20);
     assert.equal((await d.request("DELETE", "/1.0/containers/quick2")).status, 204);
+  });
+
+  it("an attached client that stops reading is detached once 16 MiB wait for it; the container and berthd go on", async () => {
+    const c = await create({
+      name: "flood",
+      image: "busybox",
+      cmd: ["sh", "-c", "sleep 1; dd if=/dev/zero bs=1048576 count=40 2>/dev/null; exec sleep 300"],
+      start: true,
+    });
+    const socket = connect(d.socket);
+    let got = 0;
+    let ended = false;
+    const upgraded = new Promise<void>((resolve, reject) => {
+      socket.once("error", reject);
+      socket.once("data", (b: Buffer) => {
+        assert.match(b.toString("latin1"), /^HTTP\/1\.1 101 /);
+        socket.pause(); // and read nothing more for now
+        resolve();
+      });
+    });
+    socket.write(
+      `POST /1.0/containers/${c.id}/attach HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n`,
+    );
+    await upgraded;
+    // The container writes its 40 MiB (its log gets them all) while the client reads none.
+    const log = join(d.root, "libct", "containers", c.id, "ctr.log");
+    for (const deadline = Date.now() + 30_000; ; ) {
+      if (existsSync(log) && statSync(log).size > 40 * 1024 * 1024) break;
+      assert.ok(Date.now() < deadline, "the container wrote its 40 MiB within 30 s");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const closed = new Promise<void>((resolve) => {
+      socket.on("data", (b: Buffer) => {
+        got += b.length;
+      });
+      socket.on("close", () => {
+        ended = true;
+        resolve();
+      });
+      socket.on("error", () => {}); // berthd reset it, with bytes unread: "close" follows
+    });
+    socket.resume();
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]);
+    socket.destroy();
+    assert.ok(ended, `berthd closed the connection (${got} bytes were read after the pause)`);
+    assert.ok(got < 32 * 1024 * 1024, `what waited was bounded: ${got} bytes`);
+    const st = (await d.request("GET", `/1.0/containers/${c.id}`)).json.state;
+    assert.equal(st.status, "running", "the container goes on");
+    assert.equal((await d.request("DELETE", `/1.0/containers/${c.id}?force=true`)).status, 204);
   });
 
   it("upgrades without a TTY frame stdout and stderr (stdcopy), with one stay raw; exec attaches before the command runs", async () => {

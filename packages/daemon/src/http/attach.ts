@@ -30,6 +30,10 @@
  * ends: no in-band trailer, so a TTY stream stays byte-transparent). A command that cannot be run fails
  * before the 101, with the problem saying "cannot be run".
  *
+ * A client that stops reading is detached once MAX_UNREAD_BYTES of output wait for it: conmon's attach socket
+ * cannot be paused (a SOCK_SEQPACKET socket read by node-unix-socket), so what the container writes would
+ * otherwise pile up in berthd's memory. The container goes on, and its log keeps everything.
+ *
  * All are served ahead of the router: `installAttach(server, ...)` wraps the server's request listeners.
  */
 import { constants } from "node:fs";
@@ -272,11 +276,15 @@ export function installAttach(server: Server, deps: AttachDeps): void {
       socket.resume();
       // The output waits here until the 101 is on the wire (with start=true or an exec it may come first).
       const output = new PassThrough();
+      let overflow: (() => void) | undefined;
+      const unread = () => {
+        if (output.readableLength + output.writableLength > MAX_UNREAD_BYTES) overflow?.();
+      };
       const streams: AttachStreams = {
         ...(target.stdin ? { stdin } : {}),
         ...(target.tty
-          ? { stdout: output, stderr: output }
-          : { stdout: framing(output, "stdout"), stderr: framing(output, "stderr") }),
+          ? { stdout: framing(output, undefined, unread), stderr: framing(output, undefined, unread) }
+          : { stdout: framing(output, "stdout", unread), stderr: framing(output, "stderr", unread) }),
       };
       // A client that goes away while the session is being set up (an exec starting) must not leave it attached.
       let gone = false;
@@ -302,6 +310,12 @@ export function installAttach(server: Server, deps: AttachDeps): void {
       output.pipe(socket);
       log.debug("attached", { id: target.id, tty: target.tty });
       const detach = () => session.detach();
+      overflow = () => {
+        overflow = undefined;
+        log.warn("detached an attach client that stopped reading", { id: target.id, unreadBytes: MAX_UNREAD_BYTES });
+        session.detach();
+        socket.destroy();
+      };
       socket.once("close", detach);
       socket.once("end", target.closeStdin ? () => stdin.end() : detach);
       session.done.then(
@@ -312,11 +326,19 @@ export function installAttach(server: Server, deps: AttachDeps): void {
   });
 }
 
-/** A writable that puts what is written to it into `output` as stdcopy frames of `stream`. */
-function framing(output: PassThrough, stream: StdStream): Writable {
+/** Output berthd holds for one attached client that does not read it, at most. */
+const MAX_UNREAD_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A writable that puts what is written to it into `output`: as stdcopy frames of `stream`, or raw without one
+ * (a terminal). `written` is called after each write (the unread-output check).
+ */
+function framing(output: PassThrough, stream: StdStream | undefined, written: () => void): Writable {
   return new Writable({
     write(chunk: Buffer, _encoding, done) {
-      for (const frame of encodeFrames(stream, chunk)) output.write(frame);
+      if (stream === undefined) output.write(chunk);
+      else for (const frame of encodeFrames(stream, chunk)) output.write(frame);
+      written();
       done();
     },
   });

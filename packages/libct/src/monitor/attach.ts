@@ -85,6 +85,8 @@ export async function attach(
   const matcher = opts.detachKeys && opts.detachKeys.length > 0 ? new SequenceMatcher(opts.detachKeys) : undefined;
   let pending = 0;
   let stdinPaused = false;
+  /** True while the socket's "data" handler runs (our output streams' writes included). */
+  let inSocketCallback = false;
 
   const finish = (err?: Error): void => {
     if (finished) return;
@@ -95,7 +97,10 @@ export async function attach(
       if (stdinPaused) stdin.resume();
       stdin.pause();
     }
-    socket.destroy();
+    // Destroyed from inside its own read callback (an output stream's write detaching), node-unix-socket's
+    // native side panics ("emitter already unreferenced") and takes the process down: after the callback, then.
+    if (inSocketCallback) setImmediate(() => socket.destroy());
+    else socket.destroy();
     if (err) settle.reject(err);
     else settle.resolve();
   };
@@ -136,10 +141,15 @@ export async function attach(
   };
 
   socket.on("data", (packet: Buffer) => {
-    if (packet.length < 2) return;
+    if (packet.length < 2 || finished) return;
     const data = packet.subarray(1);
-    if (packet[0] === PIPE_STDOUT) stdout?.write(data);
-    else if (packet[0] === PIPE_STDERR) stderr?.write(data);
+    inSocketCallback = true;
+    try {
+      if (packet[0] === PIPE_STDOUT) stdout?.write(data);
+      else if (packet[0] === PIPE_STDERR) stderr?.write(data);
+    } finally {
+      inSocketCallback = false;
+    }
   });
   socket.on("end", () => finish());
   socket.on("close", () => finish());
