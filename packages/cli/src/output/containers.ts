@@ -48,7 +48,7 @@ export const goTime = (iso: string): string => {
 
 /** Mounts as docker ps lists them: volume names and bind sources, comma-separated. */
 const mountNames = (c: Container): string =>
-  (c.mounts ?? (c.config.mounts ?? []).map((m) => ({ type: m.type, name: m.source, source: m.source ?? "" })))
+  (c.mounts ?? (c.config.mounts ?? []).map(requestedMount))
     .filter((m) => m.type !== "tmpfs")
     .map((m) => (m.type === "volume" ? (m.name ?? "") : m.source))
     .join(",");

@@ -159,6 +159,11 @@ export class ConmonMonitor {
     const start = l.startPipe!;
     try {
       await l.spawned;
+    } catch (err) {
+      start.close(); // conmon never ran: there is nothing to kill
+      throw err;
+    }
+    try {
       start.write();
       const ready = await Promise.race([readSyncLine(l.attachPipe!, opts.timeoutMs ?? 30_000), l.spawnError]);
       if (ready.data < 0) throw new LibctError("internal", `conmon could not set up attach: ${ready.message ?? ""}`);
