@@ -3,7 +3,8 @@
  * daemon (libuv 1.46 uses fork(2)), which copies its page tables: 1.5–3.5 ms of event-loop time per container at
  * berthd's size. glibc's posix_spawn uses clone(CLONE_VM|CLONE_VFORK) and costs a fraction of that. The call
  * itself runs on a worker thread (koffi's async call): the caller waits while the vforked child runs up to its
- * exec, which on a busy host means waiting for a CPU, 3-6 ms per container under `bench run-parallel`.
+ * exec, which on a busy host means waiting for a CPU: 3-6 ms per container under `bench run-parallel`, and
+ * 0.6-0.8 ms off each `bench api-run` cycle once it overlaps with the rest of the create.
  *
  * The child gets: stdin and stdout on /dev/null, stderr and fd 3 on pipes read here (net.Socket on the read
  * ends), its own session (setsid), every signal at its default disposition and none blocked (Node ignores
@@ -107,9 +108,9 @@ export interface DetachedChild {
 
 /**
  * Starts `file` with `args`, `env` and `cwd` as described above; `startPipe` also gives it a pipe to read on
- * fd 4 (conmon's `_OCI_STARTPIPE`), `attachPipe` one to write on fd 5 (`_OCI_ATTACHPIPE`). Throws an Error with `code` (ENOENT, EACCES, ...) when the program cannot
- * be started (pipe2 failing) or `pid` rejects (the spawn itself failing); returns null when posix_spawn is
- * unavailable here.
+ * fd 4 (conmon's `_OCI_STARTPIPE`), `attachPipe` one to write on fd 5 (`_OCI_ATTACHPIPE`). Returns at once;
+ * `pid` rejects with an Error with `code` (ENOENT, EACCES, ...) when the program cannot be started. Throws when
+ * the pipes cannot be made; returns null when posix_spawn is unavailable here.
  */
 export function spawnDetached(
   file: string,
