@@ -73,17 +73,15 @@ describe("spawnDetached (posix_spawn through koffi)", () => {
     closeSync(child.startFd as number);
   });
 
-  it("returns before the child is started; the child's output arrives once it runs", async () => {
-    // The child holds the sync pipe until it exits; the spawn is on a worker thread, so the pid comes later.
-    const child = spawnDetached("/bin/sh", ["-c", "sleep 0.2; echo done >&3"], { PATH: process.env.PATH }, dir);
+  it("the pid is known by the time the child's output ends, and it is the child's", async () => {
+    // The child's ends of the pipes close only once the spawn has returned: end of file cannot come first.
+    const child = spawnDetached("/bin/sh", ["-c", "echo $$ >&3"], { PATH: process.env.PATH }, dir);
     if (!child) return assert.fail("posix_spawn is unavailable here (koffi did not load)");
-    let settled = false;
-    void child.pid.then(() => {
-      settled = true;
+    let pid: number | undefined;
+    void child.pid.then((p) => {
+      pid = p;
     });
-    assert.equal(settled, false, "the pid is not known synchronously");
     const out = await read(child.fd3);
-    assert.equal(out, "done\n");
-    assert.equal(settled, true);
+    assert.equal(pid, Number(out.trim()));
   });
 });
