@@ -43,4 +43,41 @@ describe("KeyedLock", () => {
     await Promise.all([job("a"), job("b")]);
     assert.ok(both, "the two keys' jobs overlapped");
   });
+
+  it("starts work on an idle key within the call, and queued work only after the earlier work settles", async () => {
+    const lock = new KeyedLock();
+    const log: string[] = [];
+    const first = lock.run("a", async () => {
+      log.push("first began");
+      await tick(10);
+      log.push("first ended");
+    });
+    log.push("run returned");
+    const second = lock.run("a", async () => {
+      log.push("second began");
+    });
+    log.push("second queued");
+    await Promise.all([first, second]);
+    assert.deepEqual(log, ["first began", "run returned", "second queued", "first ended", "second began"]);
+    // Work that the first one's synchronous part queues on its own key waits for it all the same.
+    const order: string[] = [];
+    let inner: Promise<void> | undefined;
+    await lock.run("c", async () => {
+      inner = lock.run("c", async () => {
+        order.push("inner");
+      });
+      await tick(5);
+      order.push("outer");
+    });
+    await inner;
+    assert.deepEqual(order, ["outer", "inner"]);
+    // A function that throws before returning its promise is a rejection, as it was when it ran later.
+    await assert.rejects(
+      lock.run("b", () => {
+        throw new Error("at once");
+      }),
+      /at once/,
+    );
+    assert.equal(lock.size, 0);
+  });
 });

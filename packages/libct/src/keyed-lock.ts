@@ -7,11 +7,29 @@
 export class KeyedLock {
   private readonly tails = new Map<string, Promise<unknown>>();
 
+  /**
+   * Runs `fn` once the key's earlier work has settled. On an idle key `fn` starts at once, within this call
+   * (its code up to its first await runs before `run` returns), not a microtask later: a start can open the
+   * exec fifo before its caller goes on to other synchronous work.
+   */
   async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.tails.get(key) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => {});
-    this.tails.set(key, tail);
+    const prev = this.tails.get(key);
+    let next: Promise<T>;
+    let tail: Promise<unknown>;
+    if (prev) {
+      next = prev.then(fn, fn);
+      tail = next.catch(() => {});
+      this.tails.set(key, tail);
+    } else {
+      // The key is taken before fn begins, so that work fn's own synchronous part queues on it waits for fn.
+      let settle!: { resolve: (v: Promise<T>) => void };
+      next = new Promise<T>((resolve) => {
+        settle = { resolve };
+      });
+      tail = next.catch(() => {});
+      this.tails.set(key, tail);
+      settle.resolve(startNow(fn));
+    }
     try {
       return await next;
     } finally {
@@ -22,5 +40,13 @@ export class KeyedLock {
   /** Keys with work queued or running (for tests and leak checks). */
   get size(): number {
     return this.tails.size;
+  }
+}
+
+function startNow<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (err) {
+    return Promise.reject(err);
   }
 }

@@ -568,6 +568,11 @@ export class ContainerService {
         restartCount: 0,
         network,
       };
+      // Create with start: the container's process is let go now, and the row is written while the start
+      // goes through the event loop (runc.ts startViaExecFifo). No one else knows this id yet, so nothing
+      // can race the start; if berthd dies before the row is in, the next start-up removes the orphan.
+      const launching = req.start ? libct.start(id) : undefined;
+      launching?.catch(() => {}); // awaited by start below; a failed insert's undo waits for it in libct
       repo.insert(row);
       undo.release();
       if (range) this.idRanges.release(range.base);
@@ -576,7 +581,7 @@ export class ContainerService {
       if (req.start) {
         // One request, one outcome: a container that cannot start goes again, so that the error the client
         // gets leaves nothing behind that it was never told the id of.
-        await this.start(id, { created: true }).catch(async (err: unknown) => {
+        await this.start(id, { created: true, ...(launching ? { launching } : {}) }).catch(async (err: unknown) => {
           await this.remove(id, { force: true, volumes: true }).catch((e) =>
             this.d.log.warn("removing a container that failed to start failed", { id, err: e }),
           );
@@ -636,7 +641,13 @@ export class ContainerService {
    */
   async start(
     ref: string,
-    opts: { restart?: boolean; created?: boolean; beforeStart?: (id: string) => Promise<void> } = {},
+    opts: {
+      restart?: boolean;
+      created?: boolean;
+      beforeStart?: (id: string) => Promise<void>;
+      /** create's own libct.start, already under way (create with start). */
+      launching?: Promise<{ pid?: number }>;
+    } = {},
   ): Promise<void> {
     const row = this.find(ref);
     await this.locks.run(row.id, () => this.startHeld(row, opts));
@@ -645,10 +656,16 @@ export class ContainerService {
   /** start, with the container's lock held. */
   private async startHeld(
     row: ContainerRow,
-    opts: { restart?: boolean; created?: boolean; beforeStart?: (id: string) => Promise<void> },
+    opts: {
+      restart?: boolean;
+      created?: boolean;
+      beforeStart?: (id: string) => Promise<void>;
+      launching?: Promise<{ pid?: number }>;
+    },
   ): Promise<void> {
-    const { libct, repo } = this.d;
+    const { libct } = this.d;
     if (!opts.restart) this.notify((h) => h.userAction?.(row.id, "start"));
+    if (opts.launching) return this.started(row, await opts.launching, opts);
     const st = opts.created ? ({ status: "created" } as const) : await this.libctState(row.id);
     if (st?.status === "running") return; // already running: nothing to do (Docker answers 304)
     if (st?.status === "paused") {
@@ -674,7 +691,12 @@ export class ContainerService {
       });
     }
     await opts.beforeStart?.(row.id);
-    const launched = await libct.start(row.id);
+    await this.started(row, await libct.start(row.id), opts);
+  }
+
+  /** Records a start libct has done: the row, the event, the exit watch. */
+  private async started(row: ContainerRow, launched: { pid?: number }, opts: { restart?: boolean }): Promise<void> {
+    const { repo } = this.d;
     const after = launched.pid ? launched : await this.libctState(row.id);
     repo.setState(row.id, {
       status: "running",

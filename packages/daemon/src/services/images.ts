@@ -180,7 +180,7 @@ export class ImageService {
       if (hit) return hit;
     }
     for (const c of refCandidates(ref)) {
-      const d = await this.store.resolve(c).catch(() => undefined);
+      const d = await this.store.lookup(c).catch(() => undefined); // a candidate that is not a valid reference
       if (d) return { ref: c, descriptor: d };
     }
     const have = (await this.store.listImages()).map((e) => e.ref);

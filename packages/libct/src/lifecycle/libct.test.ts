@@ -10,7 +10,7 @@ import { strict as assert } from "node:assert";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import { isLibctError } from "../errors.js";
 import type { ContainerDescription } from "../model/description.js";
@@ -268,14 +268,18 @@ describe("Libct on runc + conmon (integration)", { ...needsRoot, timeout: 120_00
 
   it("propagates exit codes and captures both log streams in order, with timestamps", async (t) => {
     const env = await openTestLibct(t);
+    const ids = new Map<number, string>();
     for (const code of [0, 3, 255]) {
-      const r = await runToExit(
-        env,
-        env.id(`exit${code}`),
-        env.app({ process: { args: ["/bin/sh", "-c", `exit ${code}`] } }),
-      );
+      ids.set(code, env.id(`exit${code}`));
+      const r = await runToExit(env, ids.get(code)!, env.app({ process: { args: ["/bin/sh", "-c", `exit ${code}`] } }));
       assert.deepEqual({ exitCode: r.exitCode, oomKilled: r.oomKilled }, { exitCode: code, oomKilled: false });
     }
+    // conmon's own copy of the exit code goes to the run root's tmpfs, with the bundle: an exit makes no file on
+    // the root's disk (where the container's directory, its record and its log live).
+    const onDisk = dirname(env.lib.logPath(ids.get(3)!));
+    assert.ok(existsSync(join(onDisk, "berth.json")), `${onDisk} is not the container's directory`);
+    assert.equal(existsSync(join(onDisk, "exit")), false, "conmon wrote an exit file on the disk");
+    assert.equal(readFileSync(join(env.lib.bundlePath(ids.get(3)!), "exit"), "utf8"), "3");
     const killed = await startSleeper(env, "sigkill");
     await env.lib.kill(killed, "KILL");
     assert.equal((await env.lib.wait(killed)).exitCode, 128 + 9);

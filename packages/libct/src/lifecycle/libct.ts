@@ -508,7 +508,9 @@ export class Libct {
     const bundle = this.runDir(id);
     return {
       bundle,
-      persistDir: this.dir(id),
+      // conmon writes its "exit" and "oom" files here, the exit one before the exit file berthd waits for: on
+      // the run root's tmpfs that costs no disk inode on every exit's path. Nothing reads "exit" from here.
+      persistDir: bundle,
       logFile: this.logPath(id),
       pidFile: join(bundle, "pidfile"),
       conmonPidFile: join(bundle, "conmon.pid"),
@@ -683,7 +685,10 @@ export class Libct {
   /** Starts a created container; returns its init's host pid (from the runtime's pid file) when known. */
   async start(id: string): Promise<{ pid?: number }> {
     return this.locks.run(id, async () => {
-      const [rec, exited] = await Promise.all([this.record(id), this.exitCode(id)]);
+      // Synchronous up to the runtime's start (small files on tmpfs): on an idle container the exec fifo is
+      // open by the time this call returns, and the caller's own work overlaps init's exec.
+      const rec = this.recordSync(id);
+      const exited = this.exitCodeSync(id);
       // One runtime call on the hot path: runc itself refuses a container that is not "created".
       if (exited !== undefined) {
         throw new LibctError("precondition", `container '${id}' has exited; only a created container can be started`);
@@ -730,12 +735,17 @@ export class Libct {
 
   /** The exit code conmon recorded, or undefined while the container has not exited. */
   private async exitCode(id: string): Promise<number | undefined> {
+    return this.exitCodeSync(id);
+  }
+
+  private exitCodeSync(id: string): number | undefined {
     const text = readSmallFile(this.exitFile(id), "").trim();
     return text === "" ? undefined : Number.parseInt(text, 10);
   }
 
-  private wasOomKilled(rec: Pick<StoredRecord, "id" | "cgroupsPath">): boolean {
-    if (existsSync(join(this.dir(rec.id), "oom"))) return true;
+  private wasOomKilled(rec: Pick<StoredRecord, "id" | "cgroupsPath" | "runBundle">): boolean {
+    // conmon's "oom" file: in the bundle, or in the container's directory for a conmon an older berthd started.
+    if (existsSync(join(this.bundleOf(rec), "oom")) || existsSync(join(this.dir(rec.id), "oom"))) return true;
     return (readOomKills(this.host, rec.cgroupsPath) ?? 0n) > 0n;
   }
 

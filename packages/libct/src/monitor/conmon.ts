@@ -246,6 +246,11 @@ export class ConmonMonitor {
       "--socket-dir-path", paths.socketDir,
       "--log-level", "warning",
       "--full-attach",
+      // conmon otherwise fsyncs the log when the container exits, and only then writes the exit file that
+      // berthd waits for: every exit's report waits for the disk (2 ms here, seconds on a host busy writing).
+      // The log is written as the container runs and survives a crash of conmon or berthd either way; like
+      // Docker's json-file logs, it reaches the disk with the page cache's writeback.
+      "--no-sync-log",
     ]; // biome-ignore format: flag/value pairs
     for (const a of runtime.globalArgs()) args.push("--runtime-arg", a);
     if (opts.terminal) args.push("-t");

@@ -1,5 +1,16 @@
-import { constants, existsSync, readdirSync, readFileSync, rmdirSync, rmSync, unlinkSync } from "node:fs";
-import { type FileHandle, mkdtemp, open, readFile, rm, unlink } from "node:fs/promises";
+import {
+  closeSync,
+  constants,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  unlinkSync,
+} from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LibctError } from "../errors.js";
@@ -101,38 +112,46 @@ export class RuncRuntime implements OciRuntime {
    * to open `<state>/<id>/exec.fifo` for writing; reading it to EOF lets init exec the user process,
    * and the fifo is then removed. Returns false (the caller spawns `runc start`) when the fifo is
    * absent or init never answers.
+   *
+   * The fifo is opened non-blocking (at once, writer or not) and read through the event loop: a FIFO
+   * opened so reports readable when init writes its byte and hung up when init's end closes at its
+   * exec, and nothing at all while init has not opened it. No thread pool round trips on the path
+   * between conmon's report and the container's first instruction.
    */
   private async startViaExecFifo(id: string, timeoutMs = 2000): Promise<boolean> {
     if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(id)) return false;
     const fifo = join(this.stateRoot, id, "exec.fifo");
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      // init is gone: open the fifo read-write ourselves so the pending open returns, then give up.
-      timedOut = true;
-      open(fifo, constants.O_RDWR | constants.O_NONBLOCK).then(
-        (fh) => fh.close(),
-        () => {},
-      );
-    }, timeoutMs);
-    let fh: FileHandle | undefined;
+    let fd: number;
     try {
-      // A created container's init is blocked opening the fifo for writing, so this open returns at once.
-      fh = await open(fifo, constants.O_RDONLY);
-      let got = 0;
-      const buf = Buffer.alloc(16);
-      for (;;) {
-        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-        if (bytesRead === 0) break; // init closed its end: it has exec'd the process (or died)
-        got += bytesRead;
-      }
-      if (timedOut || got === 0) return false;
+      fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch {
       return false; // no fifo (not created, or not runc's layout): the caller asks runc
-    } finally {
-      clearTimeout(timer);
-      await fh?.close();
     }
-    await unlink(fifo).catch(() => {});
+    let sock: Socket;
+    try {
+      sock = new Socket({ fd, readable: true, writable: false });
+    } catch {
+      closeSync(fd);
+      return false;
+    }
+    const got = await new Promise<number>((resolve) => {
+      let bytes = 0;
+      const timer = setTimeout(() => finish(-1), timeoutMs); // init is gone and never opened its end
+      const finish = (n: number) => {
+        clearTimeout(timer);
+        sock.destroy();
+        resolve(n);
+      };
+      sock.on("data", (b: Buffer) => {
+        bytes += b.length;
+      });
+      sock.on("end", () => finish(bytes)); // init closed its end: it has exec'd the process (or died)
+      sock.on("error", () => finish(-1));
+    });
+    if (got <= 0) return false;
+    try {
+      unlinkSync(fifo);
+    } catch {}
     return true;
   }
   async kill(id: string, signal: string | number, opts: { all?: boolean } = {}): Promise<void> {

@@ -256,8 +256,11 @@ export class ContentStore {
    * a new version has a new inode): a create resolves its image without reading and parsing the file again.
    */
   #indexCache: { key: string; index: IndexJson } | undefined;
-  /** Small JSON blobs (manifests, configs, indexes) by digest: content-addressed, so a hit is always right. */
-  readonly #jsonCache = new Map<string, string>();
+  /**
+   * Small JSON blobs (manifests, configs, indexes) by digest, with their size: content-addressed, so a hit is
+   * always right. prune drops what it removes.
+   */
+  readonly #jsonCache = new Map<string, { text: string; size: number }>();
 
   private constructor(
     readonly root: string,
@@ -618,11 +621,16 @@ export class ContentStore {
 
   /** The descriptor `ref` points at (its ref annotation included); "not-found" when untagged. */
   async resolve(ref: string): Promise<Descriptor> {
-    checkRef(ref);
-    const index = await this.#readIndex();
-    const found = index.manifests.find((m) => m.annotations?.[REF_NAME] === ref);
+    const found = await this.lookup(ref);
     if (!found) throw new LibctError("not-found", `image ${ref} is not in the store`);
-    return structuredClone(found);
+    return found;
+  }
+
+  /** What `resolve` finds, or undefined when `ref` is untagged (no error made for a miss). */
+  async lookup(ref: string): Promise<Descriptor | undefined> {
+    checkRef(ref);
+    const found = (await this.#readIndex()).manifests.find((m) => m.annotations?.[REF_NAME] === ref);
+    return found && structuredClone(found);
   }
 
   /** Removes `ref`; resolves false when it was not tagged. Blobs stay until `prune`. */
@@ -650,12 +658,13 @@ export class ContentStore {
   // ---- manifests ------------------------------------------------------------------------------------------
 
   async #readJson<T>(d: { digest: string }): Promise<T> {
-    let text = this.#jsonCache.get(d.digest);
+    let text = this.#jsonCache.get(d.digest)?.text;
     if (text === undefined) {
-      text = (await this.readBlob(d.digest)).toString("utf8");
-      if (text.length <= 64 * 1024) {
+      const bytes = await this.readBlob(d.digest);
+      text = bytes.toString("utf8");
+      if (bytes.length <= 64 * 1024) {
         if (this.#jsonCache.size >= 256) this.#jsonCache.delete(this.#jsonCache.keys().next().value as string);
-        this.#jsonCache.set(d.digest, text);
+        this.#jsonCache.set(d.digest, { text, size: bytes.length });
       }
     }
     try {
@@ -694,7 +703,9 @@ export class ContentStore {
         digest: refOrDigest,
       });
       const mediaType = doc.mediaType ?? (doc.manifests ? MT.ociIndex : MT.ociManifest);
-      desc = { mediaType, digest: refOrDigest, size: await this.blobSize(refOrDigest) };
+      // A cached blob was read whole: its size is known without a stat (a trip through the thread pool).
+      const size = this.#jsonCache.get(refOrDigest)?.size ?? (await this.blobSize(refOrDigest));
+      desc = { mediaType, digest: refOrDigest, size };
     } else {
       desc = await this.resolve(refOrDigest);
     }
