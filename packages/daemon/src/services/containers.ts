@@ -531,6 +531,7 @@ export class ContainerService {
         description,
         ...(req.openStdin ? { stdin: true } : {}),
         ...(monitor ? { monitor } : {}),
+        ...(req.start ? { start: true } : {}),
       });
       undo.push(() => libct.delete(id, { force: true }));
       // pullAuth was for the pull: it is not part of the container and never stored.

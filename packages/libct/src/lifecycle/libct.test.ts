@@ -307,6 +307,45 @@ describe("Libct on runc + conmon (integration)", { ...needsRoot, timeout: 120_00
     }
   });
 
+  it("lets a process created to be started go as soon as runc has it ready, before start is asked", async (t) => {
+    const env = await openTestLibct(t);
+    // Its first output appears with no start call at all: the create itself let it go (runc's exec fifo read
+    // as soon as runc made it, as `runc run` does).
+    const id = env.id("armed");
+    await env.lib.create({
+      id,
+      description: env.app({ process: { args: ["/bin/sh", "-c", "echo early; exec sleep 30"] } }),
+      start: true,
+    });
+    await eventually(async () => stdout(await env.lib.logs(id)) === "early");
+    assert.ok(!existsSync(join(env.runRoot, "runc", id, "exec.fifo")), "the exec fifo is gone, as after runc start");
+    const { pid } = await env.lib.start(id); // reports that start: the pid, no error
+    assert.ok(pid && pid > 0);
+    assert.equal((await env.lib.state(id)).status, "running");
+    await env.lib.delete(id, { force: true });
+
+    // A process that is done before start is asked: start still reports it, and wait has its exit.
+    const quick = env.id("armed-quick");
+    await env.lib.create({
+      id: quick,
+      description: env.app({ process: { args: ["/bin/sh", "-c", "exit 5"] } }),
+      start: true,
+    });
+    await env.lib.start(quick);
+    assert.equal((await env.lib.wait(quick)).exitCode, 5);
+
+    // Created to be started and deleted instead (its process may have run by then): nothing is left.
+    const dropped = env.id("armed-drop");
+    await env.lib.create({
+      id: dropped,
+      description: env.app({ process: { args: ["/bin/sh", "-c", "echo ran"] } }),
+      start: true,
+    });
+    await env.lib.delete(dropped, { force: true });
+    await assert.rejects(env.lib.state(dropped), /no such container/);
+    assert.ok(!runcList(join(env.runRoot, "runc")).includes(dropped), "runc has no such container");
+  });
+
   it("creates with a monitor held ahead of the description; a cancelled or mismatched hold leaves nothing", async (t) => {
     const env = await openTestLibct(t);
     // Used: the held conmon runs the runtime once create has written the bundle.

@@ -38,7 +38,7 @@ import { parseDescription } from "../model/validate.js";
 import { type AttachOptions, type AttachSession, type AttachStreams, attach } from "../monitor/attach.js";
 import { ConmonMonitor, type HeldConmon, type LogEntry, parseK8sLog } from "../monitor/conmon.js";
 import { RuncRuntime } from "../runtime/runc.js";
-import type { OciRuntime, RuntimeState } from "../runtime/runtime.js";
+import type { ArmedStart, OciRuntime, RuntimeState } from "../runtime/runtime.js";
 import { type ResolvedInputs, STOP_SIGNAL_ANNOTATION, specFromDescription } from "../spec/from-description.js";
 import type { OciProcess, OciResources, OciSpec } from "../spec/oci.js";
 import { type CommandRunner, ProcessRunner } from "../system/command.js";
@@ -95,6 +95,12 @@ export interface CreateRequest {
   readonly stdin?: boolean;
   /** The monitor `holdMonitor` started for this id, used when its terminal and stdin match the description's. */
   readonly monitor?: HeldMonitor;
+  /**
+   * The caller starts the container straight after: its process may be let go as soon as the runtime has it
+   * ready, before `create` returns (`start` then reports that start). A caller that deletes it instead may find
+   * that it ran.
+   */
+  readonly start?: boolean;
 }
 
 /**
@@ -208,6 +214,8 @@ export class Libct {
   private readonly cmd: CommandRunner;
   /** Serializes operations on one container; different containers proceed in parallel. */
   private readonly locks = new KeyedLock();
+  /** Starts readied by a create with `start` (runtime.armStart), taken by the `start` that follows. */
+  private readonly armed = new Map<string, ArmedStart>();
   /** Id ranges chosen by creates still in flight (container id → first host id). */
   private readonly reservedRanges = new Map<string, number>();
   private readonly idRangeBase: number;
@@ -414,6 +422,14 @@ export class Libct {
     // Undo runs last-pushed first: the runtime must kill and delete the container before its cgroup can go.
     undo.push(() => removeCgroupSoon(this.host, cgroupsPath).catch(() => {}));
     undo.push(() => this.runtime.delete(req.id, { force: true }).catch(() => {}));
+    const armed = req.start ? this.runtime.armStart?.(req.id) : undefined;
+    if (armed) {
+      this.armed.set(req.id, armed);
+      undo.push(() => {
+        armed.cancel();
+        if (this.armed.get(req.id) === armed) this.armed.delete(req.id);
+      });
+    }
     if (heldMonitor) {
       this.held.delete(req.id);
       await heldMonitor.go();
@@ -688,24 +704,28 @@ export class Libct {
       // Synchronous up to the runtime's start (small files on tmpfs): on an idle container the exec fifo is
       // open by the time this call returns, and the caller's own work overlaps init's exec.
       const rec = this.recordSync(id);
-      const exited = this.exitCodeSync(id);
-      // One runtime call on the hot path: runc itself refuses a container that is not "created".
-      if (exited !== undefined) {
-        throw new LibctError("precondition", `container '${id}' has exited; only a created container can be started`);
-      }
       // The runtime wrote the pid file at create.
       const pidText = readSmallFile(join(this.bundleOf(rec), "pidfile"), "");
-      try {
-        await this.runtime.start(id);
-      } catch (err) {
-        const why = /already running|not in created state|paused|stopped/i.exec((err as Error).message);
-        if (!why) throw err;
-        const st = await this.state(id);
-        throw new LibctError(
-          "precondition",
-          `container '${id}' is ${st.status}; only a created container can be started`,
-          { cause: err },
-        );
+      const armed = this.armed.get(id);
+      this.armed.delete(id);
+      // Let go already by its create (armStart): a quick process may even have exited by now.
+      if (!(armed && (await armed.started))) {
+        // One runtime call on the hot path: runc itself refuses a container that is not "created".
+        if (this.exitCodeSync(id) !== undefined) {
+          throw new LibctError("precondition", `container '${id}' has exited; only a created container can be started`);
+        }
+        try {
+          await this.runtime.start(id);
+        } catch (err) {
+          const why = /already running|not in created state|paused|stopped/i.exec((err as Error).message);
+          if (!why) throw err;
+          const st = await this.state(id);
+          throw new LibctError(
+            "precondition",
+            `container '${id}' is ${st.status}; only a created container can be started`,
+            { cause: err },
+          );
+        }
       }
       const pid = Number.parseInt(pidText, 10);
       return pid > 0 ? { pid } : {};
@@ -834,6 +854,8 @@ export class Libct {
   /** Removes the container: runtime state, cgroups, bundle, log, exit file. `force` kills it first. */
   async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
     await this.locks.run(id, async () => {
+      this.armed.get(id)?.cancel(); // created to be started, and deleted instead
+      this.armed.delete(id);
       const exited = this.exitCode(id); // read while the record is
       const rec = await this.record(id);
       const st = await this.stateOf(rec, exited);

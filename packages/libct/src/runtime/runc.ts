@@ -2,12 +2,14 @@ import {
   closeSync,
   constants,
   existsSync,
+  type FSWatcher,
   openSync,
   readdirSync,
   readFileSync,
   rmdirSync,
   rmSync,
   unlinkSync,
+  watch,
 } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { Socket } from "node:net";
@@ -18,7 +20,7 @@ import type { OciResources } from "../spec/oci.js";
 import { CommandFailedError, type CommandRunner } from "../system/command.js";
 import { readSmallFile } from "../system/read.js";
 import type { SealedExecutable } from "../system/sealed-exe.js";
-import type { ExecOptions, OciRuntime, RuntimeState } from "./runtime.js";
+import type { ArmedStart, ExecOptions, OciRuntime, RuntimeState } from "./runtime.js";
 
 export interface RuncOptions {
   readonly name?: "runc" | "crun";
@@ -31,6 +33,8 @@ export interface RuncOptions {
 }
 
 const NOT_FOUND = /does not exist|not found|no such file|container .* not exist/i;
+/** An id that is one path component (runc's own rule): the only ones read from the state root directly. */
+const SAFE_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /** runc and crun share a command line; one driver serves both. */
 export class RuncRuntime implements OciRuntime {
@@ -107,6 +111,106 @@ export class RuncRuntime implements OciRuntime {
     await this.call(["start", id], "start", id);
   }
 
+  /** One watch of the state root for every armed start: runc makes `<root>/<id>` as its create begins. */
+  private rootWatch: FSWatcher | undefined;
+  private readonly rootWaiters = new Map<string, () => void>();
+
+  private onStateDir(id: string, fn: (() => void) | undefined): void {
+    if (fn) this.rootWaiters.set(id, fn);
+    else this.rootWaiters.delete(id);
+    if (this.rootWaiters.size === 0) {
+      this.rootWatch?.close();
+      this.rootWatch = undefined;
+    } else if (!this.rootWatch) {
+      this.rootWatch = watch(this.stateRoot, (_event, name) => {
+        if (name) this.rootWaiters.get(name.toString())?.();
+      }).on("error", () => {});
+    }
+  }
+
+  /**
+   * runc's init, once ready, waits to open `<root>/<id>/exec.fifo` for writing, and `runc start` lets it go by
+   * reading it. Here the fifo is opened (non-blocking, see startViaExecFifo) as soon as runc's create makes it,
+   * found with inotify (the state root, then the container's directory): init then goes on the moment it is
+   * ready, without waiting for the create command to exit, conmon to report and berthd to ask.
+   */
+  armStart(id: string, timeoutMs = 30_000): ArmedStart | undefined {
+    if (this.name !== "runc" || !SAFE_ID.test(id)) return undefined;
+    const dir = join(this.stateRoot, id);
+    const fifo = join(dir, "exec.fifo");
+    let settled = false;
+    let dirWatch: FSWatcher | undefined;
+    let sock: Socket | undefined;
+    let resolve!: (ok: boolean) => void;
+    const started = new Promise<boolean>((r) => {
+      resolve = r;
+    });
+    const stopWatching = () => {
+      this.onStateDir(id, undefined);
+      dirWatch?.close();
+      dirWatch = undefined;
+    };
+    const finish = (ok: boolean) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      stopWatching();
+      sock?.destroy();
+      resolve(ok);
+    };
+    const tryOpen = () => {
+      if (sock || settled) return;
+      let fd: number;
+      try {
+        fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+      } catch {
+        return; // not made yet: the directory's watch says when
+      }
+      stopWatching();
+      try {
+        sock = new Socket({ fd, readable: true, writable: false });
+      } catch {
+        closeSync(fd);
+        return finish(false);
+      }
+      let bytes = 0;
+      sock.on("data", (b: Buffer) => {
+        bytes += b.length;
+      });
+      sock.on("end", () => {
+        // init closed its end: it has exec'd the process (or died, having written nothing)
+        if (bytes > 0) {
+          try {
+            unlinkSync(fifo);
+          } catch {}
+        }
+        finish(bytes > 0);
+      });
+      sock.on("error", () => finish(false));
+    };
+    const watchDir = () => {
+      if (dirWatch || sock || settled) return;
+      try {
+        dirWatch = watch(dir, (_event, name) => {
+          if (name?.toString() === "exec.fifo") tryOpen();
+        }).on("error", () => {});
+      } catch {
+        return; // not there yet: the root's watch says when
+      }
+      tryOpen();
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    timer.unref();
+    try {
+      this.onStateDir(id, watchDir);
+    } catch {
+      clearTimeout(timer);
+      return undefined;
+    }
+    watchDir();
+    return { started, cancel: () => finish(false) };
+  }
+
   /**
    * What `runc start` does, without spawning runc (about 6 ms here): runc init waits, after create,
    * to open `<state>/<id>/exec.fifo` for writing; reading it to EOF lets init exec the user process,
@@ -119,7 +223,7 @@ export class RuncRuntime implements OciRuntime {
    * between conmon's report and the container's first instruction.
    */
   private async startViaExecFifo(id: string, timeoutMs = 2000): Promise<boolean> {
-    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(id)) return false;
+    if (!SAFE_ID.test(id)) return false;
     const fifo = join(this.stateRoot, id, "exec.fifo");
     let fd: number;
     try {

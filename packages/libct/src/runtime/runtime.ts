@@ -21,6 +21,12 @@ export interface ExecOptions {
  * An OCI runtime with runc's command line (runc, crun). Creation normally goes through the monitor
  * (conmon), which calls `create` itself with `globalArgs()`; `create` here is for tools and tests.
  */
+export interface ArmedStart {
+  readonly started: Promise<boolean>;
+  /** Gives up (the create failed): `started` resolves false. */
+  cancel(): void;
+}
+
 export interface OciRuntime {
   readonly name: "runc" | "crun";
   readonly binary: string;
@@ -28,6 +34,13 @@ export interface OciRuntime {
   globalArgs(): string[];
   create(id: string, bundle: string, opts?: { pidFile?: string }): Promise<void>;
   start(id: string): Promise<void>;
+  /**
+   * Readies `start` for a container about to be created, as `runc run` does within one process: the process
+   * is let go as soon as its init is ready, not after the create command has exited and been reported.
+   * `started` resolves true once it has been let go, false when it was not (cancelled, timed out: the caller
+   * then uses `start`). Undefined where the runtime offers nothing of the kind.
+   */
+  armStart?(id: string): ArmedStart | undefined;
   /** Sends a signal (name without SIG, or number) to init, or to every process with `all`. */
   kill(id: string, signal: string | number, opts?: { all?: boolean }): Promise<void>;
   pause(id: string): Promise<void>;
