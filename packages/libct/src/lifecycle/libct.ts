@@ -708,6 +708,9 @@ export class Libct {
       const pidText = readSmallFile(join(this.bundleOf(rec), "pidfile"), "");
       const armed = this.armed.get(id);
       this.armed.delete(id);
+      // The create is done, so runc has made its fifo: an armed start that has not taken it yet (its inotify
+      // event still queued, say) gives way to the usual start rather than be waited for.
+      if (armed && !armed.opened) armed.cancel();
       // Let go already by its create (armStart): a quick process may even have exited by now.
       if (!(armed && (await armed.started))) {
         // One runtime call on the hot path: runc itself refuses a container that is not "created".

@@ -194,8 +194,10 @@ export class RuncRuntime implements OciRuntime {
         dirWatch = watch(dir, (_event, name) => {
           if (name?.toString() === "exec.fifo") tryOpen();
         }).on("error", () => {});
-      } catch {
-        return; // not there yet: the root's watch says when
+      } catch (err) {
+        // Not there yet: the root's watch says when. Anything else (no inotify watch left): the usual start.
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") finish(false);
+        return;
       }
       tryOpen();
     };
@@ -208,7 +210,13 @@ export class RuncRuntime implements OciRuntime {
       return undefined;
     }
     watchDir();
-    return { started, cancel: () => finish(false) };
+    return {
+      started,
+      get opened() {
+        return sock !== undefined;
+      },
+      cancel: () => finish(false),
+    };
   }
 
   /**

@@ -23,6 +23,8 @@ export interface ExecOptions {
  */
 export interface ArmedStart {
   readonly started: Promise<boolean>;
+  /** The runtime's hand-off point has been found and taken (the process goes as soon as it is ready). */
+  readonly opened: boolean;
   /** Gives up (the create failed): `started` resolves false. */
   cancel(): void;
 }
