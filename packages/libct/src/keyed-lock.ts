@@ -22,13 +22,13 @@ export class KeyedLock {
       this.tails.set(key, tail);
     } else {
       // The key is taken before fn begins, so that work fn's own synchronous part queues on it waits for fn.
-      let settle!: { resolve: (v: Promise<T>) => void };
+      let begin!: (work: Promise<T>) => void;
       next = new Promise<T>((resolve) => {
-        settle = { resolve };
+        begin = resolve;
       });
       tail = next.catch(() => {});
       this.tails.set(key, tail);
-      settle.resolve(startNow(fn));
+      begin(startNow(fn));
     }
     try {
       return await next;

@@ -569,9 +569,10 @@ export class ContainerService {
         restartCount: 0,
         network,
       };
-      // Create with start: the container's process is let go now, and the row is written while the start
-      // goes through the event loop (runc.ts startViaExecFifo). No one else knows this id yet, so nothing
-      // can race the start; if berthd dies before the row is in, the next start-up removes the orphan.
+      // Create with start: libct.create armed the start, so the process usually runs already; otherwise it is
+      // let go now, and the row is written while the start goes through the event loop. No one else knows
+      // this id yet, so nothing can race the start; if berthd dies before the row is in, the next start-up
+      // removes the orphan.
       const launching = req.start ? libct.start(id) : undefined;
       launching?.catch(() => {}); // awaited by start below; a failed insert's undo waits for it in libct
       repo.insert(row);

@@ -130,7 +130,7 @@ export class RuncRuntime implements OciRuntime {
 
   /**
    * runc's init, once ready, waits to open `<root>/<id>/exec.fifo` for writing, and `runc start` lets it go by
-   * reading it. Here the fifo is opened (non-blocking, see startViaExecFifo) as soon as runc's create makes it,
+   * reading it. Here the fifo is opened (openExecFifo) as soon as runc's create makes it,
    * found with inotify (the state root, then the container's directory): init then goes on the moment it is
    * ready, without waiting for the create command to exit, conmon to report and berthd to ask.
    */
@@ -160,33 +160,10 @@ export class RuncRuntime implements OciRuntime {
     };
     const tryOpen = () => {
       if (sock || settled) return;
-      let fd: number;
-      try {
-        fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-      } catch {
-        return; // not made yet: the directory's watch says when
-      }
+      sock = openExecFifo(fifo);
+      if (!sock) return; // not made yet: the directory's watch says when
       stopWatching();
-      try {
-        sock = new Socket({ fd, readable: true, writable: false });
-      } catch {
-        closeSync(fd);
-        return finish(false);
-      }
-      let bytes = 0;
-      sock.on("data", (b: Buffer) => {
-        bytes += b.length;
-      });
-      sock.on("end", () => {
-        // init closed its end: it has exec'd the process (or died, having written nothing)
-        if (bytes > 0) {
-          try {
-            unlinkSync(fifo);
-          } catch {}
-        }
-        finish(bytes > 0);
-      });
-      sock.on("error", () => finish(false));
+      followExecFifo(sock, fifo, finish);
     };
     const watchDir = () => {
       if (dirWatch || sock || settled) return;
@@ -225,46 +202,23 @@ export class RuncRuntime implements OciRuntime {
    * and the fifo is then removed. Returns false (the caller spawns `runc start`) when the fifo is
    * absent or init never answers.
    *
-   * The fifo is opened non-blocking (at once, writer or not) and read through the event loop: a FIFO
-   * opened so reports readable when init writes its byte and hung up when init's end closes at its
-   * exec, and nothing at all while init has not opened it. No thread pool round trips on the path
+   * The fifo is read through the event loop (followExecFifo): no thread pool round trips on the path
    * between conmon's report and the container's first instruction.
    */
   private async startViaExecFifo(id: string, timeoutMs = 2000): Promise<boolean> {
     if (!SAFE_ID.test(id)) return false;
     const fifo = join(this.stateRoot, id, "exec.fifo");
-    let fd: number;
-    try {
-      fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-    } catch {
-      return false; // no fifo (not created, or not runc's layout): the caller asks runc
-    }
-    let sock: Socket;
-    try {
-      sock = new Socket({ fd, readable: true, writable: false });
-    } catch {
-      closeSync(fd);
-      return false;
-    }
-    const got = await new Promise<number>((resolve) => {
-      let bytes = 0;
-      const timer = setTimeout(() => finish(-1), timeoutMs); // init is gone and never opened its end
-      const finish = (n: number) => {
+    const sock = openExecFifo(fifo);
+    if (!sock) return false; // no fifo (not created, or not runc's layout): the caller asks runc
+    return new Promise<boolean>((resolve) => {
+      const finish = (ok: boolean) => {
         clearTimeout(timer);
         sock.destroy();
-        resolve(n);
+        resolve(ok);
       };
-      sock.on("data", (b: Buffer) => {
-        bytes += b.length;
-      });
-      sock.on("end", () => finish(bytes)); // init closed its end: it has exec'd the process (or died)
-      sock.on("error", () => finish(-1));
+      const timer = setTimeout(() => finish(false), timeoutMs); // init is gone and never opened its end
+      followExecFifo(sock, fifo, finish);
     });
-    if (got <= 0) return false;
-    try {
-      unlinkSync(fifo);
-    } catch {}
-    return true;
   }
   async kill(id: string, signal: string | number, opts: { all?: boolean } = {}): Promise<void> {
     await this.call(["kill", ...(opts.all ? ["--all"] : []), id, String(signal)], "kill", id);
@@ -403,4 +357,45 @@ interface RuncStateFile {
   readonly created?: string;
   readonly config?: { readonly labels?: readonly string[] };
   readonly cgroup_paths?: Readonly<Record<string, string>>;
+}
+
+/**
+ * runc's exec fifo (`<state>/<id>/exec.fifo`), opened for reading non-blocking: at once, whether init has opened
+ * its end or not. Undefined when it cannot be opened (runc has not made it, or it is gone).
+ */
+function openExecFifo(fifo: string): Socket | undefined {
+  let fd: number;
+  try {
+    fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    return new Socket({ fd, readable: true, writable: false });
+  } catch {
+    closeSync(fd);
+    return undefined;
+  }
+}
+
+/**
+ * Reads an opened exec fifo through the event loop. Opened non-blocking, a FIFO reports readable when init
+ * writes its byte, hung up when init's end closes at its exec, and nothing at all while init has not opened
+ * it. `done(true)` once init has written and closed (it has exec'd the process; the fifo is removed, as
+ * `runc start` does), `done(false)` when it closed having written nothing (it died) or the read failed.
+ */
+function followExecFifo(sock: Socket, fifo: string, done: (ok: boolean) => void): void {
+  let bytes = 0;
+  sock.on("data", (b: Buffer) => {
+    bytes += b.length;
+  });
+  sock.on("end", () => {
+    if (bytes > 0) {
+      try {
+        unlinkSync(fifo);
+      } catch {}
+    }
+    done(bytes > 0);
+  });
+  sock.on("error", () => done(false));
 }
