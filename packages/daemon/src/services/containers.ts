@@ -980,6 +980,7 @@ export class ContainerService {
     const used = new Set(
       this.d.repo
         .list()
+        .filter((r) => r.id !== gone.id)
         .flatMap((r) => (r.description.mounts ?? []).flatMap((m) => (m.type === "volume" ? [m.name] : []))),
     );
     for (const name of mine) {
@@ -1025,8 +1026,9 @@ export class ContainerService {
       if (cur.network) await this.d.networks.detach(cur.network);
       await this.trash.discard(this.dir(row.id));
       rmSync(this.runDir(row.id), { recursive: true, force: true }); // a tmpfs: memory only
-      repo.delete(row.id);
+      // Its volumes before its row: once the row is gone a `wait` for the removal (run --rm) answers at once.
       if (opts.volumes) await this.removeAnonymousVolumes(cur);
+      repo.delete(row.id);
       this.stateChanged(row.id);
       this.notify((h) => h.removed?.(row.id));
       this.d.log.info("container removed", { id: row.id, name: row.name });
