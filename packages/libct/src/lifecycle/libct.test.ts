@@ -346,6 +346,26 @@ describe("Libct on runc + conmon (integration)", { ...needsRoot, timeout: 120_00
     assert.ok(!runcList(join(env.runRoot, "runc")).includes(dropped), "runc has no such container");
   });
 
+  it("a system container created to be started on cgroup v1 runs only once its cgroups are its root's", async (t) => {
+    const env = await openTestLibct(t);
+    if (env.lib.host.cgroup.mode === "v2") return t.skip("cgroup v2: runc delegates, berth chowns nothing");
+    // Its very first command looks at the owner of its own pids cgroup, which it sees at /sys/fs/cgroup/pids:
+    // its root (0) once berth has chowned it, the overflow uid (65534) before. systemd fails on the latter.
+    const id = env.id("sys-armed");
+    await env.lib.create({
+      id,
+      description: {
+        kind: "system",
+        rootfs: { path: env.image.rootfs, readonly: true },
+        process: { args: ["/bin/sh", "-c", "stat -c %u /sys/fs/cgroup/pids /sys/fs/cgroup/memory"] },
+      },
+      start: true,
+    });
+    await env.lib.start(id);
+    assert.equal((await env.lib.wait(id)).exitCode, 0);
+    assert.equal(stdout(await env.lib.logs(id)), "0\n0");
+  });
+
   it("creates with a monitor held ahead of the description; a cancelled or mismatched hold leaves nothing", async (t) => {
     const env = await openTestLibct(t);
     // Used: the held conmon runs the runtime once create has written the bundle.

@@ -422,7 +422,11 @@ export class Libct {
     // Undo runs last-pushed first: the runtime must kill and delete the container before its cgroup can go.
     undo.push(() => removeCgroupSoon(this.host, cgroupsPath).catch(() => {}));
     undo.push(() => this.runtime.delete(req.id, { force: true }).catch(() => {}));
-    const armed = req.start ? this.runtime.armStart?.(req.id) : undefined;
+    const owner = mappedRoot(desc);
+    const chownFirst = owner !== undefined && this.host.cgroup.mode !== "v2";
+    // An armed start lets the process go the moment runc has it ready: a container whose cgroups must first
+    // be given to its root (below) starts the usual way, after the chown, or its systemd finds them not its own.
+    const armed = req.start && !chownFirst ? this.runtime.armStart?.(req.id) : undefined;
     if (armed) {
       this.armed.set(req.id, armed);
       undo.push(() => {
@@ -443,8 +447,7 @@ export class Libct {
         ...(this.logSizeMax ? { logSizeMax: this.logSizeMax } : {}),
       });
     }
-    const owner = mappedRoot(desc);
-    if (owner && this.host.cgroup.mode !== "v2") {
+    if (owner && chownFirst) {
       // On v1 the container's cgroups must belong to its root for systemd to manage them (as LXC does).
       await chownCgroup(this.host, cgroupsPath, owner.uid, owner.gid);
     }
