@@ -174,7 +174,8 @@ const isNotFound = (err: unknown) => err instanceof LibctError && err.kind === "
 export class ContainerService {
   private readonly locks = new KeyedLock();
   private readonly reservedNames = new Set<string>();
-  private readonly watchers = new Map<string, AbortController>();
+  /** The running containers followed until they exit (watch): how to stop following each. */
+  private readonly watchers = new Map<string, () => void>();
   private closed = false;
   private readonly idRanges: IdRangeAllocator;
   private readonly hooks: ContainerHooks[] = [];
@@ -680,7 +681,7 @@ export class ContainerService {
     }
     if (st?.status !== "created") {
       // A container that ran before: libct starts only created containers, so create it again from its description.
-      this.watchers.get(row.id)?.abort();
+      this.unwatch(row.id);
       if (st) {
         for (const h of this.hooks)
           await h.archive?.(row).catch((err) => this.d.log.warn("log archive failed", { err }));
@@ -718,18 +719,22 @@ export class ContainerService {
   /** Follows a running container until it exits, then records the exit once. */
   private watch(id: string): void {
     if (this.closed) return;
-    this.watchers.get(id)?.abort();
-    const ac = new AbortController();
-    this.watchers.set(id, ac);
-    this.d.libct
-      .wait(id, { signal: ac.signal })
-      .then((res) => {
-        if (!ac.signal.aborted) this.recordExit(id, res.exitCode, res.oomKilled);
-      })
-      .catch(() => {})
-      .finally(() => {
-        if (this.watchers.get(id) === ac) this.watchers.delete(id);
-      });
+    this.unwatch(id);
+    const stop = this.d.libct.followExit(id, (res) => {
+      if (this.watchers.get(id) === stop) this.watchers.delete(id);
+      try {
+        this.recordExit(id, res.exitCode, res.oomKilled);
+      } catch (err) {
+        this.d.log.warn("recording an exit failed", { id, err });
+      }
+    });
+    this.watchers.set(id, stop);
+  }
+
+  /** Stops following the container (a start that recreates it, a removal): its exit is not recorded. */
+  private unwatch(id: string): void {
+    this.watchers.get(id)?.();
+    this.watchers.delete(id);
   }
 
   private readonly stateWaiters = new Map<string, Set<() => void>>();
@@ -1006,7 +1011,7 @@ export class ContainerService {
           `container '${row.name}' is ${st.status}; stop it first or remove it with force (berth rm -f ${row.name})`,
         );
       }
-      this.watchers.get(row.id)?.abort();
+      this.unwatch(row.id);
       const dropRootfs = async () => {
         await unmount(cmd, this.rootfs(row.id));
         await storage.remove(this.snapshotKey(row.id)).catch((err) => {
@@ -1306,7 +1311,7 @@ export class ContainerService {
   /** Stops following containers; the containers themselves keep running. */
   close(): void {
     this.closed = true;
-    for (const ac of this.watchers.values()) ac.abort();
+    for (const stop of this.watchers.values()) stop();
     this.watchers.clear();
   }
 }

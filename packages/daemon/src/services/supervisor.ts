@@ -1,7 +1,7 @@
 /**
  * Restart policies (Docker's semantics): `no`, `on-failure[:N]`, `always`, `unless-stopped`.
  *
- * ContainerService records every exit once (its per-container libct.wait, or reconcile for exits that
+ * ContainerService records every exit once (libct.followExit of each running container, or reconcile for exits that
  * happened while berthd was down) and tells the supervisor; the supervisor decides, marks the row
  * `restarting` with restartCount+1 and starts it again after Docker's back-off: 100 ms, doubling per
  * restart, capped at 1 minute, back to 100 ms when the container had run for 10 s or more.

@@ -366,6 +366,69 @@ describe("Libct on runc + conmon (integration)", { ...needsRoot, timeout: 120_00
     assert.equal(stdout(await env.lib.logs(id)), "0\n0");
   });
 
+  it("followExit tells each follower its own container's exit once, never synchronously; a stopped one hears nothing", async (t) => {
+    const env = await openTestLibct(t);
+    const a = await startSleeper(env, "follow-a");
+    const b = await startSleeper(env, "follow-b");
+    const heard: Record<string, { exitCode: number; oomKilled: boolean }[]> = { a: [], b: [] };
+    const stopA = env.lib.followExit(a, (res) => heard.a!.push(res));
+    const stopB = env.lib.followExit(b, (res) => heard.b!.push(res));
+    stopB();
+    await sleep(100);
+    assert.deepEqual(heard, { a: [], b: [] }, "nothing before an exit");
+    await env.lib.kill(a, "SIGKILL");
+    await env.lib.kill(b, "SIGKILL");
+    await eventually(() => heard.a!.length > 0);
+    assert.equal((await env.lib.wait(b)).exitCode, 137);
+    await sleep(200);
+    assert.deepEqual(heard.a, [{ exitCode: 137, oomKilled: false }]);
+    assert.deepEqual(heard.b, [], "a stopped follower is not told");
+    stopA(); // after the report: a no-op
+
+    // Followed after it exited: told at once, but not within the call.
+    let called = false;
+    const late = env.lib.followExit(b, (res) => {
+      called = true;
+      assert.equal(res.exitCode, 137);
+    });
+    assert.equal(called, false, "not called synchronously");
+    await eventually(() => called);
+    late();
+
+    // No such container: never told, and stopping is harmless.
+    let ghost = false;
+    env.lib.followExit("no-such-container", () => {
+      ghost = true;
+    })();
+    await sleep(100);
+    assert.equal(ghost, false);
+    for (const id of [a, b]) await env.lib.delete(id);
+  });
+
+  it(
+    "followExit reports 255 for a container whose conmon died without writing its exit (the recheck)",
+    slow,
+    async (t) => {
+      const env = await openTestLibct(t);
+      const id = await startSleeper(env, "follow-orphan");
+      const pid = await initPid(env.lib, id);
+      let heard: { exitCode: number; oomKilled: boolean } | undefined;
+      env.lib.followExit(id, (res) => {
+        heard = res;
+      });
+      const conmons = processesMentioning(id).filter((p) => p.cmdline.includes("conmon"));
+      assert.ok(conmons.length > 0, "the container's conmon");
+      for (const c of conmons) process.kill(c.pid, "SIGKILL");
+      await eventually(() => processesMentioning(id).every((p) => !p.cmdline.includes("conmon")));
+      await sleep(300);
+      assert.equal(heard, undefined, "conmon's death alone is no exit: the container still runs");
+      process.kill(pid, "SIGKILL");
+      await eventually(() => heard !== undefined, 12_000); // the next recheck, at most EXIT_RECHECK_MS (5 s) away
+      assert.deepEqual(heard, { exitCode: 255, oomKilled: false });
+      await env.lib.delete(id, { force: true });
+    },
+  );
+
   it("creates with a monitor held ahead of the description; a cancelled or mismatched hold leaves nothing", async (t) => {
     const env = await openTestLibct(t);
     // Used: the held conmon runs the runtime once create has written the bundle.

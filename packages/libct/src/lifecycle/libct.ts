@@ -66,6 +66,16 @@ export interface ExitResult {
   readonly oomKilled: boolean;
 }
 
+/** A container followed by Libct.followExit. */
+interface ExitFollower {
+  readonly rec: Pick<StoredRecord, "id" | "cgroupsPath" | "runBundle">;
+  readonly onExit: (res: ExitResult) => void;
+  /** Asking the runtime whether it still exists (its conmon is gone): one such question at a time. */
+  asking: boolean;
+  stop: () => void;
+  unwatch: () => void;
+}
+
 export interface LibctOptions {
   /** Persistent state: bundles, logs, descriptions. Default /var/lib/berth/libct. */
   readonly root?: string;
@@ -225,6 +235,10 @@ export class Libct {
   private readonly trash: Trash;
   /** One watch of the exits directory for every waiting container (conmon writes `exits/<id>` at an exit). */
   private readonly exitWatch: DirWatch;
+  /** Containers followed by followExit: what their exit check needs, and who to tell. */
+  private readonly exitFollowers = new Map<string, ExitFollower>();
+  /** One recheck of every followed container, while there are any (a conmon that died without an exit file). */
+  private exitRecheck: NodeJS.Timeout | undefined;
 
   private constructor(
     host: HostFacts,
@@ -759,6 +773,74 @@ export class Libct {
     }
   }
 
+  /**
+   * Calls `onExit` once, never synchronously, when container `id` exits, with what `wait` would give; the
+   * returned function stops following it (`onExit` is then not called). For a daemon that follows every running
+   * container for as long as it runs: each is an entry in one map, served by the one inotify watch of the exits
+   * directory and one recheck timer for all, where `wait` keeps a loop with its own timer per container. A
+   * container with no record is never reported (as `wait` rejects for it).
+   */
+  followExit(id: string, onExit: (res: ExitResult) => void): () => void {
+    let rec: Pick<StoredRecord, "id" | "cgroupsPath" | "runBundle">;
+    try {
+      const { cgroupsPath, runBundle } = this.recordSync(id);
+      rec = { id, cgroupsPath, ...(runBundle ? { runBundle } : {}) };
+    } catch {
+      return () => {};
+    }
+    this.exitFollowers.get(id)?.stop();
+    const follower: ExitFollower = {
+      rec,
+      onExit,
+      asking: false,
+      stop: () => {
+        if (this.exitFollowers.get(id) !== follower) return;
+        this.exitFollowers.delete(id);
+        follower.unwatch();
+        if (this.exitFollowers.size === 0 && this.exitRecheck) {
+          clearInterval(this.exitRecheck);
+          this.exitRecheck = undefined;
+        }
+      },
+      unwatch: () => {},
+    };
+    this.exitFollowers.set(id, follower);
+    follower.unwatch = this.exitWatch.on(id, () => void this.checkFollower(follower, false));
+    if (!this.exitRecheck) {
+      this.exitRecheck = setInterval(() => {
+        for (const f of this.exitFollowers.values()) void this.checkFollower(f, true);
+      }, EXIT_RECHECK_MS);
+      this.exitRecheck.unref();
+    }
+    // After the watch is set, so that an exit between the record's read and here is not missed.
+    queueMicrotask(() => void this.checkFollower(follower, true));
+    return follower.stop;
+  }
+
+  /** Reports `f`'s exit if there is one; `askConmon`: also when its conmon is gone without an exit file. */
+  private async checkFollower(f: ExitFollower, askConmon: boolean): Promise<void> {
+    const { id } = f.rec;
+    if (this.exitFollowers.get(id) !== f) return;
+    const code = this.exitCodeSync(id);
+    if (code !== undefined) return this.reportExit(f, { exitCode: code, oomKilled: this.wasOomKilled(f.rec) });
+    // As in wait: a conmon gone without writing the exit file (killed, host rebooted) leaves the runtime to ask.
+    if (!askConmon || f.asking || this.conmonAlive(f.rec)) return;
+    f.asking = true;
+    const rs = await this.runtime.state(id).catch(() => undefined);
+    f.asking = false;
+    const late = this.exitCodeSync(id);
+    if (late !== undefined) return this.reportExit(f, { exitCode: late, oomKilled: this.wasOomKilled(f.rec) });
+    if (!rs || rs.status === "stopped") this.reportExit(f, { exitCode: 255, oomKilled: false });
+  }
+
+  private reportExit(f: ExitFollower, res: ExitResult): void {
+    if (this.exitFollowers.get(f.rec.id) !== f) return; // stopped meanwhile, or reported already
+    f.stop();
+    try {
+      f.onExit(res);
+    } catch {} // the follower's own failure is its to report: it must not become an unhandled rejection here
+  }
+
   /** The exit code conmon recorded, or undefined while the container has not exited. */
   private async exitCode(id: string): Promise<number | undefined> {
     return this.exitCodeSync(id);
@@ -1271,40 +1353,51 @@ function processAlive(pid: number): boolean {
 const EXIT_RECHECK_MS = 5000;
 
 /**
- * One fs.watch of a directory shared by every waiter (one inotify watch, not one per running container).
- * `wait(name)` resolves when `name` is created or renamed into the directory, after `ms`, or on abort.
+ * One fs.watch of a directory shared by every listener (one inotify watch, not one per running container).
+ * `on(name, fn)` calls `fn` each time `name` is created or renamed into the directory, until the returned
+ * function is called; `wait(name)` resolves at the first such event, after `ms`, or on abort.
  */
 class DirWatch {
   private watcher: FSWatcher | undefined;
-  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly listeners = new Map<string, Set<() => void>>();
 
   constructor(private readonly dir: string) {}
 
+  on(name: string, fn: () => void): () => void {
+    const set = this.listeners.get(name) ?? new Set<() => void>();
+    this.listeners.set(name, set);
+    set.add(fn);
+    try {
+      // Unref'd: a process is not kept alive for the exits it follows (a waiter's own timer keeps it for a wait).
+      this.watcher ??= watch(this.dir, (_event, file) => {
+        if (file) for (const l of [...(this.listeners.get(file.toString()) ?? [])]) l();
+      })
+        .on("error", () => {
+          this.watcher = undefined;
+        })
+        .unref();
+    } catch {}
+    return () => {
+      set.delete(fn);
+      if (set.size === 0 && this.listeners.get(name) === set) this.listeners.delete(name);
+      if (this.listeners.size === 0) {
+        this.watcher?.close();
+        this.watcher = undefined;
+      }
+    };
+  }
+
   wait(name: string, ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
-      const set = this.waiters.get(name) ?? new Set<() => void>();
-      this.waiters.set(name, set);
       const done = () => {
         clearTimeout(timer);
         signal?.removeEventListener("abort", done);
-        set.delete(done);
-        if (set.size === 0 && this.waiters.get(name) === set) this.waiters.delete(name);
-        if (this.waiters.size === 0) {
-          this.watcher?.close();
-          this.watcher = undefined;
-        }
+        off();
         resolve();
       };
       const timer = setTimeout(done, ms);
-      set.add(done);
+      const off = this.on(name, done);
       signal?.addEventListener("abort", done);
-      try {
-        this.watcher ??= watch(this.dir, (_event, file) => {
-          if (file) for (const w of [...(this.waiters.get(file.toString()) ?? [])]) w();
-        }).on("error", () => {
-          this.watcher = undefined;
-        });
-      } catch {}
       // Registered before this check, so an exit between the caller's read and here is not missed.
       if (existsSync(join(this.dir, name))) done();
     });
