@@ -4,17 +4,7 @@
  * no daemon: any process (berthd, a test, the demo) can open the same root and find the containers.
  */
 import { spawn } from "node:child_process";
-import {
-  existsSync,
-  type FSWatcher,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  watch,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { chmod, lstat, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
@@ -42,6 +32,7 @@ import type { ArmedStart, OciRuntime, RuntimeState } from "../runtime/runtime.js
 import { type ResolvedInputs, STOP_SIGNAL_ANNOTATION, specFromDescription } from "../spec/from-description.js";
 import type { OciProcess, OciResources, OciSpec } from "../spec/oci.js";
 import { type CommandRunner, ProcessRunner } from "../system/command.js";
+import { DirWatch } from "../system/dir-watch.js";
 import { readSmallFile } from "../system/read.js";
 import { SealedExecutable } from "../system/sealed-exe.js";
 import { spreadSubtrees } from "../system/syscall.js";
@@ -805,7 +796,9 @@ export class Libct {
       unwatch: () => {},
     };
     this.exitFollowers.set(id, follower);
-    follower.unwatch = this.exitWatch.on(id, () => void this.checkFollower(follower, false));
+    try {
+      follower.unwatch = this.exitWatch.on(id, () => void this.checkFollower(follower, false));
+    } catch {} // no watch: the recheck still finds the exit
     if (!this.exitRecheck) {
       this.exitRecheck = setInterval(() => {
         for (const f of this.exitFollowers.values()) void this.checkFollower(f, true);
@@ -1351,55 +1344,3 @@ function processAlive(pid: number): boolean {
  * is not busy rechecking them.
  */
 const EXIT_RECHECK_MS = 5000;
-
-/**
- * One fs.watch of a directory shared by every listener (one inotify watch, not one per running container).
- * `on(name, fn)` calls `fn` each time `name` is created or renamed into the directory, until the returned
- * function is called; `wait(name)` resolves at the first such event, after `ms`, or on abort.
- */
-class DirWatch {
-  private watcher: FSWatcher | undefined;
-  private readonly listeners = new Map<string, Set<() => void>>();
-
-  constructor(private readonly dir: string) {}
-
-  on(name: string, fn: () => void): () => void {
-    const set = this.listeners.get(name) ?? new Set<() => void>();
-    this.listeners.set(name, set);
-    set.add(fn);
-    try {
-      // Unref'd: a process is not kept alive for the exits it follows (a waiter's own timer keeps it for a wait).
-      this.watcher ??= watch(this.dir, (_event, file) => {
-        if (file) for (const l of [...(this.listeners.get(file.toString()) ?? [])]) l();
-      })
-        .on("error", () => {
-          this.watcher = undefined;
-        })
-        .unref();
-    } catch {}
-    return () => {
-      set.delete(fn);
-      if (set.size === 0 && this.listeners.get(name) === set) this.listeners.delete(name);
-      if (this.listeners.size === 0) {
-        this.watcher?.close();
-        this.watcher = undefined;
-      }
-    };
-  }
-
-  wait(name: string, ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", done);
-        off();
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      const off = this.on(name, done);
-      signal?.addEventListener("abort", done);
-      // Registered before this check, so an exit between the caller's read and here is not missed.
-      if (existsSync(join(this.dir, name))) done();
-    });
-  }
-}

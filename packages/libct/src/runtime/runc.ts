@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { LibctError } from "../errors.js";
 import type { OciResources } from "../spec/oci.js";
 import { CommandFailedError, type CommandRunner } from "../system/command.js";
+import { DirWatch } from "../system/dir-watch.js";
 import { readSmallFile } from "../system/read.js";
 import type { SealedExecutable } from "../system/sealed-exe.js";
 import type { ArmedStart, ExecOptions, OciRuntime, RuntimeState } from "./runtime.js";
@@ -112,21 +113,7 @@ export class RuncRuntime implements OciRuntime {
   }
 
   /** One watch of the state root for every armed start: runc makes `<root>/<id>` as its create begins. */
-  private rootWatch: FSWatcher | undefined;
-  private readonly rootWaiters = new Map<string, () => void>();
-
-  private onStateDir(id: string, fn: (() => void) | undefined): void {
-    if (fn) this.rootWaiters.set(id, fn);
-    else this.rootWaiters.delete(id);
-    if (this.rootWaiters.size === 0) {
-      this.rootWatch?.close();
-      this.rootWatch = undefined;
-    } else if (!this.rootWatch) {
-      this.rootWatch = watch(this.stateRoot, (_event, name) => {
-        if (name) this.rootWaiters.get(name.toString())?.();
-      }).on("error", () => {});
-    }
-  }
+  private stateRootWatch: DirWatch | undefined;
 
   /**
    * runc's init, once ready, waits to open `<root>/<id>/exec.fifo` for writing, and `runc start` lets it go by
@@ -139,6 +126,7 @@ export class RuncRuntime implements OciRuntime {
     const dir = join(this.stateRoot, id);
     const fifo = join(dir, "exec.fifo");
     let settled = false;
+    let offRoot = () => {};
     let dirWatch: FSWatcher | undefined;
     let sock: Socket | undefined;
     let resolve!: (ok: boolean) => void;
@@ -146,7 +134,7 @@ export class RuncRuntime implements OciRuntime {
       resolve = r;
     });
     const stopWatching = () => {
-      this.onStateDir(id, undefined);
+      offRoot();
       dirWatch?.close();
       dirWatch = undefined;
     };
@@ -181,7 +169,8 @@ export class RuncRuntime implements OciRuntime {
     const timer = setTimeout(() => finish(false), timeoutMs);
     timer.unref();
     try {
-      this.onStateDir(id, watchDir);
+      this.stateRootWatch ??= new DirWatch(this.stateRoot);
+      offRoot = this.stateRootWatch.on(id, watchDir);
     } catch {
       clearTimeout(timer);
       return undefined;

@@ -17,11 +17,9 @@ export interface ExecOptions {
   readonly pidFile?: string;
 }
 
-/**
- * An OCI runtime with runc's command line (runc, crun). Creation normally goes through the monitor
- * (conmon), which calls `create` itself with `globalArgs()`; `create` here is for tools and tests.
- */
+/** A start readied ahead of the create that it follows (OciRuntime.armStart). */
 export interface ArmedStart {
+  /** true once the process has been let go; false when it was not (cancelled, timed out). */
   readonly started: Promise<boolean>;
   /** The runtime's hand-off point has been found and taken (the process goes as soon as it is ready). */
   readonly opened: boolean;
@@ -29,6 +27,10 @@ export interface ArmedStart {
   cancel(): void;
 }
 
+/**
+ * An OCI runtime with runc's command line (runc, crun). Creation normally goes through the monitor
+ * (conmon), which calls `create` itself with `globalArgs()`; `create` here is for tools and tests.
+ */
 export interface OciRuntime {
   readonly name: "runc" | "crun";
   readonly binary: string;
