@@ -1,0 +1,76 @@
+/**
+ * The `berth` executable's loader (dist/berth.cjs, written by scripts/bundle.mjs): it compiles the bundle with
+ * V8's code cache, one shared cache and one of their own for `run`, `exec` and `ps`, written by their first
+ * successful run. A copy of the built loader and bundle in a temp dir, against a real berthd.
+ */
+import { strict as assert } from "node:assert";
+import { execFile } from "node:child_process";
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { BUNDLE, cliSkipReason, type Result, TestBerthd } from "./testing/berthd.js";
+
+describe("the berth loader's code caches", { skip: cliSkipReason(), timeout: 120_000 }, () => {
+  let d: TestBerthd;
+  let dir: string;
+  const cache = (command?: string) =>
+    join(dir, command ? `berth-main.cjs.${command}.v8cache` : "berth-main.cjs.v8cache");
+  const stamp = (file: string) => {
+    const s = statSync(file);
+    return `${s.ino}:${s.mtimeMs}`;
+  };
+  const berth = (...args: string[]) =>
+    new Promise<Result>((resolve) => {
+      execFile(
+        process.execPath,
+        [join(dir, "berth.cjs"), ...args],
+        { env: { ...process.env, BERTH_HOST: `unix://${d.socket}` }, timeout: 60_000 },
+        (err, out, errOut) =>
+          resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, out, err: errOut }),
+      );
+    });
+
+  before(async () => {
+    d = await TestBerthd.start("bl-");
+    assert.equal((await d.berth("image", "bootstrap", "busybox")).code, 0);
+    dir = mkdtempSync(join(tmpdir(), "berth-loader-"));
+    for (const f of ["berth.cjs", "berth-main.cjs"]) copyFileSync(join(dirname(BUNDLE), f), join(dir, f));
+  });
+
+  after(async () => {
+    await d?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("writes run's own cache after a successful run only, and uses it as it is afterwards", async () => {
+    const help = await berth("run", "--help");
+    assert.equal(help.code, 0, help.err);
+    assert.equal(existsSync(cache("run")), false, "run --help wrote run's cache");
+    const bad = await berth("run", "--no-such-flag", "busybox", "true");
+    assert.notEqual(bad.code, 0);
+    assert.equal(existsSync(cache("run")), false, "a failed run wrote run's cache");
+
+    const ok = await berth("run", "--rm", "--network", "none", "busybox", "echo", "cached");
+    assert.deepEqual([ok.code, ok.out], [0, "cached\n"], ok.err);
+    assert.ok(statSync(cache("run")).size > 10_000, "run's cache is missing or empty");
+    assert.equal(existsSync(cache()), false, "run wrote the shared cache");
+
+    // Accepted by V8 from now on: a cache that is missing or rejected is written again at exit.
+    const before = stamp(cache("run"));
+    const again = await berth("run", "--rm", "--network", "none", "busybox", "echo", "again");
+    assert.deepEqual([again.code, again.out], [0, "again\n"], again.err);
+    assert.equal(stamp(cache("run")), before, "run's cache was rejected and written again");
+  });
+
+  it("gives the other commands the shared cache, written whatever their exit code", async () => {
+    const v = await berth("version", "--format", "{{.Client.Version}}");
+    assert.equal(v.code, 0, v.err);
+    assert.ok(existsSync(cache()), "version did not write the shared cache");
+    assert.equal(existsSync(cache("version")), false);
+    const before = stamp(cache());
+    const images = await berth("images", "-q");
+    assert.equal(images.code, 0, images.err);
+    assert.equal(stamp(cache()), before, "the shared cache was rejected and written again");
+  });
+});
