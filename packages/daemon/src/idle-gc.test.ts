@@ -8,7 +8,7 @@ describe("IdleGc", () => {
     // Mocked timers and clock: the test decides when time passes, so a slow machine cannot reorder anything.
     t.mock.timers.enable({ apis: ["setTimeout", "Date"] });
     const tick = (ms: number) => t.mock.timers.tick(ms);
-    const g = new IdleGc({ idleMs: 150, minRequests: 5 });
+    const g = new IdleGc({ idleMs: 150, minRequests: 5, cpuTimes: () => undefined });
     for (let i = 0; i < 4; i++) g.noteRequest();
     tick(300);
     assert.equal(g.collections, 0, "4 requests are not a burst");
@@ -31,6 +31,57 @@ describe("IdleGc", () => {
     assert.equal(g.collections, 1, "soon() waits for idleMs of quiet");
     tick(1);
     assert.equal(g.collections, 2, "soon() collects at the next quiet moment");
+    g.close();
+  });
+
+  it("waits for quiet after the last response too, not only the last request", (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout", "Date"] });
+    const tick = (ms: number) => t.mock.timers.tick(ms);
+    const g = new IdleGc({ idleMs: 150, minRequests: 5, cpuTimes: () => undefined });
+    // A burst of `run -d` arrives at once and is answered over the next few hundred ms.
+    for (let i = 0; i < 6; i++) g.noteRequest();
+    for (let i = 0; i < 6; i++) {
+      tick(100);
+      g.noteAnswered();
+    }
+    assert.equal(g.collections, 0, "collected while the burst was still being answered");
+    tick(149);
+    assert.equal(g.collections, 0, "collected before idleMs after the last response");
+    tick(1);
+    assert.equal(g.collections, 1);
+    g.close();
+  });
+
+  it("puts the collection off while the host's CPUs are busy, up to maxDeferMs", (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout", "Date"] });
+    const tick = (ms: number) => t.mock.timers.tick(ms);
+    // A host whose CPUs are busy (3 of every 4 ticks) until `quietFrom`, then idle.
+    let clock = 0;
+    let quietFrom = Number.POSITIVE_INFINITY;
+    let busy = 0;
+    const cpuTimes = () => ({ busy, total: clock });
+    const advance = (ms: number) => {
+      for (let i = 0; i < ms; i += 10) {
+        clock += 10;
+        if (Date.now() < quietFrom) busy += 7.5;
+        tick(10);
+      }
+    };
+    const g = new IdleGc({ idleMs: 200, minRequests: 1, maxDeferMs: 2000, cpuTimes });
+    g.noteRequest();
+    advance(1500);
+    assert.equal(g.collections, 0, "collected while the host was busy");
+    quietFrom = Date.now();
+    advance(400);
+    assert.equal(g.collections, 1, "did not collect once the host was quiet");
+
+    // Busy for good: the collection still comes, maxDeferMs after the first busy check.
+    quietFrom = Number.POSITIVE_INFINITY;
+    g.noteRequest();
+    advance(2000);
+    assert.equal(g.collections, 1, "gave up waiting before maxDeferMs");
+    advance(600);
+    assert.equal(g.collections, 2, "waited past maxDeferMs");
     g.close();
   });
 

@@ -18,6 +18,7 @@
  * SIGTERM/SIGINT close the server and exit 0; containers keep running under their conmon.
  */
 import { chmod, chown, mkdir, readFile, rm } from "node:fs/promises";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { connect, type Server } from "node:net";
 import { arch, release } from "node:os";
 import { basename, dirname, join } from "node:path";
@@ -176,7 +177,10 @@ export async function runDaemon(cfg: DaemonConfig, log: Logger): Promise<() => P
   const servers: Server[] = [];
   // After a burst of requests and 1 s of quiet, one compacting GC hands the emptied heap pages back.
   const idleGc = new IdleGc({ idleMs: 1000, minRequests: 20, log });
-  const noteRequest = () => idleGc.noteRequest();
+  const noteRequest = (_req: IncomingMessage, res: ServerResponse) => {
+    idleGc.noteRequest();
+    res.once("close", () => idleGc.noteAnswered());
+  };
 
   // TCP first: once the unix socket answers, every listener is up (clients and tests wait on the socket).
   if (cfg.tcp) {
