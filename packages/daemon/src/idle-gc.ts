@@ -95,7 +95,10 @@ export class IdleGc {
     }
     const times = this.opts.cpuTimes ?? hostCpuTimes;
     const before = times();
-    if (!before) return this.collectNow();
+    if (!before) {
+      this.collectNow();
+      return;
+    }
     this.timer = setTimeout(() => {
       this.timer = undefined;
       const after = times();
@@ -109,8 +112,8 @@ export class IdleGc {
         return;
       }
       // Requests may have come while the host was measured: then the quiet spell starts over.
-      if (now - this.lastActivity < this.opts.idleMs) return this.arm(this.opts.idleMs - (now - this.lastActivity));
-      this.collectNow();
+      if (now - this.lastActivity < this.opts.idleMs) this.arm(this.opts.idleMs - (now - this.lastActivity));
+      else this.collectNow();
     }, BUSY_WINDOW_MS);
     this.timer.unref();
   }
