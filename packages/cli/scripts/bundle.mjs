@@ -5,8 +5,9 @@
 //   `berth version` loads node:http and little else. On Node 20, CommonJS also skips the ESM loader's
 //   per-module resolve/translate work, which costs ~5 ms for an ESM bundle with the same content.
 // - dist/berth.cjs, the `berth` executable: a small loader that compiles berth-main.cjs with V8's code cache
-//   (berth-main.cjs.v8cache, written by the first run that finds none or finds it stale, and by this script; `run`,
-//   `exec` and `ps` have one each, berth-main.cjs.<command>.v8cache, written by their first successful run).
+//   (berth-main.cjs.<stamp>.v8cache, written by the first run that finds none or finds it stale, and by this script;
+//   `run`, `exec` and `ps` have one each, berth-main.cjs.<stamp>.<command>.v8cache, written by their first
+//   successful run; the stamp is the bundle's size, modification time and inode).
 //   It is Node 22's module.enableCompileCache() for the one file that matters, on the Node 20 we support:
 //   about 3 ms less CPU and wall time per run.
 // - berth.cjs's shebang line sets NODE_EXTRA_CA_CERTS aside (as BERTH_EXTRA_CA_CERTS) before node starts: Node
@@ -20,7 +21,7 @@ import { build } from "esbuild";
 
 const dist = new URL("../dist/", import.meta.url).pathname;
 rmSync(`${dist}chunks`, { recursive: true, force: true });
-for (const f of readdirSync(dist)) if (f.endsWith(".v8cache")) rmSync(`${dist}${f}`, { force: true });
+for (const f of readdirSync(dist)) if (f.includes(".v8cache")) rmSync(`${dist}${f}`, { force: true });
 await build({
   entryPoints: [`${dist}bin.js`],
   outfile: `${dist}berth-main.cjs`,
@@ -66,19 +67,25 @@ for (let hops = 0; hops < 40; hops++) {
   self = path.resolve(path.dirname(self), to);
 }
 let file = path.join(path.dirname(self), "berth-main.cjs");
-let source;
+// Its size, modification time and inode name its code caches: taken before it is read, so that a bundle replaced
+// in between is read under the old one's name, which no later run asks for.
+let st;
 try {
-  source = fs.readFileSync(file, "utf8");
+  st = fs.statSync(file);
 } catch {
   file = path.join(path.dirname(fs.realpathSync(__filename)), "berth-main.cjs"); // a link relative to a linked dir
-  source = fs.readFileSync(file, "utf8");
+  st = fs.statSync(file);
 }
-// The commands most often run have a cache of their own (berth-main.cjs.run.v8cache), written by their first
+const source = fs.readFileSync(file, "utf8");
+// The commands most often run have a cache of their own (berth-main.cjs.<stamp>.run.v8cache), written by their first
 // successful run, so that it holds the functions that run compiled: \`run -d\` uses 0.5-0.9 ms less CPU with its own.
 // One shared cache holding them all would be deserialized whole by every start (\`version\` 0.4 ms slower).
 const command = process.argv[2];
 const own = command === "run" || command === "exec" || command === "ps";
-const cacheFile = own ? \`\${file}.\${command}.v8cache\` : \`\${file}.v8cache\`;
+// V8 takes a cache made for any source of the same length: the bundle's size, modification time and inode name
+// its caches, so that a bundle replaced by another (an upgrade in place) never runs code cached from the old one.
+const stamp = [st.size, Math.trunc(st.mtimeMs), st.ino].map((n) => n.toString(36)).join("-");
+const cacheFile = \`\${file}.\${stamp}\${own ? \`.\${command}\` : ""}.v8cache\`;
 let cachedData;
 try {
   cachedData = fs.readFileSync(cacheFile);
@@ -98,6 +105,11 @@ if (cachedData === undefined || script.cachedDataRejected) {
       const tmp = \`\${cacheFile}.\${process.pid}\`;
       fs.writeFileSync(tmp, script.createCachedData(), { mode: 0o644 });
       fs.renameSync(tmp, cacheFile);
+      // The caches of a bundle that is gone would never be read again.
+      const prefix = \`\${path.basename(file)}.\`;
+      for (const f of fs.readdirSync(path.dirname(file)))
+        if (f.startsWith(prefix) && f.includes(".v8cache") && !f.startsWith(\`\${prefix}\${stamp}.\`))
+          fs.rmSync(path.join(path.dirname(file), f), { force: true });
     } catch {}
   });
 }

@@ -5,7 +5,16 @@
  */
 import { strict as assert } from "node:assert";
 import { execFile } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -14,8 +23,17 @@ import { BUNDLE, cliSkipReason, type Result, TestBerthd } from "./testing/berthd
 describe("the berth loader's code caches", { skip: cliSkipReason(), timeout: 120_000 }, () => {
   let d: TestBerthd;
   let dir: string;
-  const cache = (command?: string) =>
-    join(dir, command ? `berth-main.cjs.${command}.v8cache` : "berth-main.cjs.v8cache");
+  /** The cache files there are: berth-main.cjs.<stamp>[.<command>].v8cache, by command ("" for the shared one). */
+  const caches = () => {
+    const found = new Map<string, string>();
+    for (const f of readdirSync(dir)) {
+      const m = /^berth-main\.cjs\.[0-9a-z]+-[0-9a-z]+-[0-9a-z]+(?:\.([a-z]+))?\.v8cache$/.exec(f);
+      if (m) found.set(m[1] ?? "", join(dir, f));
+      else assert.ok(!f.includes("v8cache"), `unexpected cache file ${f}`);
+    }
+    return found;
+  };
+  const cache = (command = "") => caches().get(command) ?? join(dir, "(none)");
   const stamp = (file: string) => {
     const s = statSync(file);
     return `${s.ino}:${s.mtimeMs}`;
@@ -72,5 +90,24 @@ describe("the berth loader's code caches", { skip: cliSkipReason(), timeout: 120
     const images = await berth("images", "-q");
     assert.equal(images.code, 0, images.err);
     assert.equal(stamp(cache()), before, "the shared cache was rejected and written again");
+  });
+
+  it("never runs code cached from a bundle that was replaced, even by one of the same length", async () => {
+    assert.equal((await berth("version", "--format", "{{.Client.Version}}")).out.trim(), "0.1.0");
+    assert.ok(caches().size > 0);
+    // V8 checks a cache against the length of its source only: an upgrade of the same length.
+    const main = join(dir, "berth-main.cjs");
+    const old = readFileSync(main, "utf8");
+    const upgraded = old.replace('version="0.1.0"', 'version="9.9.9"');
+    assert.notEqual(upgraded, old, 'the bundle no longer holds version="0.1.0": update this test');
+    assert.equal(upgraded.length, old.length);
+    writeFileSync(main, upgraded);
+    const v = await berth("version", "--format", "{{.Client.Version}}");
+    assert.deepEqual([v.code, v.out.trim()], [0, "9.9.9"], v.err);
+    // The old bundle's caches went when the new one's was written.
+    assert.deepEqual([...caches().keys()], [""]);
+    const ok = await berth("run", "--rm", "--network", "none", "busybox", "true");
+    assert.equal(ok.code, 0, ok.err);
+    assert.deepEqual([...caches().keys()].sort(), ["", "run"]);
   });
 });
