@@ -100,7 +100,8 @@ if (cachedData === undefined || script.cachedDataRejected) {
   // Written at exit, so that it holds the functions this run compiled too; only root's files are trusted code.
   process.once("exit", (code) => {
     // A failed run, or one that printed help, compiled only part of the command's path: a later one writes it.
-    if (own && (code !== 0 || process.argv.includes("--help"))) return;
+    // (-h is help for ps and exec; a run given -h, its hostname, leaves the writing to another run.)
+    if (own && (code !== 0 || process.argv.includes("--help") || process.argv.includes("-h"))) return;
     try {
       const tmp = \`\${cacheFile}.\${process.pid}\`;
       fs.writeFileSync(tmp, script.createCachedData(), { mode: 0o644 });

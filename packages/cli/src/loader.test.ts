@@ -65,6 +65,9 @@ describe("the berth loader's code caches", { skip: cliSkipReason(), timeout: 120
     const help = await berth("run", "--help");
     assert.equal(help.code, 0, help.err);
     assert.equal(existsSync(cache("run")), false, "run --help wrote run's cache");
+    const psHelp = await berth("ps", "-h");
+    assert.equal(psHelp.code, 0, psHelp.err);
+    assert.equal(existsSync(cache("ps")), false, "ps -h wrote ps's cache");
     const bad = await berth("run", "--no-such-flag", "busybox", "true");
     assert.notEqual(bad.code, 0);
     assert.equal(existsSync(cache("run")), false, "a failed run wrote run's cache");

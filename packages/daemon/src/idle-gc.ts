@@ -9,8 +9,8 @@
  *
  * Quiet means no request arrived and none was answered: a burst of `run -d` arrives at once and is answered
  * over the next second or two, while its containers start, and a collection then would stop the loop that
- * starts them. Nor does it collect while the host's CPUs are busy (over half of them in the last 100 ms): the
- * containers' work goes first, and the collection waits for a quiet moment, at most `maxDeferMs`.
+ * starts them. Nor does it collect while the host's CPUs are busy (more than half of their time in the last
+ * 100 ms): the containers' work goes first, and the collection waits for a quiet moment, at most `maxDeferMs`.
  *
  * It needs `gc`, which V8 exposes only behind --expose-gc: the flag is set at run time and the function is
  * taken from a fresh context (it is not put on berthd's own global). Compaction is switched on for that
