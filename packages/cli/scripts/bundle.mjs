@@ -5,9 +5,9 @@
 //   `berth version` loads node:http and little else. On Node 20, CommonJS also skips the ESM loader's
 //   per-module resolve/translate work, which costs ~5 ms for an ESM bundle with the same content.
 // - dist/berth.cjs, the `berth` executable: a small loader that compiles berth-main.cjs with V8's code cache
-//   (berth-main.cjs.<stamp>.v8cache, written by the first run that finds none or finds it stale, and by this script;
-//   `run`, `exec` and `ps` have one each, berth-main.cjs.<stamp>.<command>.v8cache, written by their first
-//   successful run; the stamp is the bundle's size, modification time and inode).
+//   (one per command, berth-main.cjs.<stamp>.<command>.v8cache, written by its first successful run, and a shared
+//   one, berth-main.cjs.<stamp>.v8cache, used until then and written by this script and by any run that finds it
+//   missing or stale; the stamp is the bundle's size, modification time and inode).
 //   It is Node 22's module.enableCompileCache() for the one file that matters, on the Node 20 we support:
 //   about 3 ms less CPU and wall time per run.
 // - berth.cjs's shebang line sets NODE_EXTRA_CA_CERTS aside (as BERTH_EXTRA_CA_CERTS) before node starts: Node
@@ -77,31 +77,43 @@ try {
   st = fs.statSync(file);
 }
 const source = fs.readFileSync(file, "utf8");
-// The commands most often run have a cache of their own (berth-main.cjs.<stamp>.run.v8cache), written by their first
-// successful run, so that it holds the functions that run compiled: \`run -d\` uses 0.5-0.9 ms less CPU with its own.
-// One shared cache holding them all would be deserialized whole by every start (\`version\` 0.4 ms slower).
+// Each command has a cache of its own (berth-main.cjs.<stamp>.<command>.v8cache), written by its first successful
+// run, so that it holds the functions that run compiled: \`run -d\` uses 0.7-1.2 ms less CPU with its own, \`version\`
+// 0.3 ms. One cache holding every command's functions would be deserialized whole by every start. Until a command
+// has its own, it uses the shared one (berth-main.cjs.<stamp>.v8cache), which any other run writes when missing.
 const command = process.argv[2];
-const own = command === "run" || command === "exec" || command === "ps";
+const own = command !== undefined && /^[a-z][a-z-]{0,30}$/.test(command);
 // V8 takes a cache made for any source of the same length: the bundle's size, modification time and inode name
 // its caches, so that a bundle replaced by another (an upgrade in place) never runs code cached from the old one.
 const stamp = [st.size, Math.trunc(st.mtimeMs), st.ino].map((n) => n.toString(36)).join("-");
-const cacheFile = \`\${file}.\${stamp}\${own ? \`.\${command}\` : ""}.v8cache\`;
+const ownFile = own ? \`\${file}.\${stamp}.\${command}.v8cache\` : undefined;
+const sharedFile = \`\${file}.\${stamp}.v8cache\`;
 let cachedData;
-try {
-  cachedData = fs.readFileSync(cacheFile);
-} catch {}
+let from;
+for (const f of [ownFile, sharedFile]) {
+  if (f === undefined) continue;
+  try {
+    cachedData = fs.readFileSync(f);
+    from = f;
+    break;
+  } catch {}
+}
 // Module.wrap's own wrapper, written out: requiring node:module would load the ESM loader's modules (0.4 ms).
 const wrapped = \`(function (exports, require, module, __filename, __dirname) { \${source}\\n});\`;
 const script = new (require("node:vm").Script)(wrapped, {
   filename: file,
   cachedData,
 });
-if (cachedData === undefined || script.cachedDataRejected) {
+const needOwn = own && (from !== ownFile || script.cachedDataRejected);
+const needShared = from === undefined || (from === sharedFile && script.cachedDataRejected);
+if (needOwn || needShared) {
   // Written at exit, so that it holds the functions this run compiled too; only root's files are trusted code.
   process.once("exit", (code) => {
-    // A failed run, or one that printed help, compiled only part of the command's path: a later one writes it.
-    // (-h is help for ps and exec; a run given -h, its hostname, leaves the writing to another run.)
-    if (own && (code !== 0 || process.argv.includes("--help") || process.argv.includes("-h"))) return;
+    // A failed run, or one that printed help, compiled only part of the command's path: a later one writes its
+    // cache. (-h is help for ps and exec; a run given -h, its hostname, leaves the writing to another run.)
+    const whole = code === 0 && !process.argv.includes("--help") && !process.argv.includes("-h");
+    const cacheFile = needOwn && whole ? ownFile : needShared ? sharedFile : undefined;
+    if (cacheFile === undefined) return;
     try {
       const tmp = \`\${cacheFile}.\${process.pid}\`;
       fs.writeFileSync(tmp, script.createCachedData(), { mode: 0o644 });
@@ -124,9 +136,8 @@ writeFileSync(
 );
 chmodSync(`${dist}berth.cjs`, 0o755);
 chmodSync(`${dist}berth.mjs`, 0o755);
-// Warm the code cache with a run that parses flags and tries to reach a daemon (which is not there). Only
-// `version`'s functions: a cache warmed with `run`'s too (one process running both) made `run` 0.4 ms faster
-// and `version` 0.4 ms slower, V8 deserializing the larger cache on every start.
+// Warm the shared code cache with a run that parses flags and tries to reach a daemon (which is not there): it
+// fails, so it writes the shared cache, and version's own is written by its first run that reaches a server.
 spawnSync(process.execPath, [`${dist}berth.cjs`, "version"], {
   env: { ...process.env, BERTH_HOST: `unix://${dist}no-such-berthd.sock` },
   stdio: "ignore",

@@ -47,13 +47,18 @@ async function berth(argv: string[], handlers: Parameters<typeof fakeDaemon>[0] 
 describe("berth (in process, fake daemon)", () => {
   it("--version and version without a daemon", async () => {
     assert.match((await berth(["--version"])).out, /^berth version \d+\.\d+\.\d+\n$/);
+    // As `docker version`: what the client knows, then 1 (scripts wait for a daemon with `until berth version`).
     const io = recordingIo(undefined, { BERTH_HOST: "unix:///nonexistent/berth.sock" });
-    assert.equal(await main(["version"], io), 0);
+    assert.equal(await main(["version"], io), 1);
     assert.match(io.out, /Client:\n Version: +\d/);
     assert.match(
       io.err,
       /cannot reach berthd at \/nonexistent\/berth.sock: is it running\? start it with `berth daemon start` or `berthd`/,
     );
+    const fmt = recordingIo(undefined, { BERTH_HOST: "unix:///nonexistent/berth.sock" });
+    assert.equal(await main(["version", "--format", "{{.Client.Version}}"], fmt), 1);
+    assert.match(fmt.out, /^\d+\.\d+\.\d+\n$/);
+    assert.match(fmt.err, /cannot reach berthd/);
   });
   it("a daemon that is not running: Error + hint, non-zero", async () => {
     const io = recordingIo(undefined, { BERTH_HOST: "unix:///nonexistent/berth.sock" });

@@ -1,7 +1,7 @@
 /**
  * The `berth` executable's loader (dist/berth.cjs, written by scripts/bundle.mjs): it compiles the bundle with
- * V8's code cache, one shared cache and one of their own for `run`, `exec` and `ps`, written by their first
- * successful run. A copy of the built loader and bundle in a temp dir, against a real berthd.
+ * V8's code cache: each command's own, written by its first successful run, and a shared one until then. A copy
+ * of the built loader and bundle in a temp dir, against a real berthd.
  */
 import { strict as assert } from "node:assert";
 import { execFile } from "node:child_process";
@@ -61,10 +61,13 @@ describe("the berth loader's code caches", { skip: cliSkipReason(), timeout: 120
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it("writes run's own cache after a successful run only, and uses it as it is afterwards", async () => {
+  it("writes a command's own cache after its first successful run only, and uses it as it is afterwards", async () => {
+    // Help and failures compile only part of a command's path: they write the shared cache (missing so far).
     const help = await berth("run", "--help");
     assert.equal(help.code, 0, help.err);
     assert.equal(existsSync(cache("run")), false, "run --help wrote run's cache");
+    assert.ok(existsSync(cache()), "run --help did not write the missing shared cache");
+    const shared = stamp(cache());
     const psHelp = await berth("ps", "-h");
     assert.equal(psHelp.code, 0, psHelp.err);
     assert.equal(existsSync(cache("ps")), false, "ps -h wrote ps's cache");
@@ -75,29 +78,33 @@ describe("the berth loader's code caches", { skip: cliSkipReason(), timeout: 120
     const ok = await berth("run", "--rm", "--network", "none", "busybox", "echo", "cached");
     assert.deepEqual([ok.code, ok.out], [0, "cached\n"], ok.err);
     assert.ok(statSync(cache("run")).size > 10_000, "run's cache is missing or empty");
-    assert.equal(existsSync(cache()), false, "run wrote the shared cache");
 
     // Accepted by V8 from now on: a cache that is missing or rejected is written again at exit.
     const before = stamp(cache("run"));
     const again = await berth("run", "--rm", "--network", "none", "busybox", "echo", "again");
     assert.deepEqual([again.code, again.out], [0, "again\n"], again.err);
     assert.equal(stamp(cache("run")), before, "run's cache was rejected and written again");
+
+    const v = await berth("version", "--format", "{{.Client.Version}}");
+    assert.deepEqual([v.code, v.out], [0, "0.1.0\n"], v.err);
+    const version = stamp(cache("version"));
+    assert.equal((await berth("version")).code, 0);
+    assert.equal(stamp(cache("version")), version, "version's cache was rejected and written again");
+    assert.equal(stamp(cache()), shared, "a command with a cache of its own wrote the shared one");
   });
 
-  it("gives the other commands the shared cache, written whatever their exit code", async () => {
-    const v = await berth("version", "--format", "{{.Client.Version}}");
-    assert.equal(v.code, 0, v.err);
-    assert.ok(existsSync(cache()), "version did not write the shared cache");
-    assert.equal(existsSync(cache("version")), false);
-    const before = stamp(cache());
-    const images = await berth("images", "-q");
-    assert.equal(images.code, 0, images.err);
-    assert.equal(stamp(cache()), before, "the shared cache was rejected and written again");
+  it("gives what is not a command the shared cache, and writes none for it", async () => {
+    const before = [...caches().values()].map(stamp);
+    const r = await berth("--no-such-global-flag");
+    assert.notEqual(r.code, 0);
+    const bare = await berth();
+    assert.equal(bare.code, 0, bare.err);
+    assert.deepEqual([...caches().values()].map(stamp), before);
   });
 
   it("never runs code cached from a bundle that was replaced, even by one of the same length", async () => {
     assert.equal((await berth("version", "--format", "{{.Client.Version}}")).out.trim(), "0.1.0");
-    assert.ok(caches().size > 0);
+    assert.ok(caches().has("version"));
     // V8 checks a cache against the length of its source only: an upgrade of the same length.
     const main = join(dir, "berth-main.cjs");
     const old = readFileSync(main, "utf8");
@@ -108,9 +115,9 @@ describe("the berth loader's code caches", { skip: cliSkipReason(), timeout: 120
     const v = await berth("version", "--format", "{{.Client.Version}}");
     assert.deepEqual([v.code, v.out.trim()], [0, "9.9.9"], v.err);
     // The old bundle's caches went when the new one's was written.
-    assert.deepEqual([...caches().keys()], [""]);
+    assert.deepEqual([...caches().keys()], ["version"]);
     const ok = await berth("run", "--rm", "--network", "none", "busybox", "true");
     assert.equal(ok.code, 0, ok.err);
-    assert.deepEqual([...caches().keys()].sort(), ["", "run"]);
+    assert.deepEqual([...caches().keys()].sort(), ["run", "version"]);
   });
 });

@@ -1,4 +1,7 @@
-/** version: the client's, and the server's when berthd answers. */
+/**
+ * version: the client's, and the server's when berthd answers. As `docker version`, it exits 1 when the server
+ * cannot be reached, after printing what it knows (scripts wait for a daemon with `until berth version`).
+ */
 import type { VersionInfo } from "@berth/api";
 import { defineCommand, formatFlag } from "../framework/command.js";
 import { DaemonUnreachableError } from "../framework/errors.js";
@@ -30,7 +33,8 @@ export const version = defineCommand({
     }
     if (flags.format !== undefined) {
       out.stdout(formatObject({ Client: client, Server: server ?? null }, flags.format));
-      return 0;
+      if (unreachable) out.stderr(`Server: ${unreachable}\n`);
+      return unreachable ? 1 : 0;
     }
     let s = `Client:\n Version:      ${client.Version}\n API version:  ${client.ApiVersion}\n Node.js:      ${client.NodeVersion}\n OS/Arch:      ${client.Os}/${client.Arch}\n`;
     if (server) {
@@ -38,6 +42,6 @@ export const version = defineCommand({
     }
     out.stdout(s);
     if (unreachable) out.stderr(`\nServer: ${unreachable}\n`);
-    return 0;
+    return unreachable ? 1 : 0;
   },
 });
